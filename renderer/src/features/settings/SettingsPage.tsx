@@ -1,0 +1,58 @@
+import { useEffect, useState } from 'react';
+import type { Settings } from '../../../../shared/types';
+import { ErrorBanner } from '../../components/ErrorBanner';
+import { useSettings } from './store';
+
+export function SettingsPage() {
+  const { settings, error, saved, update } = useSettings();
+  const [draft, setDraft] = useState<Settings | undefined>(settings);
+  useEffect(() => setDraft(settings), [settings]);
+  if (!draft) return <p className="muted">Loading settings…</p>;
+
+  const field = (key: 'baseImage' | 'dockerSocket') => ({
+    value: draft[key],
+    onChange: (e: React.ChangeEvent<HTMLInputElement>) => setDraft({ ...draft, [key]: e.target.value }),
+  });
+
+  return (
+    <div className="settings">
+      <h1>Settings</h1>
+      <ErrorBanner error={error} />
+      <form
+        className="form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void update(draft);
+        }}
+      >
+        <label>
+          Theme
+          <select
+            aria-label="Theme"
+            value={draft.theme}
+            onChange={(e) => void update({ theme: e.target.value as Settings['theme'] })}
+          >
+            <option value="system">Follow the system</option>
+            <option value="dark">Dark</option>
+            <option value="light">Light</option>
+          </select>
+        </label>
+        <label>
+          Base image for model containers
+          <input aria-label="Base image" {...field('baseImage')} />
+          <small>{'{python}'} becomes the project's Python version, e.g. python:3.11-slim.</small>
+        </label>
+        <label>
+          Local Docker engine socket
+          <input aria-label="Docker socket" {...field('dockerSocket')} />
+        </label>
+        <div className="row">
+          <button type="submit" className="primary">
+            Save
+          </button>
+          {saved && <span className="ok">Saved</span>}
+        </div>
+      </form>
+    </div>
+  );
+}

@@ -1,0 +1,59 @@
+import { z } from 'zod';
+
+export const Theme = z.enum(['system', 'dark', 'light']);
+
+export const Settings = z.object({
+  theme: Theme,
+  /** Base image for generated Dockerfiles; `{python}` is replaced by the project's major.minor Python version. */
+  baseImage: z.string().min(1),
+  /** Where the local Docker engine listens (a unix socket path). */
+  dockerSocket: z.string().min(1),
+});
+export type Settings = z.infer<typeof Settings>;
+
+export const defaultSettings: Settings = {
+  theme: 'system',
+  baseImage: 'python:{python}-slim',
+  dockerSocket: '/var/run/docker.sock',
+};
+
+export const SettingsPatch = Settings.partial().strict();
+export type SettingsPatch = z.infer<typeof SettingsPatch>;
+
+export const AppInfo = z.object({
+  version: z.string(),
+  mode: z.enum(['electron', 'web', 'cli']),
+  dataDir: z.string(),
+  platform: z.string(),
+});
+export type AppInfo = z.infer<typeof AppInfo>;
+
+export const EngineInfo = z.object({
+  socket: z.string(),
+  version: z.string(),
+  apiVersion: z.string(),
+  os: z.string(),
+  arch: z.string(),
+  cpus: z.number(),
+  memoryBytes: z.number(),
+});
+export type EngineInfo = z.infer<typeof EngineInfo>;
+
+export const RecentProject = z.object({
+  id: z.number().int(),
+  path: z.string(),
+  name: z.string(),
+  kind: z.enum(['folder', 'notebook']),
+  openedAt: z.string(),
+});
+export type RecentProject = z.infer<typeof RecentProject>;
+
+export const StatusSnapshot = z.object({
+  engine: z.discriminatedUnion('reachable', [
+    z.object({ reachable: z.literal(true), version: z.string() }),
+    z.object({ reachable: z.literal(false), message: z.string() }),
+  ]),
+  servers: z.object({ up: z.number().int(), total: z.number().int() }),
+  checkedAt: z.string(),
+});
+export type StatusSnapshot = z.infer<typeof StatusSnapshot>;

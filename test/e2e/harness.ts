@@ -1,0 +1,82 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+export const repoRoot = resolve(__dirname, '../..');
+export const screenshotDir = join(repoRoot, 'docs/screenshots');
+
+/** Builds the app once per test file, so the browser tests always run the current renderer and services. */
+export function buildApp(): void {
+  execFileSync('npx', ['electron-vite', 'build'], { cwd: repoRoot, stdio: 'pipe' });
+}
+
+export interface RunningApp {
+  url: string;
+  home: string;
+  page: Page;
+  browser: Browser;
+  server: ChildProcess;
+  screenshot(name: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts `web` mode on a fresh data folder and opens it in Debian's Chromium. */
+export async function startApp(env: NodeJS.ProcessEnv = {}): Promise<RunningApp> {
+  const home = mkdtempSync(join(tmpdir(), 'berth-e2e-'));
+  const server = spawn(process.execPath, [join(repoRoot, 'out/main/web.js')], {
+    env: { ...process.env, BERTH_HOME: home, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`web mode did not start in 20 s:\n${output}`)), 20_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /Open (http:\/\/127\.0\.0\.1:\d+\/#token=[\w-]+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolveUrl(match[1]);
+      }
+    };
+    server.stdout!.on('data', onData);
+    server.stderr!.on('data', onData);
+    server.once('exit', (code) => reject(new Error(`web mode exited with ${code}:\n${output}`)));
+  });
+
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const consoleErrors: string[] = [];
+  page.on('console', (msg) => msg.type() === 'error' && consoleErrors.push(msg.text()));
+  await page.goto(url);
+  mkdirSync(screenshotDir, { recursive: true });
+
+  return {
+    url,
+    home,
+    page,
+    browser,
+    server,
+    screenshot: async (name) => void (await page.screenshot({ path: join(screenshotDir, `${name}.png`) })),
+    async close() {
+      await browser.close();
+      server.kill('SIGTERM');
+      if (consoleErrors.length) throw new Error(`The page logged errors:\n${consoleErrors.join('\n')}`);
+    },
+  };
+}
+
+/** The web transport's equivalent of dropping a folder: a drop event whose data is the folder's path. */
+export async function dropPath(page: Page, selector: string, path: string): Promise<void> {
+  const dataTransfer = await page.evaluateHandle((p) => {
+    const dt = new DataTransfer();
+    dt.setData('text/plain', p);
+    return dt;
+  }, path);
+  await page.dispatchEvent(selector, 'dragover', { dataTransfer });
+  await page.dispatchEvent(selector, 'drop', { dataTransfer });
+}
