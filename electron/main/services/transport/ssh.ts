@@ -1,0 +1,205 @@
+import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import { BerthError } from '../../../../shared/errors';
+import { fingerprintOf, keyTypeOf } from './host-key';
+
+export interface SshTarget {
+  host: string;
+  port: number;
+  username: string;
+  /** A private key (PEM/OpenSSH text); or use `agent`. */
+  privateKey?: string | Buffer;
+  passphrase?: string;
+  /** Path of an ssh-agent socket (usually $SSH_AUTH_SOCK). */
+  agent?: string;
+}
+
+export interface ConnectOptions {
+  /** The pinned host key fingerprint; without one the connection is refused with HostKeyUnknown and the key to review. */
+  expectedFingerprint?: string;
+  readyTimeoutMs?: number;
+  keepaliveIntervalMs?: number;
+}
+
+export interface ExecResult {
+  stdout: Buffer;
+  stderr: string;
+  code: number;
+}
+
+export interface ExecOptions {
+  stdin?: Buffer | string | NodeJS.ReadableStream;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface PresentedHostKey {
+  host: string;
+  port: number;
+  keyType: string;
+  fingerprint: string;
+}
+
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** Single-quotes a value for a POSIX shell command line. */
+export const shellQuote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
+
+/** An authenticated SSH connection whose server proved the pinned host key. */
+export class SshConnection {
+  private closed = false;
+
+  constructor(
+    readonly target: SshTarget,
+    readonly hostKey: PresentedHostKey,
+    private readonly client: Client,
+  ) {
+    client.on('close', () => (this.closed = true));
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  onClose(listener: () => void): void {
+    this.client.on('close', listener);
+  }
+
+  /** Runs a command and collects its output; a non-zero exit is returned, not thrown. */
+  exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, (err, channel) => {
+        if (err) return reject(this.asError(err));
+        const stdout: Buffer[] = [];
+        let stderr = '';
+        let code = -1;
+        const timer =
+          options.timeoutMs === undefined
+            ? undefined
+            : setTimeout(() => {
+                channel.close();
+                reject(new BerthError('RemoteCommandFailed', `"${command}" on ${this.target.host} took longer than ${options.timeoutMs} ms`));
+              }, options.timeoutMs);
+        const abort = () => channel.close();
+        options.signal?.addEventListener('abort', abort, { once: true });
+        channel.on('data', (chunk: Buffer) => stdout.push(chunk));
+        channel.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        channel.on('exit', (exitCode: number | null) => (code = exitCode ?? -1));
+        channel.on('close', () => {
+          clearTimeout(timer);
+          options.signal?.removeEventListener('abort', abort);
+          if (options.signal?.aborted) reject(new BerthError('Cancelled', `"${command}" on ${this.target.host} was cancelled`));
+          else resolve({ stdout: Buffer.concat(stdout), stderr, code });
+        });
+        writeStdin(channel, options.stdin);
+      });
+    });
+  }
+
+  /** Like exec, but a non-zero exit becomes a RemoteCommandFailed carrying stderr; returns stdout as text. */
+  async run(command: string, options: ExecOptions = {}): Promise<string> {
+    const result = await this.exec(command, options);
+    if (result.code !== 0) {
+      throw new BerthError(
+        'RemoteCommandFailed',
+        `"${command}" failed on ${this.target.host} (exit ${result.code}): ${result.stderr.trim() || result.stdout.toString().trim()}`,
+        { code: result.code, stderr: result.stderr },
+      );
+    }
+    return result.stdout.toString();
+  }
+
+  /** A raw channel for streaming (logs, image transfer); the caller owns it. */
+  stream(command: string): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, (err, channel) => (err ? reject(this.asError(err)) : resolve(channel)));
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.client.end();
+  }
+
+  private asError(err: Error): BerthError {
+    return new BerthError('SshUnreachable', `SSH channel to ${this.target.host} failed: ${err.message}`);
+  }
+}
+
+function writeStdin(channel: ClientChannel, stdin: ExecOptions['stdin']): void {
+  if (stdin === undefined) channel.end();
+  else if (typeof stdin === 'string' || Buffer.isBuffer(stdin)) channel.end(stdin);
+  else stdin.pipe(channel);
+}
+
+/**
+ * Connects and authenticates, verifying the server's host key against the pinned fingerprint before any credential
+ * is sent. Every failure is a BerthError saying what to do: accept the key, fix the key/user, or check the host.
+ */
+export function connectSsh(target: SshTarget, options: ConnectOptions = {}): Promise<SshConnection> {
+  return new Promise((resolve, reject) => {
+    const client = new Client();
+    let presented: PresentedHostKey | undefined;
+    let hostKeyError: BerthError | undefined;
+
+    const config: ConnectConfig = {
+      host: target.host,
+      port: target.port,
+      username: target.username,
+      privateKey: target.privateKey,
+      passphrase: target.passphrase,
+      agent: target.agent,
+      readyTimeout: options.readyTimeoutMs ?? 8000,
+      keepaliveInterval: options.keepaliveIntervalMs ?? 10_000,
+      keepaliveCountMax: 3,
+      hostVerifier: (key: Buffer) => {
+        presented = { host: target.host, port: target.port, keyType: keyTypeOf(key), fingerprint: fingerprintOf(key) };
+        hostKeyError = checkHostKey(presented, options.expectedFingerprint);
+        return hostKeyError === undefined;
+      },
+    };
+
+    client.once('ready', () => resolve(new SshConnection(target, presented!, client)));
+    client.once('error', (err: Error & { level?: string; code?: string }) => {
+      client.end();
+      reject(hostKeyError ?? classify(err, target));
+    });
+    try {
+      client.connect(config);
+    } catch (err) {
+      reject(new BerthError('SshAuthError', `Cannot use the private key for ${target.username}@${target.host}: ${(err as Error).message}`));
+    }
+  });
+}
+
+function checkHostKey(presented: PresentedHostKey, expected: string | undefined): BerthError | undefined {
+  const where = `${presented.host}:${presented.port}`;
+  if (expected === undefined) {
+    return new BerthError(
+      'HostKeyUnknown',
+      `${where} is not a known host. Its ${presented.keyType} key fingerprint is ${presented.fingerprint}: compare it with the server's (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub) and accept it if it matches.`,
+      presented,
+    );
+  }
+  if (expected !== presented.fingerprint) {
+    return new BerthError(
+      'HostKeyMismatch',
+      `The host key of ${where} does not match the one Berth pinned (expected ${expected}, got ${presented.fingerprint}). The connection was refused: someone may be intercepting it. If the server was reinstalled, remove it from Berth and add it again.`,
+      { ...presented, expected },
+    );
+  }
+  return undefined;
+}
+
+function classify(err: Error & { level?: string; code?: string }, target: SshTarget): BerthError {
+  const who = `${target.username}@${target.host}:${target.port}`;
+  if (err.level === 'client-authentication') {
+    return new BerthError(
+      'SshAuthError',
+      `${who} refused the key: check the user name and that the public key is in ~/.ssh/authorized_keys on the server.`,
+    );
+  }
+  if ((err.code && UNREACHABLE_CODES.has(err.code)) || /timed out/i.test(err.message)) {
+    return new BerthError('SshUnreachable', `Cannot reach ${who} (${err.code ?? err.message}): check the address, port and that sshd is running.`);
+  }
+  return new BerthError('SshUnreachable', `SSH connection to ${who} failed: ${err.message}`);
+}
