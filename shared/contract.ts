@@ -5,8 +5,11 @@
  */
 import { z } from 'zod';
 import { EngineInfo, RecentProject, Settings, SettingsPatch, AppInfo, StatusSnapshot } from './types';
+import { AddServer, GroupName, GroupView, HostKeyProbe, PresentedHostKey, ServerView, SshConfigHost } from './servers';
 
 const noInput = z.object({}).strict();
+const byId = z.object({ id: z.number().int().positive() }).strict();
+const replicaCount = z.number().int().min(1, 'At least one replica per server').max(32);
 
 function call<I extends z.ZodType, O extends z.ZodType>(input: I, output: O) {
   return { input, output };
@@ -22,7 +25,17 @@ export const calls = {
   'settings.update': call(SettingsPatch, Settings),
   'projects.recent': call(noInput, z.array(RecentProject)),
   'projects.open': call(z.object({ path: z.string().min(1, 'Give the path of a project folder or a .ipynb file') }).strict(), RecentProject),
-  'projects.forget': call(z.object({ id: z.number().int().positive() }).strict(), z.array(RecentProject)),
+  'projects.forget': call(byId, z.array(RecentProject)),
+  'servers.list': call(noInput, z.array(ServerView)),
+  'servers.probeHostKey': call(HostKeyProbe, PresentedHostKey),
+  'servers.add': call(AddServer, ServerView),
+  'servers.test': call(byId, ServerView),
+  'servers.remove': call(byId, z.array(ServerView)),
+  'servers.importSshConfig': call(z.object({ path: z.string().optional() }).strict(), z.array(SshConfigHost)),
+  'groups.list': call(noInput, z.array(GroupView)),
+  'groups.create': call(z.object({ name: GroupName, replicas: replicaCount.default(2) }).strict(), GroupView),
+  'groups.update': call(z.object({ id: z.number().int(), replicas: replicaCount.optional(), serverIds: z.array(z.number().int()).optional() }).strict(), GroupView),
+  'groups.remove': call(byId, z.array(GroupView)),
 } as const;
 
 export const streams = {

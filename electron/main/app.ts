@@ -1,8 +1,12 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { AppInfo } from '../../shared/types';
+import { createFileKeyCipher, createSecretStore, type SecretCipher } from './services/access/secrets';
 import { createEngineService } from './services/build/engine';
 import { createStatusService } from './services/monitor/status';
+import { createServerRegistry } from './services/servers/registry';
+import { createServersService } from './services/servers/service';
+import { importSshConfig } from './services/servers/ssh-config';
 import { createRecentProjects } from './services/project/recent';
 import { openDatabase } from './services/store/database';
 import { createProjectsRepo } from './services/store/projects';
@@ -11,6 +15,8 @@ import { createDispatcher, type CallHandlers, type StreamHandlers } from './rpc/
 
 export interface BerthOptions {
   home: string;
+  /** Electron passes a safeStorage-backed cipher; elsewhere a 0600 key file in the data folder is used. */
+  cipher?: SecretCipher | null;
   mode: AppInfo['mode'];
   version: string;
 }
@@ -29,7 +35,10 @@ export function createBerth(options: BerthOptions) {
   const settings = createSettingsRepo(db);
   const engine = createEngineService(() => settings.get().dockerSocket);
   const projects = createRecentProjects(createProjectsRepo(db));
-  const status = createStatusService(engine, async () => ({ up: 0, total: 0 }));
+  const secrets = createSecretStore(db, options.cipher ?? createFileKeyCipher(join(options.home, 'secret.key')));
+  const registry = createServerRegistry(db);
+  const servers = createServersService({ registry, secrets, agentSocket: process.env.SSH_AUTH_SOCK });
+  const status = createStatusService(engine, () => servers.ping());
 
   const calls: CallHandlers = {
     'app.info': () => ({ version: options.version, mode: options.mode, dataDir: options.home, platform: process.platform }),
@@ -39,6 +48,16 @@ export function createBerth(options: BerthOptions) {
     'projects.recent': () => projects.recent(),
     'projects.open': ({ path }) => projects.open(path),
     'projects.forget': ({ id }) => projects.forget(id),
+    'servers.list': () => servers.list(),
+    'servers.probeHostKey': ({ host, port }) => servers.probeHostKey(host, port),
+    'servers.add': (server) => servers.add(server),
+    'servers.test': ({ id }) => servers.test(id),
+    'servers.remove': ({ id }) => servers.remove(id),
+    'servers.importSshConfig': ({ path }) => importSshConfig(path),
+    'groups.list': () => registry.groups(),
+    'groups.create': ({ name, replicas }) => registry.createGroup(name, replicas),
+    'groups.update': ({ id, ...change }) => registry.updateGroup(id, change),
+    'groups.remove': ({ id }) => (registry.removeGroup(id), registry.groups()),
   };
   const streams: StreamHandlers = {
     'status.watch': ({ intervalMs }, emit, signal) => status.watch(intervalMs, emit, signal),
@@ -46,8 +65,11 @@ export function createBerth(options: BerthOptions) {
 
   return {
     dispatcher: createDispatcher(calls, streams),
-    services: { settings, engine, projects, status },
-    close: () => db.close(),
+    services: { settings, engine, projects, status, servers, registry },
+    close: () => {
+      servers.close();
+      db.close();
+    },
   };
 }
 export type Berth = ReturnType<typeof createBerth>;

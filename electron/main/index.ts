@@ -3,13 +3,19 @@ import { app } from 'electron';
 import { createBerth, resolveHome } from './app';
 import { registerIpc } from './ipc';
 import { hardenSessions } from './security';
+import { createSafeStorageCipher } from './safe-storage';
 import { createMainWindow } from './window';
 
 if (!app.requestSingleInstanceLock()) app.quit();
 
 app.whenReady().then(() => {
   hardenSessions();
-  const berth = createBerth({ home: resolveHome(process.env, app.getPath('userData')), mode: 'electron', version: app.getVersion() });
+  const berth = createBerth({
+    home: resolveHome(process.env, app.getPath('userData')),
+    mode: 'electron',
+    version: app.getVersion(),
+    cipher: createSafeStorageCipher(),
+  });
   const window = createMainWindow();
   registerIpc(berth.dispatcher, window);
 

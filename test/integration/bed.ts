@@ -14,6 +14,8 @@ export interface Bed {
   servers: BedServer[];
   clientKey: string;
   knownHosts: string;
+  clientPublicKey: string;
+  sshConfig: string;
 }
 
 export const bedDir = process.env.TB ?? '/tmp/berth-tb';

@@ -1,0 +1,115 @@
+import { BerthError } from '../../../../shared/errors';
+import type { GroupView } from '../../../../shared/servers';
+import type { Db } from '../store/database';
+
+export interface ServerRow {
+  id: number;
+  name: string;
+  host: string;
+  port: number;
+  username: string;
+  auth: 'key' | 'agent';
+  key_secret_id: number | null;
+  key_origin: string | null;
+  host_key_type: string;
+  host_key_fingerprint: string;
+}
+
+export interface NewServerRow {
+  name: string;
+  host: string;
+  port: number;
+  username: string;
+  auth: 'key' | 'agent';
+  keySecretId: number | null;
+  keyOrigin: string | null;
+  hostKeyType: string;
+  hostKeyFingerprint: string;
+}
+
+const isUniqueViolation = (err: unknown) => err instanceof Error && /UNIQUE constraint failed/.test(err.message);
+
+/** Servers and groups in SQLite; Berth's own known_hosts is the pinned fingerprint column. */
+export function createServerRegistry(db: Db, now: () => Date = () => new Date()) {
+  const statements = {
+    list: db.prepare<[], ServerRow>('SELECT * FROM servers ORDER BY name'),
+    get: db.prepare<[number], ServerRow>('SELECT * FROM servers WHERE id = ?'),
+    insert: db.prepare<Record<string, unknown>, ServerRow>(
+      `INSERT INTO servers (name, host, port, username, auth, key_secret_id, key_origin, host_key_type, host_key_fingerprint, created_at)
+       VALUES (@name, @host, @port, @username, @auth, @keySecretId, @keyOrigin, @hostKeyType, @hostKeyFingerprint, @createdAt) RETURNING *`,
+    ),
+    remove: db.prepare('DELETE FROM servers WHERE id = ?'),
+    groupsOfServer: db.prepare<[number], { name: string }>(
+      'SELECT g.name FROM server_groups g JOIN server_group_members m ON m.group_id = g.id WHERE m.server_id = ? ORDER BY g.name',
+    ),
+    groups: db.prepare<[], { id: number; name: string; replicas: number }>('SELECT id, name, replicas FROM server_groups ORDER BY name'),
+    groupById: db.prepare<[number], { id: number; name: string; replicas: number }>('SELECT id, name, replicas FROM server_groups WHERE id = ?'),
+    groupByName: db.prepare<[string], { id: number; name: string; replicas: number }>('SELECT id, name, replicas FROM server_groups WHERE name = ?'),
+    members: db.prepare<[number], { server_id: number }>('SELECT server_id FROM server_group_members WHERE group_id = ? ORDER BY server_id'),
+    insertGroup: db.prepare<[string, number, string], { id: number }>('INSERT INTO server_groups (name, replicas, created_at) VALUES (?, ?, ?) RETURNING id'),
+    updateGroup: db.prepare('UPDATE server_groups SET replicas = ? WHERE id = ?'),
+    removeGroup: db.prepare('DELETE FROM server_groups WHERE id = ?'),
+    clearMembers: db.prepare('DELETE FROM server_group_members WHERE group_id = ?'),
+    addMember: db.prepare('INSERT INTO server_group_members (group_id, server_id) VALUES (?, ?)'),
+  };
+
+  function get(id: number): ServerRow {
+    const row = statements.get.get(id);
+    if (!row) throw new BerthError('NotFound', `Server ${id} does not exist (it may have been removed)`);
+    return row;
+  }
+
+  function toGroup(row: { id: number; name: string; replicas: number }): GroupView {
+    return { ...row, serverIds: statements.members.all(row.id).map((m) => m.server_id) };
+  }
+
+  function group(idOrName: number | string): GroupView {
+    const row = typeof idOrName === 'number' ? statements.groupById.get(idOrName) : statements.groupByName.get(idOrName);
+    if (!row) throw new BerthError('NotFound', `There is no server group "${idOrName}": create it on the Servers page or with \`berth groups create\``);
+    return toGroup(row);
+  }
+
+  return {
+    list: () => statements.list.all(),
+    get,
+    groupsOf: (serverId: number) => statements.groupsOfServer.all(serverId).map((g) => g.name),
+    insert(server: NewServerRow): ServerRow {
+      try {
+        return statements.insert.get({ ...server, createdAt: now().toISOString() })!;
+      } catch (err) {
+        if (isUniqueViolation(err)) {
+          throw new BerthError('Conflict', `A server named "${server.name}" or at ${server.username}@${server.host}:${server.port} is already registered`);
+        }
+        throw err;
+      }
+    },
+    remove(id: number): void {
+      const groups = statements.groupsOfServer.all(id).map((g) => g.name);
+      if (groups.length) throw new BerthError('Conflict', `Remove ${get(id).name} from its groups (${groups.join(', ')}) first`);
+      statements.remove.run(id);
+    },
+    groups: () => statements.groups.all().map(toGroup),
+    group,
+    createGroup(name: string, replicas: number): GroupView {
+      try {
+        return group(statements.insertGroup.get(name, replicas, now().toISOString())!.id);
+      } catch (err) {
+        if (isUniqueViolation(err)) throw new BerthError('Conflict', `A group named "${name}" already exists`);
+        throw err;
+      }
+    },
+    updateGroup(id: number, change: { replicas?: number; serverIds?: number[] }): GroupView {
+      group(id);
+      db.transaction(() => {
+        if (change.replicas !== undefined) statements.updateGroup.run(change.replicas, id);
+        if (change.serverIds) {
+          statements.clearMembers.run(id);
+          for (const serverId of new Set(change.serverIds)) statements.addMember.run(id, get(serverId).id);
+        }
+      })();
+      return group(id);
+    },
+    removeGroup: (id: number) => void statements.removeGroup.run(group(id).id),
+  };
+}
+export type ServerRegistry = ReturnType<typeof createServerRegistry>;

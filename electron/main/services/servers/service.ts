@@ -1,0 +1,162 @@
+import { readFile } from 'node:fs/promises';
+import { BerthError } from '../../../../shared/errors';
+import { AddServer, type PresentedHostKey, type ServerFacts, type ServerView } from '../../../../shared/servers';
+import type { SecretStore } from '../access/secrets';
+import { connectSsh, type SshTarget } from '../transport/ssh';
+import { readServerFacts } from './facts';
+import { createConnectionPool } from './pool';
+import type { ServerRegistry, ServerRow } from './registry';
+
+interface LiveState {
+  state: 'up' | 'down';
+  lastError: string | null;
+  facts: ServerFacts | null;
+}
+
+const PING_TIMEOUT_MS = 3000;
+
+/** Registering, testing and reaching servers; the only place that turns a stored server into an SSH connection. */
+export function createServersService(deps: { registry: ServerRegistry; secrets: SecretStore; agentSocket?: string }) {
+  const { registry, secrets } = deps;
+  const live = new Map<number, LiveState>();
+
+  function targetOf(row: ServerRow): SshTarget {
+    const base = { host: row.host, port: row.port, username: row.username };
+    if (row.auth === 'agent') {
+      if (!deps.agentSocket) throw new BerthError('SshAuthError', `${row.name} logs in with ssh-agent, but SSH_AUTH_SOCK is not set for Berth`);
+      return { ...base, agent: deps.agentSocket };
+    }
+    const stored = JSON.parse(secrets.get(row.key_secret_id!)) as { privateKey: string; passphrase?: string };
+    return { ...base, ...stored };
+  }
+
+  const pool = createConnectionPool((id) => {
+    const row = registry.get(id);
+    return { target: targetOf(row), fingerprint: row.host_key_fingerprint };
+  });
+
+  function view(row: ServerRow): ServerView {
+    const state = live.get(row.id);
+    return {
+      id: row.id,
+      name: row.name,
+      host: row.host,
+      port: row.port,
+      username: row.username,
+      auth: row.auth,
+      keyOrigin: row.key_origin,
+      hostKeyType: row.host_key_type,
+      hostKeyFingerprint: row.host_key_fingerprint,
+      groups: registry.groupsOf(row.id),
+      state: state?.state ?? 'unknown',
+      lastError: state?.lastError ?? null,
+      facts: state?.facts ?? null,
+    };
+  }
+
+  /** Asks the server for its host key without logging in, so the user can compare and accept it. */
+  async function probeHostKey(host: string, port: number): Promise<PresentedHostKey> {
+    const error = await connectSsh({ host, port, username: 'berth-probe' }, { readyTimeoutMs: 8000 }).then(
+      (c) => (c.close(), undefined),
+      (e: unknown) => e,
+    );
+    if (error instanceof BerthError && error.kind === 'HostKeyUnknown') return error.detail as PresentedHostKey;
+    throw error instanceof BerthError ? error : BerthError.from(error);
+  }
+
+  async function add(input: AddServer): Promise<ServerView> {
+    const server = AddServer.parse(input);
+    const credentials =
+      server.auth.type === 'keyFile'
+        ? { privateKey: await readKey(server.auth.path), passphrase: server.auth.passphrase }
+        : { agent: deps.agentSocket ?? missingAgent() };
+    const target: SshTarget = { host: server.host, port: server.port, username: server.username, ...credentials };
+    // Prove key and host key now, so nothing unusable is ever registered.
+    const ssh = await connectSsh(target, { expectedFingerprint: server.hostKeyFingerprint });
+    try {
+      const facts = await readServerFacts(ssh);
+      const secretId =
+        server.auth.type === 'keyFile'
+          ? secrets.put(`ssh-key:${server.name}`, JSON.stringify({ privateKey: credentials.privateKey, passphrase: server.auth.passphrase }))
+          : null;
+      const row = registry.insert({
+        name: server.name,
+        host: server.host,
+        port: server.port,
+        username: server.username,
+        auth: server.auth.type === 'keyFile' ? 'key' : 'agent',
+        keySecretId: secretId,
+        keyOrigin: server.auth.type === 'keyFile' ? server.auth.path : 'ssh-agent',
+        hostKeyType: ssh.hostKey.keyType,
+        hostKeyFingerprint: ssh.hostKey.fingerprint,
+      });
+      live.set(row.id, { state: 'up', lastError: null, facts });
+      return view(row);
+    } finally {
+      ssh.close();
+    }
+  }
+
+  /** Connects through the pool and reads the server's facts; records up/down for the dashboard. */
+  async function test(id: number): Promise<ServerView> {
+    const row = registry.get(id);
+    try {
+      const facts = await readServerFacts(await pool.get(id, { attempts: 1 }));
+      live.set(id, { state: 'up', lastError: null, facts });
+    } catch (err) {
+      pool.invalidate(id);
+      live.set(id, { state: 'down', lastError: BerthError.from(err).message, facts: live.get(id)?.facts ?? null });
+    }
+    return view(row);
+  }
+
+  /** A cheap liveness check of every server, bounded in time even when a link is cut silently. */
+  async function ping(): Promise<{ up: number; total: number }> {
+    const rows = registry.list();
+    const results = await Promise.all(
+      rows.map(async (row) => {
+        try {
+          const ssh = await pool.get(row.id, { attempts: 1, readyTimeoutMs: PING_TIMEOUT_MS });
+          await ssh.run('true', { timeoutMs: PING_TIMEOUT_MS });
+          live.set(row.id, { state: 'up', lastError: null, facts: live.get(row.id)?.facts ?? null });
+          return true;
+        } catch (err) {
+          pool.invalidate(row.id);
+          live.set(row.id, { state: 'down', lastError: BerthError.from(err).message, facts: live.get(row.id)?.facts ?? null });
+          return false;
+        }
+      }),
+    );
+    return { up: results.filter(Boolean).length, total: rows.length };
+  }
+
+  function remove(id: number): ServerView[] {
+    const row = registry.get(id);
+    registry.remove(id);
+    pool.invalidate(id);
+    live.delete(id);
+    if (row.key_secret_id !== null) secrets.delete(row.key_secret_id);
+    return list();
+  }
+
+  function list(): ServerView[] {
+    return registry.list().map(view);
+  }
+
+  return { list, probeHostKey, add, test, ping, remove, connection: pool.get, close: pool.closeAll, registry };
+}
+export type ServersService = ReturnType<typeof createServersService>;
+
+function missingAgent(): never {
+  throw new BerthError('SshAuthError', 'ssh-agent was chosen but SSH_AUTH_SOCK is not set for Berth: start an agent or pick a key file');
+}
+
+async function readKey(path: string): Promise<string> {
+  const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new BerthError('ValidationError', `Cannot read the private key ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
+  });
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) {
+    throw new BerthError('ValidationError', `${path} is not a private key file (did you pick the .pub file?)`);
+  }
+  return text;
+}

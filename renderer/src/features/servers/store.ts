@@ -1,0 +1,75 @@
+import { create } from 'zustand';
+import type { BerthError } from '../../../../shared/errors';
+import type { AddServer, GroupView, PresentedHostKey, ServerView, SshConfigHost } from '../../../../shared/servers';
+import { call } from '../../api/client';
+
+interface ServersState {
+  servers: ServerView[];
+  groups: GroupView[];
+  imported: SshConfigHost[];
+  pendingHostKey?: PresentedHostKey;
+  busy: boolean;
+  error?: BerthError;
+  load(): Promise<void>;
+  probe(host: string, port: number): Promise<void>;
+  add(server: AddServer): Promise<boolean>;
+  cancelAdd(): void;
+  test(id: number): Promise<void>;
+  remove(id: number): Promise<void>;
+  importSshConfig(): Promise<void>;
+  createGroup(name: string, replicas: number): Promise<void>;
+  setMembers(id: number, serverIds: number[]): Promise<void>;
+  removeGroup(id: number): Promise<void>;
+  dismissError(): void;
+}
+
+export const useServers = create<ServersState>((set, get) => {
+  /** Runs one action with the busy flag and error banner handled the same way everywhere. */
+  async function act<T>(action: () => Promise<T>): Promise<T | undefined> {
+    set({ busy: true, error: undefined });
+    try {
+      return await action();
+    } catch (error) {
+      set({ error: error as BerthError });
+      return undefined;
+    } finally {
+      set({ busy: false });
+    }
+  }
+  const replaceServer = (server: ServerView) => set({ servers: get().servers.map((s) => (s.id === server.id ? server : s)) });
+
+  return {
+    servers: [],
+    groups: [],
+    imported: [],
+    busy: false,
+    load: async () =>
+      void (await act(async () => {
+        const [servers, groups] = await Promise.all([call('servers.list', {}), call('groups.list', {})]);
+        set({ servers, groups });
+      })),
+    probe: async (host, port) => void (await act(async () => set({ pendingHostKey: await call('servers.probeHostKey', { host, port }) }))),
+    add: async (server) =>
+      (await act(async () => {
+        const added = await call('servers.add', server);
+        set({ servers: [...get().servers, added].sort((a, b) => a.name.localeCompare(b.name)), pendingHostKey: undefined });
+        return true;
+      })) ?? false,
+    cancelAdd: () => set({ pendingHostKey: undefined }),
+    test: async (id) => void (await act(async () => replaceServer(await call('servers.test', { id })))),
+    remove: async (id) => void (await act(async () => set({ servers: await call('servers.remove', { id }) }))),
+    importSshConfig: async () => void (await act(async () => set({ imported: await call('servers.importSshConfig', {}) }))),
+    createGroup: async (name, replicas) =>
+      void (await act(async () => {
+        await call('groups.create', { name, replicas });
+        await get().load();
+      })),
+    setMembers: async (id, serverIds) =>
+      void (await act(async () => {
+        await call('groups.update', { id, serverIds });
+        await get().load();
+      })),
+    removeGroup: async (id) => void (await act(async () => set({ groups: await call('groups.remove', { id }) }))),
+    dismissError: () => set({ error: undefined }),
+  };
+});

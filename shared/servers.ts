@@ -1,0 +1,91 @@
+import { z } from 'zod';
+
+const hostName = z
+  .string()
+  .trim()
+  .min(1, 'Give the server’s address')
+  .regex(/^[A-Za-z0-9.:_-]+$/, 'An address is a host name or an IP address, without spaces or a user@ prefix');
+
+export const ServerName = z
+  .string()
+  .trim()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'Names use lowercase letters, digits and dashes (e.g. "gpu-1")');
+
+export const ServerAuth = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('keyFile'), path: z.string().min(1, 'Give the path of the private key file'), passphrase: z.string().optional() }),
+  z.object({ type: z.literal('agent') }),
+]);
+export type ServerAuth = z.infer<typeof ServerAuth>;
+
+export const HostKeyProbe = z.object({ host: hostName, port: z.number().int().min(1).max(65535).default(22) }).strict();
+
+export const PresentedHostKey = z.object({
+  host: z.string(),
+  port: z.number(),
+  keyType: z.string(),
+  fingerprint: z.string(),
+});
+export type PresentedHostKey = z.infer<typeof PresentedHostKey>;
+
+export const AddServer = z
+  .object({
+    name: ServerName,
+    host: hostName,
+    port: z.number().int().min(1).max(65535).default(22),
+    username: z.string().trim().min(1, 'Give the user to log in as').regex(/^[a-z_][a-z0-9_.-]*$/i, 'Not a valid user name'),
+    auth: ServerAuth,
+    /** The fingerprint the user accepted after comparing it; the connection must present exactly this key. */
+    hostKeyFingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'Accept the host key fingerprint first'),
+  })
+  .strict();
+export type AddServer = z.input<typeof AddServer>;
+
+export const ServerFacts = z.object({
+  engineVersion: z.string(),
+  os: z.string(),
+  arch: z.string(),
+  cpus: z.number(),
+  memoryBytes: z.number(),
+  diskFreeBytes: z.number(),
+  dockerRootDir: z.string(),
+  gpus: z.array(z.string()),
+  latencyMs: z.number(),
+  checkedAt: z.string(),
+});
+export type ServerFacts = z.infer<typeof ServerFacts>;
+
+export const ServerView = z.object({
+  id: z.number(),
+  name: z.string(),
+  host: z.string(),
+  port: z.number(),
+  username: z.string(),
+  auth: z.enum(['key', 'agent']),
+  keyOrigin: z.string().nullable(),
+  hostKeyType: z.string(),
+  hostKeyFingerprint: z.string(),
+  groups: z.array(z.string()),
+  state: z.enum(['unknown', 'up', 'down']),
+  lastError: z.string().nullable(),
+  facts: ServerFacts.nullable(),
+});
+export type ServerView = z.infer<typeof ServerView>;
+
+export const SshConfigHost = z.object({
+  alias: z.string(),
+  host: z.string(),
+  port: z.number(),
+  username: z.string().nullable(),
+  identityFile: z.string().nullable(),
+});
+export type SshConfigHost = z.infer<typeof SshConfigHost>;
+
+export const GroupName = z.string().trim().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'Group names use lowercase letters, digits and dashes (e.g. "prod")');
+
+export const GroupView = z.object({
+  id: z.number(),
+  name: z.string(),
+  replicas: z.number(),
+  serverIds: z.array(z.number()),
+});
+export type GroupView = z.infer<typeof GroupView>;
