@@ -58,4 +58,61 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    sql: `
+      -- A model is what clients call (/<model>/...); each deploy of a new image makes a numbered version.
+      CREATE TABLE models (
+        id           INTEGER PRIMARY KEY,
+        name         TEXT NOT NULL UNIQUE,
+        project_path TEXT,
+        public       INTEGER NOT NULL DEFAULT 0 CHECK (public IN (0, 1)),
+        keep_versions INTEGER NOT NULL DEFAULT 5 CHECK (keep_versions BETWEEN 1 AND 50),
+        created_at   TEXT NOT NULL
+      );
+      CREATE TABLE versions (
+        id            INTEGER PRIMARY KEY,
+        model_id      INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        number        INTEGER NOT NULL,
+        image_ref     TEXT NOT NULL,
+        image_id      TEXT NOT NULL,
+        notebook_hash TEXT,
+        dockerfile    TEXT,
+        requirements  TEXT,
+        created_by    TEXT NOT NULL,
+        created_at    TEXT NOT NULL,
+        -- live: replicas running; stopped: kept, containers stopped; retired: containers and image removed
+        state         TEXT NOT NULL CHECK (state IN ('live', 'stopped', 'retired', 'failed')),
+        UNIQUE (model_id, number)
+      );
+      -- Where a version runs: its replicas on one server of the group.
+      CREATE TABLE placements (
+        version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+        server_id  INTEGER NOT NULL REFERENCES servers(id),
+        group_id   INTEGER NOT NULL REFERENCES server_groups(id),
+        replicas   TEXT NOT NULL, -- JSON [{ "name": ..., "port": ... }]
+        PRIMARY KEY (version_id, server_id)
+      );
+      CREATE TABLE aliases (
+        model_id   INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        alias      TEXT NOT NULL,
+        version_id INTEGER NOT NULL REFERENCES versions(id),
+        PRIMARY KEY (model_id, alias)
+      );
+      -- Every deploy, rollback, alias move, start and stop; 'running' rows left by a crash are recovered at start.
+      CREATE TABLE operations (
+        id          INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL CHECK (kind IN ('deploy', 'rollback', 'alias', 'start', 'stop', 'recover')),
+        model_id    INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        version_id  INTEGER REFERENCES versions(id),
+        group_id    INTEGER REFERENCES server_groups(id),
+        actor       TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed', 'undone')),
+        journal     TEXT NOT NULL DEFAULT '{}',
+        error       TEXT,
+        started_at  TEXT NOT NULL,
+        finished_at TEXT
+      );
+    `,
+  },
 ];
