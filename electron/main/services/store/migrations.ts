@@ -81,8 +81,8 @@ export const migrations: Migration[] = [
         requirements  TEXT,
         created_by    TEXT NOT NULL,
         created_at    TEXT NOT NULL,
-        -- live: replicas running; stopped: kept, containers stopped; retired: containers and image removed
-        state         TEXT NOT NULL CHECK (state IN ('live', 'stopped', 'retired', 'failed')),
+        -- pending: being deployed; live: serving; stopped: kept, containers stopped; retired: containers removed
+        state         TEXT NOT NULL CHECK (state IN ('pending', 'live', 'stopped', 'retired', 'failed')),
         UNIQUE (model_id, number)
       );
       -- Where a version runs: its replicas on one server of the group.
@@ -113,6 +113,42 @@ export const migrations: Migration[] = [
         started_at  TEXT NOT NULL,
         finished_at TEXT
       );
+    `,
+  },
+  {
+    version: 4,
+    sql: `
+      -- Per project (the path as opened) and editable file: the last generated text, and the user's edit with the
+      -- generated text it was based on, so a regeneration never overwrites an edit silently.
+      CREATE TABLE build_edits (
+        project_path TEXT NOT NULL,
+        file         TEXT NOT NULL CHECK (file IN ('dockerfile', 'requirements')),
+        generated    TEXT NOT NULL,
+        edited       TEXT,
+        based_on     TEXT,
+        updated_at   TEXT NOT NULL,
+        PRIMARY KEY (project_path, file),
+        CHECK ((edited IS NULL) = (based_on IS NULL))
+      );
+      -- Every local image build, with exactly what it was built from and how its smoke test went.
+      CREATE TABLE builds (
+        id            INTEGER PRIMARY KEY,
+        project_path  TEXT NOT NULL,
+        project       TEXT NOT NULL,
+        image_tag     TEXT,
+        image_id      TEXT,
+        notebook_hash TEXT NOT NULL,
+        context_hash  TEXT,
+        dockerfile    TEXT NOT NULL,
+        requirements  TEXT NOT NULL,
+        status        TEXT NOT NULL CHECK (status IN ('succeeded', 'failed', 'cancelled')),
+        smoke         TEXT, -- JSON SmokeResult
+        size_bytes    INTEGER,
+        duration_ms   REAL,
+        error         TEXT, -- JSON { kind, message }
+        created_at    TEXT NOT NULL
+      );
+      CREATE INDEX builds_by_project ON builds (project_path, created_at);
     `,
   },
 ];
