@@ -185,6 +185,7 @@ export async function callHelper<T>(run: RunPython, helperDir: string, call: Hel
       'ProjectInvalid',
       `Berth could not analyse the project with ${call.interpreter} (step "${call.command}" exited with ${res.exitCode ?? res.signal}). ` +
         `Check that it is a working Python 3.8+ interpreter, or choose another one. Details: ${tail(res.stderr) || 'no output'}`,
+      { exitCode: res.exitCode, signal: res.signal, stderr: tail(res.stderr, 20) },
     );
   }
   if (parsed && typeof parsed === 'object' && 'helperError' in parsed) {
