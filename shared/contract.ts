@@ -6,9 +6,44 @@
 import { z } from 'zod';
 import { EngineInfo, RecentProject, Settings, SettingsPatch, AppInfo, StatusSnapshot } from './types';
 import { AddServer, GroupName, GroupView, HostKeyProbe, PresentedHostKey, ServerView, SshConfigHost } from './servers';
+import { AliasName, DeployBuildRequest, DeployEvent, ModelName, ModelView } from './deploy';
+import { BuildEvent, BuildRecord, BuildRunInput, EditsState, ListBuildsInput, PrepareInput, PreparedBuild, ResetEditsInput, SaveEditsInput } from './build';
+import {
+  AddMember,
+  ApiKeyView,
+  AuditEntryView,
+  AuditFilter,
+  AuditVerification,
+  BreakLockReport,
+  CreateKey,
+  CreatedKey,
+  LocksReport,
+  MemberChange,
+  MemberView,
+  ModelAccessView,
+  ModelName as AccessModelName,
+  PublishReport,
+  PushReport,
+  Role,
+} from './access';
+
+import {
+  InferenceExportInput,
+  InferenceExportResult,
+  InferenceQuery,
+  InferenceSearchResult,
+  InferenceStats,
+  InferenceStatsInput,
+  LogFollowEvent,
+  LogFollowInput,
+  LogTargets,
+  SyncResult,
+} from './logs';
+import { Alert, AlertEvent, AlertsListInput, BerthEvent, EventsListInput, MonitorSnapshot, SetWebhookInput, Webhook } from './monitor';
 
 const noInput = z.object({}).strict();
 const byId = z.object({ id: z.number().int().positive() }).strict();
+const versionNumber = z.number().int().positive();
 const replicaCount = z.number().int().min(1, 'At least one replica per server').max(32);
 
 function call<I extends z.ZodType, O extends z.ZodType>(input: I, output: O) {
@@ -36,11 +71,67 @@ export const calls = {
   'groups.create': call(z.object({ name: GroupName, replicas: replicaCount.default(2) }).strict(), GroupView),
   'groups.update': call(z.object({ id: z.number().int(), replicas: replicaCount.optional(), serverIds: z.array(z.number().int()).optional() }).strict(), GroupView),
   'groups.remove': call(byId, z.array(GroupView)),
+  /** Analyses the project and generates its Dockerfile + requirements, reconciled with the user's kept edits. */
+  'build.prepare': call(PrepareInput, PreparedBuild),
+  'build.saveEdits': call(SaveEditsInput, EditsState),
+  'build.resetEdits': call(ResetEditsInput, EditsState),
+  /** Recorded local builds, newest first. */
+  'build.list': call(ListBuildsInput, z.array(BuildRecord)),
+  'deploy.models': call(noInput, z.array(z.string())),
+  /** A model's version timeline, where each version runs, and its URLs. */
+  'deploy.model': call(z.object({ model: ModelName }).strict(), ModelView),
+  'deploy.setAlias': call(z.object({ model: ModelName, alias: AliasName, version: versionNumber }).strict(), ModelView),
+  'deploy.stopVersion': call(z.object({ model: ModelName, version: versionNumber }).strict(), ModelView),
+  'deploy.startVersion': call(z.object({ model: ModelName, version: versionNumber }).strict(), ModelView),
+  /** API keys (secrets are shown once, by access.createKey), team members enforced on the servers, the audit log. */
+  'access.keys': call(noInput, z.array(ApiKeyView)),
+  'access.createKey': call(CreateKey, CreatedKey),
+  'access.revokeKey': call(z.object({ id: z.string().regex(/^key_[0-9a-f]+$/, 'Not an API key id') }).strict(), z.object({ key: ApiKeyView, publish: PublishReport })),
+  'access.models': call(noInput, z.array(ModelAccessView)),
+  'access.setPublic': call(z.object({ model: AccessModelName, public: z.boolean() }).strict(), z.object({ model: z.string(), public: z.boolean(), publish: PublishReport })),
+  'access.members': call(noInput, z.array(MemberView)),
+  'access.addMember': call(AddMember, MemberChange),
+  'access.setRole': call(z.object({ id: z.string().min(1), role: Role }).strict(), MemberChange),
+  'access.removeMember': call(z.object({ id: z.string().min(1) }).strict(), MemberChange),
+  /** Installs berth-shell and the team's keys on every server again; reports per server. */
+  'access.push': call(noInput, PushReport),
+  'access.locks': call(noInput, LocksReport),
+  'access.breakLock': call(z.object({ model: AccessModelName }).strict(), BreakLockReport),
+  'audit.list': call(AuditFilter, z.array(AuditEntryView)),
+  'audit.verify': call(noInput, AuditVerification),
+  /** Servers with their Berth containers and the model versions on them, for the log viewer's target picker. */
+  'logs.targets': call(noInput, LogTargets),
+  /** Pulled inference records (gateway + replica lines joined by request id): filters, full-text search, gaps. */
+  'inference.search': call(InferenceQuery, InferenceSearchResult),
+  'inference.stats': call(InferenceStatsInput, InferenceStats),
+  /** CSV or JSONL: written to `path`, or returned as text. */
+  'inference.export': call(InferenceExportInput, InferenceExportResult),
+  /** Pulls now instead of waiting for the background pull. */
+  'inference.sync': call(z.object({ serverIds: z.array(z.number().int().positive()).optional() }).strict(), SyncResult),
+  'monitor.snapshot': call(noInput, MonitorSnapshot),
+  'alerts.list': call(AlertsListInput, z.array(Alert)),
+  'alerts.webhooks': call(noInput, z.array(Webhook)),
+  /** Sets (or clears, with null) the webhook a group's alerts are POSTed to. */
+  'alerts.setWebhook': call(SetWebhookInput, z.array(Webhook)),
+  /** Every alert and automatic action, newest first. */
+  'events.list': call(EventsListInput, z.array(BerthEvent)),
 } as const;
 
 export const streams = {
   /** The status bar's feed: Docker engine reachability and servers up, pushed on change. */
   'status.watch': stream(z.object({ intervalMs: z.number().int().min(250).max(60_000).default(3000) }).strict(), StatusSnapshot),
+  /** Analyse → build → smoke test, with log lines and step progress; unsubscribing cancels the build. */
+  'build.run': stream(BuildRunInput, BuildEvent),
+  /** One-click deploy to a group: per-server progress, then `done`; fails whole or not at all. */
+  'deploy.run': stream(DeployBuildRequest, DeployEvent),
+  /** Moves `latest` back to a kept version through the same health gate. */
+  'deploy.rollback': stream(z.object({ model: ModelName, version: versionNumber }).strict(), DeployEvent),
+  /** `docker logs -f` of one container, a server or a model's replicas, merged, batched, bounded; stops remotely on unsubscribe. */
+  'logs.follow': stream(LogFollowInput, LogFollowEvent),
+  /** Health of every server and replica, pushed on change. */
+  'monitor.watch': stream(noInput, MonitorSnapshot),
+  /** The open alerts, then each alert opened or resolved. */
+  'alerts.watch': stream(noInput, AlertEvent),
 } as const;
 
 export type Calls = typeof calls;

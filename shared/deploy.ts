@@ -27,7 +27,7 @@ export const DeployRequest = z
   .object({
     model: ModelName,
     imageRef: z.string().min(1),
-    group: z.string().min(1),
+    group: z.string().min(1, 'Choose the server group to deploy to'),
     /** Replicas per server; the group's default when absent. */
     replicas: z.number().int().min(1).max(32).optional(),
     memoryMb: z.number().int().min(64).max(1_048_576).default(1024),
@@ -44,6 +44,12 @@ export const DeployRequest = z
   .strict();
 export type DeployRequest = z.input<typeof DeployRequest>;
 
+/** What the UI and CLI send: a smoke-tested local build (model name, image and provenance come from its record). */
+export const DeployBuildRequest = DeployRequest.omit({ model: true, imageRef: true, projectPath: true, notebookHash: true, dockerfile: true, requirements: true })
+  .extend({ buildId: z.number().int().positive() })
+  .strict();
+export type DeployBuildRequest = z.input<typeof DeployBuildRequest>;
+
 export const VersionView = z.object({
   id: z.number(),
   number: z.number(),
@@ -57,6 +63,8 @@ export const VersionView = z.object({
   state: z.enum(['pending', 'live', 'stopped', 'retired', 'failed']),
   aliases: z.array(z.string()),
   servers: z.array(z.object({ serverId: z.number(), server: z.string(), replicas: z.array(z.object({ name: z.string(), port: z.number() })) })),
+  /** Servers of the version's group where its image is gone: a rollback is offered only when this is empty. */
+  imageMissingOn: z.array(z.string()),
 });
 export type VersionView = z.infer<typeof VersionView>;
 

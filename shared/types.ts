@@ -8,6 +8,8 @@ export const Settings = z.object({
   baseImage: z.string().min(1),
   /** Where the local Docker engine listens (a unix socket path). */
   dockerSocket: z.string().min(1),
+  /** Image with a Go toolchain that builds the gateway (the gateway itself ships as a `scratch` image). */
+  gatewayBuilderImage: z.string().min(1),
 });
 export type Settings = z.infer<typeof Settings>;
 
@@ -15,6 +17,7 @@ export const defaultSettings: Settings = {
   theme: 'system',
   baseImage: 'python:{python}-slim',
   dockerSocket: '/var/run/docker.sock',
+  gatewayBuilderImage: 'golang:1.22-bookworm',
 };
 
 export const SettingsPatch = Settings.partial().strict();

@@ -1,9 +1,14 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { AppInfo } from '../../shared/types';
+import { accessCalls, createAccessModule, layoutFromEnv, publisherFromSync } from './services/access';
 import { createFileKeyCipher, createSecretStore, type SecretCipher } from './services/access/secrets';
 import { createEngineService } from './services/build/engine';
+import { createBuildService } from './services/build/service';
+import { createDeployService } from './services/deploy/service';
+import { createProjectService } from './services/project';
 import { createStatusService } from './services/monitor/status';
+import { createObservability } from './services/monitor/observability';
 import { createServerRegistry } from './services/servers/registry';
 import { createServersService } from './services/servers/service';
 import { importSshConfig } from './services/servers/ssh-config';
@@ -19,6 +24,8 @@ export interface BerthOptions {
   cipher?: SecretCipher | null;
   mode: AppInfo['mode'];
   version: string;
+  /** Server monitoring and inference pulls in the background; default: on in Electron and web mode, off in the CLI. */
+  background?: boolean;
 }
 
 /** Where Berth keeps its data: BERTH_HOME wins, else the platform's config folder (Electron passes its userData). */
@@ -39,6 +46,40 @@ export function createBerth(options: BerthOptions) {
   const registry = createServerRegistry(db);
   const servers = createServersService({ registry, secrets, agentSocket: process.env.SSH_AUTH_SOCK });
   const status = createStatusService(engine, () => servers.ping());
+  // Keys, team roles enforced on the servers, and the audit log; the deploy orchestrator wires its publisher in.
+  const { access, audit } = createAccessModule({ db, servers, layout: layoutFromEnv() });
+  const analysis = createProjectService();
+  const builds = createBuildService({
+    db,
+    analyze: (target, options) => analysis.analyze(target, options),
+    settings: () => settings.get(),
+    engineCheck: () => engine.info(),
+  });
+
+  const deploy = createDeployService({
+    db,
+    engine,
+    servers,
+    registry,
+    builds,
+    gatewayBuilderImage: () => settings.get().gatewayBuilderImage,
+    keys: () => access.keysForRoutes(),
+    audit: ({ action, target, result, detail }) => void audit.record({ action, target, result, details: detail ? { detail } : {} }).catch(() => {}),
+  });
+  access.setPublisher(publisherFromSync(() => deploy.orchestrator.syncRoutes(), (id) => registry.get(id).name));
+  // Live logs, inference records, monitoring and alerts. Recovery: the orchestrator's restoreGroup, once it has one.
+  const observability = createObservability({
+    db,
+    servers,
+    registry,
+    secrets,
+    agentSocket: process.env.SSH_AUTH_SOCK,
+    gatewayLogDir: process.env.BERTH_GATEWAY_LOG_DIR ? (s) => process.env.BERTH_GATEWAY_LOG_DIR!.replace('{server}', s.name) : undefined,
+    monitorIntervalMs: process.env.BERTH_MONITOR_INTERVAL_MS ? Number(process.env.BERTH_MONITOR_INTERVAL_MS) : undefined,
+  });
+  const restoreGroup = (deploy.orchestrator as { restoreGroup?: (groupId: number, context: unknown) => Promise<unknown> }).restoreGroup;
+  if (restoreGroup) observability.monitor.setRecovery({ restoreGroup: (groupId, context) => restoreGroup.call(deploy.orchestrator, groupId, context) });
+  if (options.background ?? options.mode !== 'cli') observability.start();
 
   const calls: CallHandlers = {
     'app.info': () => ({ version: options.version, mode: options.mode, dataDir: options.home, platform: process.platform }),
@@ -50,23 +91,44 @@ export function createBerth(options: BerthOptions) {
     'projects.forget': ({ id }) => projects.forget(id),
     'servers.list': () => servers.list(),
     'servers.probeHostKey': ({ host, port }) => servers.probeHostKey(host, port),
-    'servers.add': (server) => servers.add(server),
+    'servers.add': (server) =>
+      audit.around({ action: 'server.add', target: server.name, details: { host: server.host } }, async () => {
+        const added = await servers.add(server);
+        if (access.listMembers().length) void access.push().catch(() => {}); // the new server gets the team's keys
+        return added;
+      }),
     'servers.test': ({ id }) => servers.test(id),
-    'servers.remove': ({ id }) => servers.remove(id),
+    'servers.remove': ({ id }) => audit.around({ action: 'server.remove', target: registry.get(id).name }, () => servers.remove(id)),
     'servers.importSshConfig': ({ path }) => importSshConfig(path),
     'groups.list': () => registry.groups(),
     'groups.create': ({ name, replicas }) => registry.createGroup(name, replicas),
     'groups.update': ({ id, ...change }) => registry.updateGroup(id, change),
     'groups.remove': ({ id }) => (registry.removeGroup(id), registry.groups()),
+    'build.prepare': ({ path, options }) => builds.prepare(path, options),
+    'build.saveEdits': ({ path, dockerfile, requirements }) => builds.saveEdits(path, { dockerfile, requirements }),
+    'build.resetEdits': ({ path, files }) => builds.resetEdits(path, files),
+    'build.list': ({ path, limit }) => builds.list(path, limit),
+    ...accessCalls(access, audit),
+    'deploy.models': () => deploy.models(),
+    'deploy.model': ({ model }) => deploy.model(model),
+    'deploy.setAlias': ({ model, alias, version }) => deploy.setAlias(model, alias, version),
+    'deploy.stopVersion': ({ model, version }) => deploy.stopVersion(model, version),
+    'deploy.startVersion': ({ model, version }) => deploy.startVersion(model, version),
+    ...observability.calls,
   };
   const streams: StreamHandlers = {
     'status.watch': ({ intervalMs }, emit, signal) => status.watch(intervalMs, emit, signal),
+    'build.run': (input, emit, signal) => builds.run(input, emit, signal),
+    'deploy.run': (input, emit, signal) => deploy.deployBuild(input, emit, signal),
+    'deploy.rollback': ({ model, version }, emit) => deploy.rollback(model, version, emit),
+    ...observability.streams,
   };
 
   return {
     dispatcher: createDispatcher(calls, streams),
-    services: { settings, engine, projects, status, servers, registry },
+    services: { settings, engine, projects, status, servers, registry, analysis, builds, access, audit, deploy, orchestrator: deploy.orchestrator, deployStore: deploy.store, observability },
     close: () => {
+      observability.stop();
       servers.close();
       db.close();
     },

@@ -22,9 +22,8 @@ export interface RunningApp {
   close(): Promise<void>;
 }
 
-/** Starts `web` mode on a fresh data folder and opens it in Debian's Chromium. */
-export async function startApp(env: NodeJS.ProcessEnv = {}): Promise<RunningApp> {
-  const home = mkdtempSync(join(tmpdir(), 'berth-e2e-'));
+/** Starts `web` mode on a data folder (a fresh one unless given) and opens it in Debian's Chromium. */
+export async function startApp(env: NodeJS.ProcessEnv = {}, home = mkdtempSync(join(tmpdir(), 'berth-e2e-'))): Promise<RunningApp> {
   const server = spawn(process.execPath, [join(repoRoot, 'out/main/web.js')], {
     env: { ...process.env, BERTH_HOME: home, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -8,7 +8,8 @@ export function createEngineService(socketPath: () => string, timeoutMs = 5000) 
 
   function client(): Docker {
     const socket = socketPath();
-    if (cached?.socket !== socket) cached = { socket, docker: new Docker({ socketPath: socket, timeout: timeoutMs }) };
+    // No client-wide timeout: builds, `docker save` and log streams run for minutes. Quick checks bound themselves.
+    if (cached?.socket !== socket) cached = { socket, docker: new Docker({ socketPath: socket }) };
     return cached.docker;
   }
 
@@ -24,7 +25,7 @@ export function createEngineService(socketPath: () => string, timeoutMs = 5000) 
   async function info(): Promise<EngineInfo> {
     const docker = client();
     try {
-      const [version, system] = await Promise.all([docker.version(), docker.info()]);
+      const [version, system] = await withTimeout(Promise.all([docker.version(), docker.info()]), timeoutMs);
       return {
         socket: socketPath(),
         version: version.Version,
@@ -40,5 +41,13 @@ export function createEngineService(socketPath: () => string, timeoutMs = 5000) 
   }
 
   return { info, client };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 export type EngineService = ReturnType<typeof createEngineService>;

@@ -30,8 +30,8 @@ function runCommand(spec: ReplicaSpec, index: number, port: number): string {
     'docker run -d',
     `--name ${name}`,
     '--network host',
-    // Restart a crashed model, but not forever: a crash loop must surface as an alert, not hide.
-    '--restart on-failure:10',
+    // Comes back after a crash and after a server reboot; a crash loop is Docker-throttled and reported by the monitor.
+    '--restart unless-stopped',
     `--memory ${spec.memoryMb}m --memory-swap ${spec.memoryMb}m`,
     `--cpus ${spec.cpus}`,
     '--log-driver json-file --log-opt max-size=20m --log-opt max-file=5',

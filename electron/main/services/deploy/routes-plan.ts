@@ -1,18 +1,8 @@
+import type { RoutesFile } from '../../../../shared/gateway';
 import type { DeployStore, Placement } from './store';
 
-export interface RouteKey {
-  id: string;
-  sha256: string;
-  models: string[] | null;
-  versions: Record<string, string[]> | null;
-  expiresAt: string | null;
-}
-
-export interface RoutesFile {
-  revision: number;
-  models: Record<string, { public: boolean; versions: Record<string, { replicas: string[] }>; aliases: Record<string, string> }>;
-  keys: RouteKey[];
-}
+export type { RoutesFile };
+export type RouteKey = RoutesFile['keys'][number];
 
 /** Changes not yet committed to the database, applied on top of it to compute what a switch would write. */
 export interface RoutesOverlay {

@@ -151,4 +151,171 @@ export const migrations: Migration[] = [
       CREATE INDEX builds_by_project ON builds (project_path, created_at);
     `,
   },
+  {
+    version: 5,
+    sql: `
+      -- API keys checked by the gateways: only the sha256 of a secret is stored, never the secret.
+      CREATE TABLE api_keys (
+        id           TEXT PRIMARY KEY,
+        name         TEXT NOT NULL,
+        sha256       TEXT NOT NULL UNIQUE CHECK (length(sha256) = 64),
+        scope        TEXT NOT NULL, -- JSON KeyScope
+        expires_at   TEXT,
+        created_by   TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        revoked_at   TEXT,
+        revoked_by   TEXT,
+        requests     INTEGER NOT NULL DEFAULT 0,
+        last_used_at TEXT
+      );
+      -- Team members; each one's key is installed on every server behind berth-shell with their role.
+      CREATE TABLE members (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        role        TEXT NOT NULL CHECK (role IN ('viewer', 'deployer', 'admin')),
+        public_key  TEXT NOT NULL UNIQUE,
+        key_type    TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+      );
+      -- The hash-chained audit log: entry is canonical JSON, hash = sha256(canonical {entry, prev, seq}).
+      CREATE TABLE audit_log (
+        seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+        entry TEXT NOT NULL,
+        prev  TEXT NOT NULL,
+        hash  TEXT NOT NULL
+      );
+      CREATE TRIGGER audit_log_append_only_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+      CREATE TRIGGER audit_log_append_only_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+      -- Where each entry was appended (servers keep their own chained copy); no foreign key to servers, whose
+      -- rows may be removed while their history stays.
+      CREATE TABLE audit_deliveries (
+        seq         INTEGER NOT NULL REFERENCES audit_log(seq),
+        server_id   INTEGER NOT NULL,
+        server_name TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+        remote_seq  INTEGER,
+        remote_hash TEXT,
+        error       TEXT,
+        updated_at  TEXT NOT NULL,
+        PRIMARY KEY (seq, server_id)
+      );
+      CREATE INDEX audit_deliveries_by_server ON audit_deliveries (server_id, state, seq);
+    `,
+  },
+  {
+    version: 6,
+    sql: `
+      -- One row per request, joined from the gateway's log line (seq) and the replica's log line (Docker timestamp)
+      -- by X-Request-Id. No foreign key to servers: records outlive a removed server.
+      CREATE TABLE inference_requests (
+        id                 INTEGER PRIMARY KEY,
+        server_id          INTEGER NOT NULL,
+        server_name        TEXT NOT NULL,
+        request_id         TEXT NOT NULL,
+        ts_ms              INTEGER NOT NULL, -- request start (gateway) or log time (replica only), epoch ms
+        model              TEXT,
+        version            TEXT,
+        alias              TEXT,
+        caller             TEXT,
+        method             TEXT,
+        path               TEXT,
+        status             INTEGER,
+        latency_ms         REAL,
+        upstream           TEXT,
+        bytes_in           INTEGER,
+        bytes_out          INTEGER,
+        gateway_error      TEXT,
+        gw_epoch           INTEGER,
+        gw_seq             INTEGER,
+        replica_container  TEXT,
+        replica_id         TEXT,
+        replica_ts         TEXT,
+        replica_status     INTEGER,
+        replica_latency_ms REAL,
+        input              TEXT,
+        output             TEXT,
+        error              TEXT
+      );
+      CREATE UNIQUE INDEX inference_gateway_line ON inference_requests (server_id, gw_epoch, gw_seq) WHERE gw_seq IS NOT NULL;
+      CREATE UNIQUE INDEX inference_replica_line ON inference_requests (server_id, replica_id, replica_ts) WHERE replica_ts IS NOT NULL;
+      CREATE INDEX inference_by_request ON inference_requests (server_id, request_id);
+      CREATE INDEX inference_by_time ON inference_requests (ts_ms);
+      CREATE INDEX inference_by_model ON inference_requests (model, version, ts_ms);
+      CREATE VIRTUAL TABLE inference_fts USING fts5(input, output, error, content='inference_requests', content_rowid='id');
+      -- A row is in the index exactly while it has text (gateway-only rows have none until the replica line joins).
+      CREATE TRIGGER inference_fts_insert AFTER INSERT ON inference_requests
+        WHEN coalesce(new.input, new.output, new.error) IS NOT NULL BEGIN
+        INSERT INTO inference_fts (rowid, input, output, error) VALUES (new.id, new.input, new.output, new.error);
+      END;
+      CREATE TRIGGER inference_fts_delete AFTER DELETE ON inference_requests
+        WHEN coalesce(old.input, old.output, old.error) IS NOT NULL BEGIN
+        INSERT INTO inference_fts (inference_fts, rowid, input, output, error) VALUES ('delete', old.id, old.input, old.output, old.error);
+      END;
+      CREATE TRIGGER inference_fts_update AFTER UPDATE OF input, output, error ON inference_requests
+        WHEN old.input IS NOT new.input OR old.output IS NOT new.output OR old.error IS NOT new.error BEGIN
+        INSERT INTO inference_fts (inference_fts, rowid, input, output, error)
+          SELECT 'delete', old.id, old.input, old.output, old.error WHERE coalesce(old.input, old.output, old.error) IS NOT NULL;
+        INSERT INTO inference_fts (rowid, input, output, error)
+          SELECT new.id, new.input, new.output, new.error WHERE coalesce(new.input, new.output, new.error) IS NOT NULL;
+      END;
+      -- Where each pull stopped, per server and source ('gateway' or 'replica:<container id>'), as JSON.
+      CREATE TABLE ingest_cursors (
+        server_id  INTEGER NOT NULL,
+        source     TEXT NOT NULL,
+        position   TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (server_id, source)
+      );
+      -- Records that rotation removed on a server before Berth pulled them.
+      CREATE TABLE ingest_gaps (
+        id          INTEGER PRIMARY KEY,
+        server_id   INTEGER NOT NULL,
+        server_name TEXT NOT NULL,
+        source      TEXT NOT NULL,
+        after_ref   TEXT NOT NULL,
+        before_ref  TEXT NOT NULL,
+        missing     INTEGER,
+        at_ms       INTEGER NOT NULL,
+        detected_at TEXT NOT NULL,
+        message     TEXT NOT NULL
+      );
+      CREATE INDEX ingest_gaps_by_time ON ingest_gaps (at_ms);
+      -- At most one open alert per (kind, subject); resolving it keeps the row as history.
+      CREATE TABLE alerts (
+        id               INTEGER PRIMARY KEY,
+        kind             TEXT NOT NULL,
+        subject          TEXT NOT NULL,
+        severity         TEXT NOT NULL CHECK (severity IN ('critical', 'warning')),
+        server_id        INTEGER,
+        message          TEXT NOT NULL,
+        detail           TEXT NOT NULL DEFAULT 'null',
+        opened_at        TEXT NOT NULL,
+        last_seen_at     TEXT NOT NULL,
+        resolved_at      TEXT,
+        resolved_message TEXT
+      );
+      CREATE UNIQUE INDEX alerts_open ON alerts (kind, subject) WHERE resolved_at IS NULL;
+      -- Every alert and automatic action (recovery, webhook delivery, ingest gap), to be joined with the audit trail.
+      CREATE TABLE events (
+        id       INTEGER PRIMARY KEY,
+        at       TEXT NOT NULL,
+        kind     TEXT NOT NULL,
+        subject  TEXT,
+        message  TEXT NOT NULL,
+        detail   TEXT NOT NULL DEFAULT 'null',
+        actor    TEXT NOT NULL,
+        alert_id INTEGER REFERENCES alerts(id)
+      );
+      CREATE INDEX events_by_time ON events (at);
+      CREATE TABLE group_webhooks (
+        group_id   INTEGER PRIMARY KEY REFERENCES server_groups(id) ON DELETE CASCADE,
+        url        TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+    `,
+  },
 ];

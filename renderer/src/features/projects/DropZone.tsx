@@ -5,7 +5,7 @@ import { isElectron, pathForFile } from '../../api/client';
  * Takes a dropped project folder or notebook. In Electron the dropped File gives its real path; a browser hides
  * paths, so web mode accepts a dropped path as text (e.g. from a file manager or terminal) or a typed one.
  */
-export function DropZone({ onPath }: { onPath: (path: string) => void }) {
+export function DropZone({ onPath, compact = false }: { onPath: (path: string) => void; compact?: boolean }) {
   const [hover, setHover] = useState(false);
   const [typed, setTyped] = useState('');
 
@@ -21,7 +21,7 @@ export function DropZone({ onPath }: { onPath: (path: string) => void }) {
 
   return (
     <div
-      className={hover ? 'dropzone hover' : 'dropzone'}
+      className={`dropzone${compact ? ' compact' : ''}${hover ? ' hover' : ''}`}
       data-testid="dropzone"
       onDragOver={(e) => {
         e.preventDefault();
@@ -30,11 +30,17 @@ export function DropZone({ onPath }: { onPath: (path: string) => void }) {
       onDragLeave={() => setHover(false)}
       onDrop={onDrop}
     >
-      <div className="dropzone-title">Drop a notebook project here</div>
-      <div className="muted">
-        A folder with your .ipynb, model files and requirements — or a single .ipynb.
-        {!isElectron && ' In the browser, drop or paste the folder’s path.'}
-      </div>
+      {compact ? (
+        <div className="muted">Drop another notebook project here, or open one by its path</div>
+      ) : (
+        <>
+          <div className="dropzone-title">Drop a notebook project here</div>
+          <div className="muted">
+            A folder with your .ipynb, model files and requirements — or a single .ipynb.
+            {!isElectron && ' In the browser, drop or paste the folder’s path.'}
+          </div>
+        </>
+      )}
       <form
         className="row"
         onSubmit={(e) => {

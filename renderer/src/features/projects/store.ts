@@ -8,7 +8,9 @@ interface ProjectsState {
   current?: RecentProject;
   error?: BerthError;
   loadRecent(): Promise<void>;
-  open(path: string): Promise<void>;
+  /** Opens (and remembers) a project; resolves to it, or undefined when it cannot be opened (see `error`). */
+  open(path: string): Promise<RecentProject | undefined>;
+  close(): void;
   forget(id: number): Promise<void>;
   dismissError(): void;
 }
@@ -24,10 +26,13 @@ export const useProjects = create<ProjectsState>((set) => {
       try {
         const current = await call('projects.open', { path });
         set({ current, error: undefined, recent: await call('projects.recent', {}) });
+        return current;
       } catch (error) {
         fail(error);
+        return undefined;
       }
     },
+    close: () => set({ current: undefined }),
     async forget(id) {
       await call('projects.forget', { id }).then((recent) => set({ recent }), fail);
     },

@@ -9,7 +9,7 @@ export function SettingsPage() {
   useEffect(() => setDraft(settings), [settings]);
   if (!draft) return <p className="muted">Loading settings…</p>;
 
-  const field = (key: 'baseImage' | 'dockerSocket') => ({
+  const field = (key: 'baseImage' | 'dockerSocket' | 'gatewayBuilderImage') => ({
     value: draft[key],
     onChange: (e: React.ChangeEvent<HTMLInputElement>) => setDraft({ ...draft, [key]: e.target.value }),
   });
@@ -41,6 +41,11 @@ export function SettingsPage() {
           Base image for model containers
           <input aria-label="Base image" {...field('baseImage')} />
           <small>{'{python}'} becomes the project's Python version, e.g. python:3.11-slim.</small>
+        </label>
+        <label>
+          Builder image for the gateway
+          <input aria-label="Gateway builder image" {...field('gatewayBuilderImage')} />
+          <small>Needs a Go toolchain; the gateway itself runs from an empty (scratch) image.</small>
         </label>
         <label>
           Local Docker engine socket

@@ -1,0 +1,110 @@
+/**
+ * Access control composed for app.ts: the audit log, API keys, team members and deploy-lock visibility, plus the
+ * contract handlers for them and adapters for the deploy orchestrator.
+ */
+import type { KeyUsage, PublishReport } from '../../../../shared/access';
+import type { CallHandlers } from '../../rpc/dispatcher';
+import { currentActor } from '../deploy/lock';
+import type { ServersService } from '../servers/service';
+import type { Db } from '../store/database';
+import { createAuditService, type AuditService } from './audit/service';
+import type { ServerLayout } from './layout';
+import { usageFromInferenceLog } from './keys';
+import { createAccessService, type AccessService } from './service';
+
+export interface AccessModuleDeps {
+  db: Db;
+  servers: Pick<ServersService, 'connection' | 'registry'> & { invalidate?: (id: number) => void };
+  layout: ServerLayout;
+  publish?: () => Promise<PublishReport>;
+  usage?: () => KeyUsage[];
+  actor?: () => { actor: string; machine: string };
+}
+
+/** Connections for access work fail fast: one attempt, so an unreachable server costs seconds, not a minute. */
+const CONNECT = { attempts: 1, readyTimeoutMs: 6000 };
+
+export function createAccessModule(deps: AccessModuleDeps): { access: AccessService; audit: AuditService } {
+  const actor = deps.actor ?? (() => ({ actor: currentActor().holder, machine: currentActor().machine }));
+  const servers = () => deps.servers.registry.list().map((s) => ({ id: s.id, name: s.name }));
+  const connection = (id: number) => deps.servers.connection(id, CONNECT);
+  const audit = createAuditService({ db: deps.db, servers, connection, invalidate: deps.servers.invalidate, layout: deps.layout, actor });
+  const access = createAccessService({
+    db: deps.db,
+    audit,
+    servers,
+    connection,
+    layout: deps.layout,
+    actor: () => actor().actor,
+    publish: deps.publish,
+    // Request counts come from the logs service's inference log when it exists.
+    usage: deps.usage ?? (() => usageFromInferenceLog(deps.db)),
+  });
+  return { access, audit };
+}
+
+type AccessCallName =
+  | 'access.keys'
+  | 'access.createKey'
+  | 'access.revokeKey'
+  | 'access.models'
+  | 'access.setPublic'
+  | 'access.members'
+  | 'access.addMember'
+  | 'access.setRole'
+  | 'access.removeMember'
+  | 'access.push'
+  | 'access.locks'
+  | 'access.breakLock'
+  | 'audit.list'
+  | 'audit.verify';
+
+export function accessCalls(access: AccessService, audit: AuditService): Pick<CallHandlers, AccessCallName> {
+  return {
+    'access.keys': () => access.listKeys(),
+    'access.createKey': (input) => access.createKey(input),
+    'access.revokeKey': ({ id }) => access.revokeKey(id),
+    'access.models': () => access.models(),
+    'access.setPublic': ({ model, public: isPublic }) => access.setPublic(model, isPublic),
+    'access.members': () => access.listMembers(),
+    'access.addMember': (input) => access.addMember(input),
+    'access.setRole': ({ id, role }) => access.setRole(id, role),
+    'access.removeMember': ({ id }) => access.removeMember(id),
+    'access.push': () => access.push(),
+    'access.locks': () => access.locks(),
+    'access.breakLock': ({ model }) => access.breakLock(model),
+    'audit.list': (filter) => audit.list(filter),
+    'audit.verify': () => audit.verify(),
+  };
+}
+
+/**
+ * The deploy orchestrator's `audit` dependency (services/deploy/orchestrator.ts AuditRecorder): its `detail`
+ * becomes the entry's details.
+ */
+export function auditRecorderFor(audit: AuditService) {
+  return (entry: { action: string; target: string; result: 'ok' | 'failed'; detail?: unknown }): Promise<void> =>
+    audit
+      .record({
+        action: entry.action,
+        target: entry.target,
+        result: entry.result,
+        details: entry.detail === undefined ? undefined : isRecord(entry.detail) ? entry.detail : { detail: entry.detail },
+      })
+      .then(() => undefined);
+}
+
+/** Turns the orchestrator's `syncRoutes()` (server id → error or null) into the publisher access expects. */
+export function publisherFromSync(syncRoutes: () => Promise<Map<number, string | null>>, serverName: (id: number) => string) {
+  return async (): Promise<PublishReport> => {
+    const report = await syncRoutes();
+    return {
+      servers: [...report].map(([serverId, error]) => ({ serverId, server: serverName(serverId), ok: error === null, ...(error ? { error } : {}) })),
+    };
+  };
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+export { layoutFromEnv, defaultLayout, type ServerLayout } from './layout';
+export { auditCommand } from './audit/cli';

@@ -1,0 +1,258 @@
+/**
+ * The build pipeline: analyse → generate (keeping the user's edits) → assemble the context → docker build →
+ * smoke test, recording every build. Streams its progress to one subscriber and stops when it goes away.
+ */
+import Docker from 'dockerode';
+import os from 'node:os';
+import path from 'node:path';
+import type {
+  BuildEvent,
+  BuildRecord,
+  BuildRunInput,
+  EditableFile,
+  EditsState,
+  PreparedBuild,
+  SmokeResult,
+} from '../../../../shared/build';
+import { BerthError } from '../../../../shared/errors';
+import { blocksBuild, type AnalyzeOptions, type CheckFinding, type ProjectAnalysis } from '../../../../shared/project';
+import type { Settings } from '../../../../shared/types';
+import type { Db } from '../store/database';
+import { buildImage, type BuildStep } from './builder';
+import { assembleContext, defaultWrapperPath } from './context';
+import { baseImageFor, generateFiles } from './dockerfile';
+import { createEditsRepo, fileState } from './edits';
+import { createBuildRecords } from './records';
+import { smokeTest } from './smoke';
+
+export interface BuildServiceDeps {
+  db: Db;
+  analyze: (target: string, options?: AnalyzeOptions) => Promise<ProjectAnalysis>;
+  settings: () => Pick<Settings, 'baseImage' | 'dockerSocket'>;
+  /** Checks the engine answers before a build (EngineService.info); gives the actionable DockerUnavailable. */
+  engineCheck?: () => Promise<unknown>;
+  /** A Docker client without a request timeout (builds and smoke tests run for minutes). */
+  docker?: () => Docker;
+  wrapperPath?: () => string;
+  now?: () => Date;
+  /** The OS user recorded in the `berth.built-by` label. */
+  userName?: () => string;
+  tmpDir?: string;
+  /** Upper bound of one image build. */
+  buildTimeoutMs?: number;
+}
+
+type Emit = (event: BuildEvent) => void;
+
+/** `b<yyyymmdd-hhmmss>-<8 hex of the context hash>` (UTC): sorts by time, says what was built. */
+export function versionId(at: Date, contextHash: string): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  const date = `${at.getUTCFullYear()}${p(at.getUTCMonth() + 1)}${p(at.getUTCDate())}`;
+  const time = `${p(at.getUTCHours())}${p(at.getUTCMinutes())}${p(at.getUTCSeconds())}`;
+  return `b${date}-${time}-${contextHash.slice(0, 8)}`;
+}
+
+export function osUserName(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return process.env.USER ?? process.env.USERNAME ?? 'unknown';
+  }
+}
+
+function describeFinding(f: CheckFinding): string {
+  const where = f.location ? `${f.location.file}${f.location.cell !== undefined ? ` cell ${f.location.cell + 1}` : ''}: ` : '';
+  return `${where}${f.message}`;
+}
+
+export function projectInvalid(analysis: ProjectAnalysis, blocking: CheckFinding[]): BerthError {
+  const list = blocking.map((f) => `- ${describeFinding(f)}`).join('\n');
+  return new BerthError(
+    'ProjectInvalid',
+    `Berth cannot build ${analysis.name} until ${blocking.length === 1 ? 'this problem is' : `these ${blocking.length} problems are`} fixed:\n${list}`,
+    { findings: blocking },
+  );
+}
+
+export function createBuildService(deps: BuildServiceDeps) {
+  const edits = createEditsRepo(deps.db, deps.now);
+  const records = createBuildRecords(deps.db, deps.now);
+  const now = deps.now ?? (() => new Date());
+  const userName = deps.userName ?? osUserName;
+  let cachedDocker: { socket: string; docker: Docker } | undefined;
+  const docker =
+    deps.docker ??
+    (() => {
+      const socket = deps.settings().dockerSocket;
+      if (cachedDocker?.socket !== socket) cachedDocker = { socket, docker: new Docker({ socketPath: socket }) };
+      return cachedDocker.docker;
+    });
+  let wrapper: string | undefined;
+  const wrapperPath = deps.wrapperPath ?? (() => (wrapper ??= defaultWrapperPath()));
+
+  const keyOf = (target: string) => path.resolve(target);
+
+  /** Generates both files and reconciles them with the stored edits; a project that cannot be generated yet keeps its edits untouched. */
+  function regenerate(key: string, analysis: ProjectAnalysis): { state: EditsState; baseImage: string } {
+    const settings = deps.settings();
+    try {
+      const generated = generateFiles(analysis, settings);
+      return { state: edits.regenerate(key, generated), baseImage: generated.baseImage };
+    } catch (err) {
+      if (!(err instanceof BerthError) || err.kind !== 'ProjectInvalid') throw err;
+      const placeholder = `# Berth cannot generate this file yet: ${err.message}\n`;
+      let baseImage = settings.baseImage;
+      try {
+        baseImage = baseImageFor(settings.baseImage, analysis.pythonVersion);
+      } catch {
+        /* no usable Python version: show the template */
+      }
+      return {
+        state: { dockerfile: fileState('dockerfile', placeholder, null), requirements: fileState('requirements', placeholder, null) },
+        baseImage,
+      };
+    }
+  }
+
+  async function prepare(target: string, options?: AnalyzeOptions): Promise<PreparedBuild> {
+    const analysis = await deps.analyze(target, options);
+    const { state, baseImage } = regenerate(keyOf(target), analysis);
+    return {
+      analysis,
+      dockerfile: state.dockerfile,
+      requirements: state.requirements,
+      blocking: analysis.findings.filter(blocksBuild),
+      baseImage,
+    };
+  }
+
+  async function run(rawInput: BuildRunInput, emit: Emit, signal: AbortSignal): Promise<void> {
+    const input = { smoke: true, smokeTimeoutMs: 60_000, ...rawInput };
+    const key = keyOf(input.path);
+    const log = (line: string) => emit({ type: 'log', line, source: 'berth' });
+    const checkCancelled = () => {
+      if (signal.aborted) throw new BerthError('Cancelled', 'The build was cancelled.');
+    };
+
+    emit({ type: 'phase', phase: 'analyze' });
+    log(`Analysing ${key} …`);
+    const analysis = await deps.analyze(input.path, input.options);
+    checkCancelled();
+    const blocking = analysis.findings.filter(blocksBuild);
+    if (blocking.length) throw projectInvalid(analysis, blocking);
+    const { state } = regenerate(key, analysis);
+    for (const file of ['dockerfile', 'requirements'] as EditableFile[]) {
+      const s = state[file];
+      if (s.edited !== null) log(`Using your edited ${file === 'dockerfile' ? 'Dockerfile' : 'requirements.txt'}.`);
+      if (s.generatorChanged) log(`The generated ${file === 'dockerfile' ? 'Dockerfile' : 'requirements.txt'} changed since you edited it; your edits are kept (see the diff in the editor).`);
+    }
+
+    if (deps.engineCheck) await deps.engineCheck();
+    emit({ type: 'phase', phase: 'context' });
+    const startedAt = now();
+    const started = Date.now();
+    const context = await assembleContext(
+      { analysis, dockerfile: state.dockerfile.effective, requirements: state.requirements.effective, wrapperPath: wrapperPath() },
+      deps.tmpDir,
+    );
+    const tag = `berth/${analysis.name}:${versionId(startedAt, context.hash)}`;
+    const base = {
+      projectPath: key,
+      project: analysis.name,
+      notebookHash: analysis.notebookHash,
+      contextHash: context.hash,
+      dockerfile: state.dockerfile.effective,
+      requirements: state.requirements.effective,
+    };
+    let record: BuildRecord;
+    try {
+      log(`Build context: ${context.files.length} files, ${context.sizeBytes} bytes, sha256 ${context.hash.slice(0, 12)}…; tag ${tag}`);
+      checkCancelled();
+      emit({ type: 'phase', phase: 'build' });
+      const labels = {
+        'berth.project': analysis.name,
+        'berth.notebook-sha256': analysis.notebookHash,
+        'berth.entrypoint': analysis.entrypoint ?? '',
+        'berth.built-by': userName(),
+        'berth.built-at': startedAt.toISOString(),
+        'berth.context-sha256': context.hash,
+      };
+      const client = docker();
+      const built = await buildImage({
+        docker: client,
+        tar: context.tar(),
+        tag,
+        labels,
+        signal,
+        timeoutMs: deps.buildTimeoutMs,
+        onLine: (line) => emit({ type: 'log', line, source: 'docker' }),
+        onProgress: (s: BuildStep) => emit({ type: 'progress', step: s.step, total: s.total, instruction: s.instruction }),
+      });
+      const image = await client.getImage(tag).inspect();
+      const durationMs = Date.now() - started;
+      record = records.add({ ...base, imageTag: tag, imageId: image.Id, status: 'succeeded', sizeBytes: image.Size, durationMs, error: null });
+      emit({
+        type: 'result',
+        buildId: record.id,
+        imageTag: tag,
+        imageId: image.Id,
+        sizeBytes: image.Size,
+        durationMs,
+        contextHash: context.hash,
+        cachedSteps: built.steps.filter((s) => s.cached).length,
+        totalSteps: built.steps.at(-1)?.total ?? built.steps.length,
+      });
+    } catch (err) {
+      const e = BerthError.from(err);
+      records.add({
+        ...base,
+        imageTag: null,
+        imageId: null,
+        status: e.kind === 'Cancelled' ? 'cancelled' : 'failed',
+        sizeBytes: null,
+        durationMs: Date.now() - started,
+        error: { kind: e.kind, message: e.message },
+      });
+      throw err;
+    } finally {
+      await context.dispose();
+    }
+
+    if (!input.smoke) return;
+    checkCancelled();
+    emit({ type: 'phase', phase: 'smoke' });
+    log(analysis.sample ? `Smoke test: starting ${tag} and sending the sample to /predict …` : 'Smoke test skipped: the notebook has no sample input.');
+    let smoke: SmokeResult;
+    try {
+      smoke = await smokeTest({
+        docker: docker(),
+        image: record.imageId!,
+        project: analysis.name,
+        sample: analysis.sample,
+        readyTimeoutMs: input.smokeTimeoutMs,
+        signal,
+      });
+    } catch (err) {
+      const e = BerthError.from(err);
+      if (e.kind === 'SmokeTestFailed') {
+        const failed = e.detail as SmokeResult;
+        const result: SmokeResult = { status: 'failed', reason: failed.status === 'failed' ? failed.reason : e.message, logTail: failed.status === 'failed' ? failed.logTail : '', differences: failed.status === 'failed' ? failed.differences : [] };
+        records.setSmoke(record.id, result);
+        emit({ type: 'smoke', result });
+      }
+      throw err;
+    }
+    records.setSmoke(record.id, smoke);
+    emit({ type: 'smoke', result: smoke });
+  }
+
+  return {
+    prepare,
+    run,
+    saveEdits: (target: string, texts: Partial<Record<EditableFile, string>>): EditsState => edits.save(keyOf(target), texts),
+    resetEdits: (target: string, files?: EditableFile[]): EditsState => edits.reset(keyOf(target), files),
+    list: (target?: string, limit?: number): BuildRecord[] => records.list(target ? keyOf(target) : undefined, limit),
+    get: (id: number): BuildRecord | null => records.get(id),
+  };
+}
+export type BuildService = ReturnType<typeof createBuildService>;

@@ -1,0 +1,67 @@
+import type { ModelView, VersionView } from '../../../../shared/deploy';
+import type { ServerRegistry } from '../servers/registry';
+import type { SshConnection } from '../transport/ssh';
+import { GATEWAY_PORT } from './naming';
+import type { DeployStore } from './store';
+
+/** Image references present on a server, one round trip; null when the server cannot be asked. */
+export async function imagesOn(ssh: SshConnection): Promise<Set<string>> {
+  const out = await ssh.run(`docker image ls --format '{{.Repository}}:{{.Tag}}'`, { timeoutMs: 10_000 });
+  return new Set(out.split('\n').filter(Boolean));
+}
+
+/** What the Deployments page shows for one model: its timeline, where each version runs, its URLs. */
+export async function modelView(
+  store: DeployStore,
+  registry: ServerRegistry,
+  connection: (serverId: number) => Promise<SshConnection>,
+  name: string,
+): Promise<ModelView> {
+  const model = store.model(name);
+  const aliases = store.aliases(model.id);
+  const versions = store.versions(model.id);
+  const serverIds = new Set(versions.flatMap((v) => store.placements(v.id).map((p) => p.serverId)));
+  const images = new Map<number, Set<string> | null>();
+  await Promise.all([...serverIds].map(async (id) => images.set(id, await connection(id).then(imagesOn, () => null))));
+
+  const versionViews: VersionView[] = versions.map((v) => {
+    const placements = store.placements(v.id);
+    return {
+      id: v.id,
+      number: v.number,
+      imageRef: v.image_ref,
+      imageId: v.image_id,
+      notebookHash: v.notebook_hash,
+      dockerfile: v.dockerfile,
+      requirements: v.requirements,
+      createdBy: v.created_by,
+      createdAt: v.created_at,
+      state: v.state,
+      aliases: aliases.filter((a) => a.version_id === v.id).map((a) => a.alias),
+      servers: placements.map((p) => ({ serverId: p.serverId, server: registry.get(p.serverId).name, replicas: p.replicas })),
+      imageMissingOn: placements.filter((p) => !images.get(p.serverId)?.has(v.image_ref)).map((p) => registry.get(p.serverId).name),
+    };
+  });
+  const groups = [...new Set(versions.flatMap((v) => store.placements(v.id).map((p) => registry.group(p.groupId).name)))];
+  return {
+    name: model.name,
+    public: model.public === 1,
+    keepVersions: model.keep_versions,
+    groups,
+    versions: versionViews,
+    operations: store.operations(model.id, 30).map((op) => ({
+      id: op.id,
+      kind: op.kind,
+      version: op.version_id === null ? null : store.version(op.version_id).number,
+      actor: op.actor,
+      state: op.state,
+      error: op.error,
+      startedAt: op.started_at,
+      finishedAt: op.finished_at,
+    })),
+    endpoints: [...serverIds].map((id) => {
+      const server = registry.get(id);
+      return { server: server.name, baseUrl: `http://${server.host}:${GATEWAY_PORT}/${model.name}` };
+    }),
+  };
+}

@@ -1,0 +1,141 @@
+import { BerthError } from '../../../../shared/errors';
+import { GatewayHealth, emptyRoutes } from '../../../../shared/gateway';
+import { shellQuote } from '../transport/ssh';
+import { writeRoutes } from './routes';
+import {
+  DEFAULT_GATEWAY_PORT,
+  GATEWAY_CONTAINER,
+  GATEWAY_DIR,
+  GATEWAY_LOG_DIR,
+  ROUTES_PATH,
+  type RemoteShell,
+} from './remote';
+
+export interface EnsureGatewayOptions {
+  /** Image reference already present on the server (moving images is the transport's job). */
+  image: string;
+  port?: number;
+  logMaxBytes?: number;
+  logMaxFiles?: number;
+  /** How long to wait for /_berth/health after (re)starting; default 20 s. */
+  waitMs?: number;
+}
+
+export interface EnsureGatewayResult {
+  /** What was done: nothing (already right), started (existing stopped container), or (re)created. */
+  action: 'unchanged' | 'started' | 'created' | 'replaced';
+  containerId: string;
+  imageId: string;
+}
+
+const q = shellQuote;
+
+/**
+ * Makes sure the server runs `berth-gateway` from `image` on `port`: leaves a matching running container alone,
+ * starts a stopped one, and replaces one with another image or port. Waits (bounded) until the gateway answers
+ * its own health check inside the container (`/gateway -healthcheck`; the image has no shell or curl).
+ */
+export async function ensureGateway(ssh: RemoteShell, options: EnsureGatewayOptions): Promise<EnsureGatewayResult> {
+  const port = options.port ?? DEFAULT_GATEWAY_PORT;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new BerthError('ValidationError', `Gateway port ${port} is not a TCP port`);
+  const host = ssh.target.host;
+
+  const imageId = (await ssh.exec(`docker image inspect -f '{{.Id}}' ${q(options.image)}`, { timeoutMs: 20_000 })).stdout.toString().trim();
+  if (!imageId) {
+    throw new BerthError('NotFound', `The gateway image ${options.image} is not on ${host}: send it to the server first`);
+  }
+
+  const existing = await inspectGateway(ssh);
+  const wanted = `BERTH_GATEWAY_LISTEN=:${port}`;
+  let action: EnsureGatewayResult['action'];
+  if (existing && existing.image === imageId && existing.env.includes(wanted)) {
+    if (existing.running) return { action: 'unchanged', containerId: existing.id, imageId };
+    await ssh.run(`docker start ${GATEWAY_CONTAINER}`, { timeoutMs: 30_000 });
+    action = 'started';
+  } else {
+    if (existing) await ssh.run(`docker rm -f ${GATEWAY_CONTAINER}`, { timeoutMs: 30_000 });
+    const routesState = await ssh.run(
+      `mkdir -p ${q(GATEWAY_DIR)} ${q(GATEWAY_LOG_DIR)} && { test -e ${q(ROUTES_PATH)} && echo present || echo missing; }`,
+      { timeoutMs: 15_000 },
+    );
+    // An empty table rather than no file, so the gateway's health shows no config error.
+    if (routesState.trim() === 'missing') await writeRoutes(ssh, emptyRoutes());
+    const args = [
+      'docker run -d',
+      `--name ${GATEWAY_CONTAINER}`,
+      '--network host',
+      '--restart unless-stopped',
+      '--label berth.gateway=1',
+      `--label berth.gateway.port=${port}`,
+      '--log-driver json-file --log-opt max-size=10m --log-opt max-file=3',
+      `-e ${q(wanted)}`,
+      ...(options.logMaxBytes ? [`-e BERTH_GATEWAY_LOG_MAX_BYTES=${Math.floor(options.logMaxBytes)}`] : []),
+      ...(options.logMaxFiles ? [`-e BERTH_GATEWAY_LOG_MAX_FILES=${Math.floor(options.logMaxFiles)}`] : []),
+      `-v ${q(`${GATEWAY_DIR}:/etc/berth-gateway:ro`)}`,
+      `-v ${q(`${GATEWAY_LOG_DIR}:/var/log/berth-gateway`)}`,
+      q(options.image),
+    ];
+    await ssh.run(args.join(' '), { timeoutMs: 60_000 });
+    action = existing ? 'replaced' : 'created';
+  }
+
+  await waitForGateway(ssh, options.waitMs ?? 20_000);
+  const after = await inspectGateway(ssh);
+  return { action, containerId: after?.id ?? '', imageId };
+}
+
+interface GatewayContainer {
+  id: string;
+  image: string;
+  running: boolean;
+  env: string[];
+}
+
+async function inspectGateway(ssh: RemoteShell): Promise<GatewayContainer | null> {
+  const result = await ssh.exec(
+    `docker inspect -f '{{json .Id}} {{json .Image}} {{json .State.Running}} {{json .Config.Env}}' ${GATEWAY_CONTAINER}`,
+    { timeoutMs: 20_000 },
+  );
+  if (result.code !== 0) {
+    if (/No such (object|container)/i.test(result.stderr)) return null;
+    throw new BerthError('RemoteCommandFailed', `Cannot inspect ${GATEWAY_CONTAINER} on ${ssh.target.host}: ${result.stderr.trim()}`);
+  }
+  const [id, image, running, env] = result.stdout.toString().trim().split(' ').map((part) => JSON.parse(part));
+  return { id, image, running, env: env ?? [] };
+}
+
+/** Polls `docker exec berth-gateway /gateway -healthcheck` until it passes; on timeout, the error carries the logs. */
+export async function waitForGateway(ssh: RemoteShell, waitMs: number): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  let last = '';
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const result = await ssh.exec(`docker exec ${GATEWAY_CONTAINER} /gateway -healthcheck`, { timeoutMs: 10_000 });
+    if (result.code === 0) return;
+    last = (result.stderr || result.stdout.toString()).trim();
+    if (Date.now() + 250 > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  const logs = await ssh.exec(`docker logs --tail 30 ${GATEWAY_CONTAINER} 2>&1`, { timeoutMs: 10_000 });
+  const tail = logs.stdout.toString().trim();
+  throw new BerthError(
+    'RemoteCommandFailed',
+    `The gateway on ${ssh.target.host} did not become healthy within ${Math.round(waitMs / 1000)} s (${last || 'no answer'}). Its last log lines:\n${tail}`,
+    { logs: tail },
+  );
+}
+
+/** Asks a gateway for its health over HTTP from this machine (Berth's monitor does this for every server). */
+export async function gatewayHealth(host: string, port = DEFAULT_GATEWAY_PORT, timeoutMs = 3000): Promise<GatewayHealth> {
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/_berth/health`;
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+    throw new BerthError('RemoteCommandFailed', `The gateway at ${url} does not answer (${cause}): is berth-gateway running and the port open?`);
+  }
+  if (!response.ok) throw new BerthError('RemoteCommandFailed', `The gateway at ${url} answered ${response.status}`);
+  const parsed = GatewayHealth.safeParse(await response.json().catch(() => null));
+  if (!parsed.success) throw new BerthError('RemoteCommandFailed', `${url} did not answer like a Berth gateway`);
+  return parsed.data;
+}

@@ -1,0 +1,123 @@
+import { StringDecoder } from 'node:string_decoder';
+import type { ClientChannel } from 'ssh2';
+import { shellQuote, type SshConnection } from '../transport/ssh';
+
+/**
+ * Wraps a long-running remote command (`docker logs -f`, `docker events`: one simple command) so it dies with the SSH channel.
+ * Closing an exec channel does not signal the process: a quiet `docker logs -f` would live on until it next
+ * writes. A watcher reads the channel's stdin and kills the command at EOF, i.e. when Berth closes the channel
+ * or the connection drops. (POSIX gives background jobs /dev/null as stdin, hence the copy on fd 3.)
+ */
+export function tiedToChannel(command: string): string {
+  // `exec` makes $p the command itself (one simple command, no pipeline), so killing $p stops it.
+  const script =
+    `exec 3<&0; (exec ${command}) & p=$!; ` +
+    `{ cat <&3 >/dev/null 2>&1; kill $p 2>/dev/null; } >/dev/null 2>&1 & w=$!; ` +
+    `wait $p; rc=$?; kill $w 2>/dev/null; exit $rc`;
+  return `sh -c ${shellQuote(script)}`;
+}
+
+/** Ends a channel opened with `tiedToChannel`: EOF on stdin stops the remote command, close frees the channel. */
+export function closeTied(channel: ClientChannel): void {
+  try {
+    channel.end();
+  } catch {
+    // already gone
+  }
+  try {
+    channel.close();
+  } catch {
+    // already gone
+  }
+}
+
+const MAX_LINE_CHARS = 16 * 1024;
+
+/**
+ * Splits a byte stream into UTF-8 lines. A line longer than 16 KiB is cut there (marked with …) and the rest of it
+ * dropped, so one runaway line cannot hold memory.
+ */
+export function lineSplitter(onLine: (line: string) => void) {
+  const decoder = new StringDecoder('utf8');
+  let partial = '';
+  let discarding = false;
+  const emit = (line: string) => {
+    if (discarding) discarding = false;
+    else onLine(line.length > MAX_LINE_CHARS ? `${line.slice(0, MAX_LINE_CHARS)}…` : line);
+  };
+  return {
+    push(chunk: Buffer) {
+      partial += decoder.write(chunk);
+      let start = 0;
+      for (let nl = partial.indexOf('\n', start); nl !== -1; nl = partial.indexOf('\n', start)) {
+        const end = nl > start && partial.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+        emit(partial.slice(start, end));
+        start = nl + 1;
+      }
+      partial = partial.slice(start);
+      if (partial.length > MAX_LINE_CHARS && !discarding) {
+        onLine(`${partial.slice(0, MAX_LINE_CHARS)}…`);
+        discarding = true;
+      }
+      if (discarding) partial = '';
+    },
+    end() {
+      partial += decoder.end();
+      if (partial) emit(partial);
+      partial = '';
+      discarding = false;
+    },
+  };
+}
+
+/** `2025-01-31T12:00:00.123456789Z text` → [ts, text]; lines without a Docker timestamp keep ts ''. */
+export function splitTimestamp(line: string): [string, string] {
+  const space = line.indexOf(' ');
+  if (space >= 20 && space <= 40 && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}/.test(line)) return [line.slice(0, space), line.slice(space + 1)];
+  return ['', line];
+}
+
+/** Docker's RFC 3339 timestamps with up to 9 fractional digits, compared exactly (Date has only milliseconds). */
+export function compareDockerTs(a: string, b: string): number {
+  const norm = (ts: string) => {
+    const m = /^(.*T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$/.exec(ts);
+    if (!m) return ts;
+    // Docker always writes UTC with Z; other offsets only come from users and sort by their text.
+    return `${m[1]}.${(m[2] ?? '').padEnd(9, '0')}${m[3]}`;
+  };
+  const x = norm(a);
+  const y = norm(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+export interface BerthContainer {
+  id: string;
+  name: string;
+  state: string;
+  model: string | null;
+  version: number | null;
+  replica: number | null;
+  port: number | null;
+}
+
+const numberOrNull = (text: string | undefined) => (text && /^\d+$/.test(text) ? Number(text) : null);
+
+/** Every container whose name starts with `berth-` (replicas and the gateway), running or not. */
+export async function listBerthContainers(ssh: SshConnection, timeoutMs = 8000): Promise<BerthContainer[]> {
+  const format = ['{{.ID}}', '{{.Names}}', '{{.State}}', ...['model', 'version', 'replica', 'port'].map((l) => `{{.Label "berth.${l}"}}`)].join('\t');
+  const out = await ssh.run(`docker ps -a --no-trunc --format ${shellQuote(format)}`, { timeoutMs });
+  return out
+    .split('\n')
+    .map((line) => line.split('\t'))
+    .filter((f) => f.length >= 3 && f[1].startsWith('berth-'))
+    .map(([id, name, state, model, version, replica, port]) => ({
+      id,
+      name,
+      state,
+      model: model || null,
+      version: numberOrNull(version),
+      replica: numberOrNull(replica),
+      port: numberOrNull(port),
+    }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}

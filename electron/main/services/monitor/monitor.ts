@@ -1,0 +1,412 @@
+import { EventEmitter, on } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ClientChannel } from 'ssh2';
+import { BerthError } from '../../../../shared/errors';
+import type { AlertKind, MonitorSnapshot, ReplicaHealth, ServerHealth } from '../../../../shared/monitor';
+import { alertKinds } from '../../../../shared/monitor';
+import { closeTied, lineSplitter, tiedToChannel } from '../logs/remote';
+import type { SshConnection } from '../transport/ssh';
+import type { EventLog } from './alerts';
+import type { AlertCenter } from './center';
+import type { OpenConnection } from './connect';
+import {
+  applyEvent,
+  applyPoll,
+  defaultDetectOptions,
+  newTrack,
+  readyOf,
+  replicaConditions,
+  serverConditions,
+  unreachableCondition,
+  type Condition,
+  type DetectOptions,
+  type ReplicaTrack,
+} from './detect';
+import {
+  DETAILS_COMMAND,
+  eventsCommand,
+  GATEWAY_CONTAINER,
+  parseDetails,
+  parseEvent,
+  parseRuntime,
+  runtimeCommand,
+  type RuntimeProbe,
+  type ServerDetails,
+} from './probe';
+
+/** Injected by the deploy orchestrator: puts a group's replicas back on the servers that are up. */
+export interface RecoveryHooks {
+  restoreGroup(
+    groupId: number,
+    context: { reason: 'server-lost' | 'server-returned'; serverId: number; server: string; alertId: number },
+  ): Promise<unknown> | unknown;
+}
+
+export interface MonitorDeps {
+  open: OpenConnection;
+  listServers(): Array<{ id: number; name: string; host: string }>;
+  groupsOfServer(serverId: number): Array<{ id: number; name: string }>;
+  center: AlertCenter;
+  events: EventLog;
+  recovery?: RecoveryHooks;
+  /** Called when a server answers again (e.g. to pull its inference records at once). */
+  onServerReturned?: (serverId: number) => void;
+  intervalMs?: number;
+  /** SSH liveness: connect and `echo` each bounded by this; a cut link hangs rather than refusing. */
+  livenessTimeoutMs?: number;
+  detect?: Partial<DetectOptions>;
+}
+
+interface ServerState {
+  id: number;
+  name: string;
+  host: string;
+  ssh: SshConnection | null;
+  reachable: boolean | null;
+  error: string | null;
+  latencyMs: number | null;
+  checkedAt: string | null;
+  details: ServerDetails | null;
+  runtime: RuntimeProbe | null;
+  tracks: Map<string, ReplicaTrack>;
+  events: ClientChannel | null;
+  eventsOpening: boolean;
+  lastEventNano: number | null;
+  detailsRunning: boolean;
+  detailsAgain: boolean;
+  stop: AbortController;
+}
+
+const REACHABILITY: readonly AlertKind[] = ['server_unreachable'];
+const DETAIL_KINDS: readonly AlertKind[] = alertKinds.filter((k) => k !== 'server_unreachable');
+
+/**
+ * Polls every registered server while Berth runs: SSH liveness on a dedicated connection (bounded, so a dead
+ * link is noticed within two intervals), then the engine, containers, readiness, memory and disk; follows
+ * Docker's container events so crashes and OOM kills between polls are caught. Conditions become alerts;
+ * losing a server (and getting it back) calls the injected recovery once per incident.
+ */
+export function createMonitor(deps: MonitorDeps) {
+  const intervalMs = deps.intervalMs ?? 2000;
+  const livenessTimeoutMs = deps.livenessTimeoutMs ?? 2000;
+  const detect: DetectOptions = { ...defaultDetectOptions, ...deps.detect };
+  const states = new Map<number, ServerState>();
+  const changes = new EventEmitter();
+  changes.setMaxListeners(0);
+  let recovery = deps.recovery;
+  let running: AbortController | null = null;
+  let lastKey = '';
+
+  const changed = () => {
+    const snap = snapshot();
+    const key = JSON.stringify(snap.servers.map((s) => ({ ...s, checkedAt: null, latencyMs: null })));
+    if (key === lastKey) return;
+    lastKey = key;
+    changes.emit('snapshot', snap);
+  };
+
+  function dropConnection(state: ServerState): void {
+    if (state.events) closeTied(state.events);
+    state.events = null;
+    state.ssh?.close();
+    state.ssh = null;
+  }
+
+  async function liveness(state: ServerState): Promise<void> {
+    const started = performance.now();
+    try {
+      if (!state.ssh?.isOpen) {
+        state.ssh = null;
+        state.ssh = await deps.open(state.id, { readyTimeoutMs: livenessTimeoutMs });
+      }
+      const out = await state.ssh.run('echo berth-alive', { timeoutMs: livenessTimeoutMs });
+      if (!out.includes('berth-alive')) throw new BerthError('SshUnreachable', 'unexpected answer to the liveness probe');
+      state.latencyMs = Math.round((performance.now() - started) * 10) / 10;
+      state.checkedAt = new Date().toISOString();
+      const wasDown = state.reachable === false;
+      state.reachable = true;
+      state.error = null;
+      const { resolved } = deps.center.reconcile(state.id, REACHABILITY, []);
+      for (const alert of resolved) if (alert.kind === 'server_unreachable') recover(state, alert.id, 'server-returned');
+      if (wasDown) deps.onServerReturned?.(state.id);
+      ensureEvents(state);
+      void details(state);
+    } catch (err) {
+      if (state.stop.signal.aborted) return;
+      dropConnection(state);
+      state.reachable = false;
+      state.error = BerthError.from(err).message;
+      state.checkedAt = new Date().toISOString();
+      const { opened } = deps.center.reconcile(state.id, REACHABILITY, [unreachableCondition(state.name, state.error)]);
+      for (const alert of opened) recover(state, alert.id, 'server-lost');
+    }
+    changed();
+  }
+
+  function recover(state: ServerState, alertId: number, reason: 'server-lost' | 'server-returned'): void {
+    const hooks = recovery;
+    if (!hooks) return;
+    for (const group of deps.groupsOfServer(state.id)) {
+      const what = reason === 'server-lost' ? `restore ${group.name} without ${state.name}` : `rebalance ${group.name} now that ${state.name} is back`;
+      deps.events.record({ kind: 'recovery.requested', subject: group.name, message: `Asked the orchestrator to ${what}`, detail: { groupId: group.id, serverId: state.id, reason }, alertId });
+      Promise.resolve()
+        .then(() => hooks.restoreGroup(group.id, { reason, serverId: state.id, server: state.name, alertId }))
+        .then(
+          () => deps.events.record({ kind: 'recovery.succeeded', subject: group.name, message: `Recovery of ${group.name} (${reason}) finished`, detail: { groupId: group.id, reason }, alertId }),
+          (err) =>
+            deps.events.record({
+              kind: 'recovery.failed',
+              subject: group.name,
+              message: `Recovery of ${group.name} (${reason}) failed: ${BerthError.from(err).message}`,
+              detail: { groupId: group.id, reason },
+              alertId,
+            }),
+        );
+    }
+  }
+
+  function track(state: ServerState, containerId: string): ReplicaTrack {
+    let t = state.tracks.get(containerId);
+    if (!t) state.tracks.set(containerId, (t = newTrack()));
+    return t;
+  }
+
+  function ensureEvents(state: ServerState): void {
+    const ssh = state.ssh;
+    if (state.events || state.eventsOpening || !ssh) return;
+    const since = state.lastEventNano === null ? null : state.lastEventNano / 1e9;
+    state.eventsOpening = true;
+    ssh.stream(tiedToChannel(eventsCommand(since))).then(
+      (channel) => {
+        state.eventsOpening = false;
+        if (state.ssh !== ssh || state.stop.signal.aborted) {
+          closeTied(channel);
+          return;
+        }
+        state.events = channel;
+        const lines = lineSplitter((line) => {
+          const event = parseEvent(line);
+          if (!event) return;
+          if (state.lastEventNano !== null && event.timeNano <= state.lastEventNano) return; // replayed by --since
+          state.lastEventNano = event.timeNano;
+          if (event.action === 'destroy') {
+            state.tracks.delete(event.id);
+            return;
+          }
+          // The server's clock may differ from ours: judge by when the event reached us.
+          applyEvent(track(state, event.id), { ...event, at: Date.now() });
+          if (event.action === 'die' || event.action === 'oom' || event.action === 'start') void details(state);
+        });
+        channel.on('data', (chunk: Buffer) => lines.push(chunk));
+        channel.on('close', () => {
+          if (state.events === channel) state.events = null;
+        });
+      },
+      () => {
+        state.eventsOpening = false;
+      },
+    );
+  }
+
+  /** Engine, containers, readiness, memory and disk; at most one run per server at a time (a request during a run repeats it). */
+  async function details(state: ServerState): Promise<void> {
+    if (state.detailsRunning) {
+      state.detailsAgain = true;
+      return;
+    }
+    state.detailsRunning = true;
+    try {
+      do {
+        state.detailsAgain = false;
+        await detailsOnce(state);
+      } while (state.detailsAgain && !state.stop.signal.aborted && state.reachable);
+    } finally {
+      state.detailsRunning = false;
+    }
+  }
+
+  async function detailsOnce(state: ServerState): Promise<void> {
+    const ssh = state.ssh;
+    if (!ssh) return;
+    let info: ServerDetails;
+    let runtime: RuntimeProbe;
+    try {
+      info = parseDetails(await ssh.run(DETAILS_COMMAND, { timeoutMs: 10_000 }));
+      const gateway = info.containers.find((c) => c.name === GATEWAY_CONTAINER);
+      runtime = info.engineOk
+        ? parseRuntime(await ssh.run(runtimeCommand(info.containers), { timeoutMs: 8000 }), gateway?.running === true)
+        : { ready: new Map(), memory: new Map() };
+    } catch {
+      return; // the liveness probe decides whether the server is down
+    }
+    if (state.ssh !== ssh || state.stop.signal.aborted) return;
+    const now = Date.now();
+    state.details = info;
+    state.runtime = runtime;
+    const conditions: Condition[] = [];
+    const present = new Set<string>([state.name]);
+    const gateway = info.containers.find((c) => c.name === GATEWAY_CONTAINER);
+    conditions.push(
+      ...serverConditions(state.name, info, { exists: gateway !== undefined, running: gateway?.running === true, status: runtime.gateway }, detect),
+    );
+    if (info.engineOk) {
+      for (const c of info.containers) {
+        if (c.name === GATEWAY_CONTAINER) continue;
+        present.add(`${state.name}/${c.name}`);
+        const t = track(state, c.id);
+        applyPoll(t, c, runtime, now, detect);
+        conditions.push(...replicaConditions(state.name, c, t, runtime, now, detect));
+      }
+      const ids = new Set(info.containers.map((c) => c.id));
+      for (const id of state.tracks.keys()) if (!ids.has(id)) state.tracks.delete(id);
+    }
+    // With the engine down nothing can be said about replicas: only server-level kinds are judged.
+    const kinds = info.engineOk ? DETAIL_KINDS : (['engine_down', 'gateway_down', 'disk_low'] as const);
+    deps.center.reconcile(state.id, kinds, conditions, (subject) => !info.engineOk || present.has(subject));
+    changed();
+  }
+
+  async function serverLoop(state: ServerState): Promise<void> {
+    const signal = state.stop.signal;
+    while (!signal.aborted) {
+      const started = Date.now();
+      await liveness(state);
+      const wait = Math.max(0, intervalMs - (Date.now() - started));
+      await sleep(wait, undefined, { signal }).catch(() => undefined);
+    }
+    dropConnection(state);
+  }
+
+  function syncServers(): void {
+    const servers = deps.listServers();
+    const ids = new Set(servers.map((s) => s.id));
+    for (const server of servers) {
+      const existing = states.get(server.id);
+      if (existing) {
+        existing.name = server.name;
+        existing.host = server.host;
+        continue;
+      }
+      const state: ServerState = {
+        ...server,
+        ssh: null,
+        reachable: null,
+        error: null,
+        latencyMs: null,
+        checkedAt: null,
+        details: null,
+        runtime: null,
+        tracks: new Map(),
+        events: null,
+        eventsOpening: false,
+        lastEventNano: null,
+        detailsRunning: false,
+        detailsAgain: false,
+        stop: new AbortController(),
+      };
+      states.set(server.id, state);
+      void serverLoop(state);
+    }
+    for (const [id, state] of states) {
+      if (ids.has(id)) continue;
+      state.stop.abort();
+      states.delete(id);
+    }
+    deps.center.resolveRemoved(ids);
+  }
+
+  function start(): void {
+    if (running) return;
+    const controller = new AbortController();
+    running = controller;
+    void (async () => {
+      while (!controller.signal.aborted) {
+        syncServers();
+        await sleep(Math.max(intervalMs, 1000), undefined, { signal: controller.signal }).catch(() => undefined);
+      }
+    })();
+  }
+
+  function stop(): void {
+    running?.abort();
+    running = null;
+    for (const state of states.values()) {
+      state.stop.abort();
+      dropConnection(state);
+    }
+    states.clear();
+  }
+
+  function replicaHealth(state: ServerState): ReplicaHealth[] {
+    const runtime = state.runtime ?? { ready: new Map(), memory: new Map() };
+    return (state.details?.containers ?? [])
+      .filter((c) => c.name !== GATEWAY_CONTAINER)
+      .map((c) => {
+        const t = state.tracks.get(c.id);
+        return {
+          container: c.name,
+          model: c.model,
+          version: c.version,
+          replica: c.replica,
+          port: c.port,
+          state: c.state,
+          exitCode: c.exitCode,
+          restartCount: c.restartCount,
+          oomKilled: c.oomKilled || (t?.crashes.at(-1)?.oom ?? false),
+          ready: readyOf(c, runtime),
+          memoryLimitBytes: c.memoryLimitBytes,
+          memoryUsageBytes: t?.usageBytes ?? null,
+          memoryPeakBytes: t?.peakBytes ?? null,
+          startedAt: c.startedAt,
+        };
+      });
+  }
+
+  function serverHealth(state: ServerState): ServerHealth {
+    const gatewayInfo = state.details?.containers.find((c) => c.name === GATEWAY_CONTAINER);
+    const reachable = state.reachable === true;
+    return {
+      serverId: state.id,
+      name: state.name,
+      host: state.host,
+      reachable,
+      engine: !reachable || !state.details ? 'unknown' : state.details.engineOk ? 'up' : 'down',
+      gateway: !reachable || !state.details ? 'unknown' : !gatewayInfo ? 'absent' : state.runtime?.gateway === 200 ? 'up' : 'down',
+      diskFreeBytes: state.details?.diskFreeBytes ?? null,
+      diskTotalBytes: state.details?.diskTotalBytes ?? null,
+      latencyMs: state.latencyMs,
+      error: state.error,
+      checkedAt: state.checkedAt,
+      replicas: replicaHealth(state),
+    };
+  }
+
+  function snapshot(): MonitorSnapshot {
+    return { servers: [...states.values()].sort((a, b) => a.name.localeCompare(b.name)).map(serverHealth), at: new Date().toISOString() };
+  }
+
+  /** The dashboard stream: a snapshot now and after every change. */
+  async function watch(emit: (snapshot: MonitorSnapshot) => void, signal: AbortSignal): Promise<void> {
+    emit(snapshot());
+    try {
+      for await (const [snap] of on(changes, 'snapshot', { signal })) emit(snap as MonitorSnapshot);
+    } catch (err) {
+      if (!signal.aborted) throw err;
+    }
+  }
+
+  return {
+    start,
+    stop,
+    snapshot,
+    watch,
+    get running() {
+      return running !== null;
+    },
+    /** The deploy orchestrator installs its recovery here once it is composed. */
+    setRecovery(hooks: RecoveryHooks | undefined) {
+      recovery = hooks;
+    },
+  };
+}
+export type Monitor = ReturnType<typeof createMonitor>;

@@ -1,0 +1,141 @@
+import { useState } from 'react';
+import { roles, roleSummary, type MemberView, type Role } from '../../../../shared/access';
+import { formatTime } from './format';
+import { ServerResults } from './ServerResults';
+import { useAccess } from './store';
+
+function AddMemberForm() {
+  const { busy, addMember } = useAccess();
+  const [name, setName] = useState('');
+  const [role, setRole] = useState<Role>('viewer');
+  const [publicKey, setPublicKey] = useState('');
+
+  async function submit(e: React.FormEvent) {
+    e.preventDefault();
+    if (await addMember({ name, role, publicKey })) {
+      setName('');
+      setPublicKey('');
+    }
+  }
+
+  return (
+    <form className="card form grid-2" onSubmit={(e) => void submit(e)} aria-label="Add a team member">
+      <h2 className="span-2">Add a team member</h2>
+      <label>
+        Name
+        <input aria-label="Member name" placeholder="Vera Lindqvist" value={name} onChange={(e) => setName(e.target.value)} />
+      </label>
+      <label>
+        Role
+        <select aria-label="Member role" value={role} onChange={(e) => setRole(e.target.value as Role)}>
+          {roles.map((r) => (
+            <option key={r} value={r}>
+              {r}
+            </option>
+          ))}
+        </select>
+        <span className="muted small">{roleSummary[role]}</span>
+      </label>
+      <label className="span-2">
+        SSH public key
+        <textarea
+          aria-label="SSH public key"
+          rows={3}
+          className="mono small"
+          placeholder="ssh-ed25519 AAAAC3Nza… vera@laptop  (the one line of ~/.ssh/id_ed25519.pub)"
+          value={publicKey}
+          onChange={(e) => setPublicKey(e.target.value)}
+        />
+      </label>
+      <div className="row span-2">
+        <button type="submit" className="primary" disabled={busy || !name.trim() || !publicKey.trim()}>
+          Add and push to every server
+        </button>
+      </div>
+    </form>
+  );
+}
+
+function MemberRow({ member }: { member: MemberView }) {
+  const { busy, setRole, removeMember } = useAccess();
+  const [confirming, setConfirming] = useState(false);
+  return (
+    <tr data-member={member.name}>
+      <td>
+        <strong>{member.name}</strong>
+        <div className="muted mono small">{member.id}</div>
+      </td>
+      <td>
+        <select aria-label={`Role of ${member.name}`} value={member.role} disabled={busy} onChange={(e) => void setRole(member.id, e.target.value as Role)}>
+          {roles.map((r) => (
+            <option key={r} value={r}>
+              {r}
+            </option>
+          ))}
+        </select>
+      </td>
+      <td className="mono small">
+        {member.keyType} {member.fingerprint}
+      </td>
+      <td className="muted small">{formatTime(member.updatedAt)}</td>
+      <td className="actions">
+        {confirming ? (
+          <>
+            <button className="danger" disabled={busy} onClick={() => void removeMember(member.id)}>
+              Confirm offboarding
+            </button>
+            <button className="link" onClick={() => setConfirming(false)}>
+              Cancel
+            </button>
+          </>
+        ) : (
+          <button onClick={() => setConfirming(true)} aria-label={`Offboard ${member.name}`}>
+            Offboard
+          </button>
+        )}
+      </td>
+    </tr>
+  );
+}
+
+export function TeamPanel() {
+  const { members, push, busy, pushAgain } = useAccess();
+  return (
+    <div className="team-panel">
+      <p className="muted">
+        Each member logs in to every server with their own SSH key; the server runs only <code>berth-shell</code> for that key, which allows
+        exactly their role’s operations. Offboarding removes the key from every server at once.
+      </p>
+      <AddMemberForm />
+      {push && (
+        <div className="row">
+          <ServerResults title="Pushed to the servers:" results={push.servers} testId="push-report" />
+          <span className="spacer" />
+          <button onClick={() => void pushAgain()} disabled={busy}>
+            Push again
+          </button>
+        </div>
+      )}
+      {members.length === 0 ? (
+        <p className="muted">No team members yet: only Berth’s own server account can change anything.</p>
+      ) : (
+        <table className="table" data-testid="member-list">
+          <thead>
+            <tr>
+              <th>Member</th>
+              <th>Role</th>
+              <th>Key</th>
+              <th>Changed</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {members.map((m) => (
+              <MemberRow key={m.id} member={m} />
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,3 @@
+module berth/gateway
+
+go 1.19

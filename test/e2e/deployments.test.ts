@@ -1,0 +1,84 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBerth } from '../../electron/main/app';
+import type { BuildEvent } from '../../shared/build';
+import { loadBed } from '../integration/bed';
+import { buildApp, repoRoot, startApp, type RunningApp } from './harness';
+
+const bed = loadBed();
+const MODEL = 'sklearn-iris';
+
+/** Seeds a data folder the way a user would have: servers, a group, one smoke-tested build, one deploy. */
+async function seed(home: string): Promise<void> {
+  const berth = createBerth({ home, mode: 'cli', version: 'e2e' });
+  try {
+    berth.services.settings.update({ baseImage: 'berth-base/python:3.11-bookworm', gatewayBuilderImage: 'berth-base/go-builder:bookworm' });
+    const ids: number[] = [];
+    for (const server of bed.servers) {
+      const added = await berth.services.servers.add({
+        name: server.name,
+        host: server.host,
+        port: 22,
+        username: 'root',
+        auth: { type: 'keyFile', path: bed.clientKey },
+        hostKeyFingerprint: server.hostKeyFingerprint,
+      });
+      ids.push(added.id);
+    }
+    const group = berth.services.registry.createGroup('prod', 2);
+    berth.services.registry.updateGroup(group.id, { serverIds: ids });
+    let buildId: number | undefined;
+    await berth.services.builds.run(
+      { path: join(repoRoot, 'test/fixtures/sklearn-iris') },
+      (e: BuildEvent) => void (e.type === 'result' && (buildId = e.buildId)),
+      new AbortController().signal,
+    );
+    await berth.services.deploy.deployBuild({ buildId: buildId!, group: 'prod', memoryMb: 512 }, () => {}, new AbortController().signal);
+  } finally {
+    berth.close();
+  }
+}
+
+describe('deployments page in Chromium', () => {
+  let app: RunningApp;
+  beforeAll(async () => {
+    buildApp();
+    const home = mkdtempSync(join(tmpdir(), 'berth-e2e-deploy-'));
+    await seed(home);
+    app = await startApp({}, home);
+    await app.page.getByRole('button', { name: 'Deployments', exact: true }).click();
+  }, 600_000);
+  afterAll(async () => {
+    for (const server of bed.servers) {
+      execFileSync('ssh', ['-F', bed.sshConfig, server.name, `docker rm -f $(docker ps -aq --filter label=berth.model=${MODEL}) 2>/dev/null; true`], { stdio: 'ignore' });
+    }
+    await app?.close();
+  });
+
+  it('deploys with one click and shows per-server progress', async () => {
+    const page = app.page;
+    await expect.poll(() => page.textContent('[data-testid=timeline]'), { timeout: 30_000 }).toContain('v1');
+    await page.getByLabel('Deploy message').fill('second release');
+    await page.getByRole('button', { name: 'Deploy to prod' }).click();
+    await expect.poll(() => page.textContent('[data-testid=deploy-notice]'), { timeout: 240_000 }).toMatch(/sklearn-iris v2 is live/);
+    for (const server of bed.servers) {
+      await expect.poll(() => page.locator(`[data-testid=deploy-progress] [data-server=${server.name}]`).textContent()).toMatch(/done/);
+    }
+    await app.screenshot('deployments-progress');
+  });
+
+  it('shows the timeline and the endpoints, and rolls back with one click', async () => {
+    const page = app.page;
+    const v2 = page.locator('[data-version="2"]');
+    await expect.poll(() => v2.textContent()).toMatch(/latest/);
+    await expect.poll(() => page.textContent('[data-testid=endpoints]')).toContain(`http://${bed.servers[0].host}:8700/${MODEL}/latest/predict`);
+    await app.screenshot('deployments-timeline');
+    await page.getByRole('button', { name: 'Roll back to v1' }).click();
+    await expect.poll(() => page.locator('[data-version="1"]').textContent(), { timeout: 120_000 }).toMatch(/latest/);
+    await expect.poll(() => v2.textContent()).not.toMatch(/latest/);
+    await app.screenshot('deployments-rollback');
+  });
+});

@@ -1,0 +1,91 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createAccessModule } from '../../../electron/main/services/access';
+import type { ServerLayout } from '../../../electron/main/services/access/layout';
+import { createFileKeyCipher, createSecretStore } from '../../../electron/main/services/access/secrets';
+import { createServerRegistry } from '../../../electron/main/services/servers/registry';
+import { createServersService } from '../../../electron/main/services/servers/service';
+import { openDatabase } from '../../../electron/main/services/store/database';
+import { loadBed, type Bed } from '../bed';
+
+export const bed: Bed = loadBed();
+
+/**
+ * The test bed's servers share the host's /var/lib and /usr/local (only /root, /etc/docker and /run are private),
+ * so these tests keep Berth's server-side state below each server's own /root, in a folder unique to the run.
+ */
+export function testLayout(tag: string): ServerLayout & { base: string } {
+  const base = `/root/.berth-test-${tag}-${process.pid}`;
+  return { base, berthDir: `${base}/var`, libDir: `${base}/lib`, authorizedKeys: '.ssh/authorized_keys' };
+}
+
+export function createTestBerth(layout: ServerLayout, actor = { actor: 'tester', machine: 'ci-box' }) {
+  const home = mkdtempSync(join(tmpdir(), 'berth-access-'));
+  const db = openDatabase(join(home, 'berth.db'));
+  const secrets = createSecretStore(db, createFileKeyCipher(join(home, 'secret.key')));
+  const registry = createServerRegistry(db);
+  const servers = createServersService({ registry, secrets });
+  const { access, audit } = createAccessModule({ db, servers, layout, actor: () => actor });
+  return {
+    home,
+    db,
+    registry,
+    servers,
+    access,
+    audit,
+    async addServers(count = bed.servers.length) {
+      for (const s of bed.servers.slice(0, count)) {
+        await servers.add({ name: s.name, host: s.host, port: s.port, username: s.user, auth: { type: 'keyFile', path: bed.clientKey }, hostKeyFingerprint: s.hostKeyFingerprint });
+      }
+      return registry.list();
+    },
+    /** Runs a command as root through Berth's own connection. */
+    async root(serverName: string, command: string, stdin?: string | Buffer) {
+      const row = registry.list().find((s) => s.name === serverName)!;
+      return (await servers.connection(row.id)).exec(command, { stdin, timeoutMs: 60_000 });
+    },
+    close() {
+      servers.close();
+      db.close();
+    },
+  };
+}
+export type TestBerth = ReturnType<typeof createTestBerth>;
+
+/** A member's key pair, made with ssh-keygen like a member would. */
+export function memberKey(name: string): { path: string; publicKey: string } {
+  const dir = mkdtempSync(join(tmpdir(), `berth-member-${name}-`));
+  const path = join(dir, 'id_ed25519');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${name}@laptop`, '-f', path]);
+  return { path, publicKey: readFileSync(`${path}.pub`, 'utf8').trim() };
+}
+
+export interface SshResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Plain OpenSSH as a team member would use it: `ssh -i key root@host 'command'`, with the bed's known_hosts. */
+export function sshAs(keyPath: string, host: string, command?: string, input?: string | Buffer): SshResult {
+  const args = [
+    '-F', '/dev/null',
+    '-i', keyPath,
+    '-o', 'IdentitiesOnly=yes',
+    '-o', 'IdentityAgent=none',
+    '-o', `UserKnownHostsFile=${bed.knownHosts}`,
+    '-o', 'GlobalKnownHostsFile=/dev/null',
+    '-o', 'StrictHostKeyChecking=yes',
+    '-o', 'BatchMode=yes',
+    '-o', 'ConnectTimeout=5',
+    '-o', 'LogLevel=ERROR',
+    `root@${host}`,
+    ...(command === undefined ? [] : [command]),
+  ];
+  const result = spawnSync('ssh', args, { input, encoding: 'utf8', timeout: 60_000, stdio: 'pipe' });
+  return { code: result.status, stdout: result.stdout.trim(), stderr: result.stderr.trim() };
+}
+
+export const hostOf = (name: string) => bed.servers.find((s) => s.name === name)!.host;
