@@ -32,7 +32,8 @@ async function seed(home: string): Promise<void> {
     berth.services.registry.updateGroup(group.id, { serverIds: ids });
     let buildId: number | undefined;
     await berth.services.builds.run(
-      { path: join(repoRoot, 'test/fixtures/sklearn-iris') },
+      // The project's interpreter: Debian's python3 has the fixture's scikit-learn (a pyenv python3 may come first on PATH).
+      { path: join(repoRoot, 'test/fixtures/sklearn-iris'), options: { interpreter: '/usr/bin/python3' } },
       (e: BuildEvent) => void (e.type === 'result' && (buildId = e.buildId)),
       new AbortController().signal,
     );

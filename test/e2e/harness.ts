@@ -60,7 +60,12 @@ export async function startApp(env: NodeJS.ProcessEnv = {}, home = mkdtempSync(j
     page,
     browser,
     server,
-    screenshot: async (name) => void (await page.screenshot({ path: join(screenshotDir, `${name}.png`) })),
+    async screenshot(name) {
+      // The app scrolls inside its main pane; let it grow for the picture so everything on the page is in it.
+      await page.evaluate(() => document.documentElement.classList.add('full-height-capture'));
+      await page.screenshot({ path: join(screenshotDir, `${name}.png`), fullPage: true });
+      await page.evaluate(() => document.documentElement.classList.remove('full-height-capture'));
+    },
     async close() {
       await browser.close();
       server.kill('SIGTERM');

@@ -28,13 +28,13 @@ export function EndpointPanel() {
         </tbody>
       </table>
       <h3>curl</h3>
-      <pre className="snippet">{`curl -s ${first}/latest/predict${auth} \\\n  -H 'Content-Type: application/json' \\\n  -d '{"inputs": [[5.1, 3.5, 1.4, 0.2]]}'`}</pre>
+      <pre className="snippet">{`curl -s ${first}/latest/predict${auth} \\\n  -H 'Content-Type: application/json' \\\n  -d '{"inputs": <your input as JSON>}'`}</pre>
       <h3>Python</h3>
       <pre className="snippet">{`import os, requests
 
 r = requests.post(
     "${first}/latest/predict",
-    json={"inputs": [[5.1, 3.5, 1.4, 0.2]]},${model.public ? '' : '\n    headers={"Authorization": f"Bearer {os.environ[\'BERTH_API_KEY\']}"},'}
+    json={"inputs": your_input},  # any JSON value your entrypoint accepts${model.public ? '' : '\n    headers={"Authorization": f"Bearer {os.environ[\'BERTH_API_KEY\']}"},'}
     timeout=10,
 )
 r.raise_for_status()
