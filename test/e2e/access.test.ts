@@ -8,7 +8,7 @@ import { buildApp, startApp, type RunningApp } from './harness';
 
 const bed = loadBed();
 const server = bed.servers[0];
-// The bed's servers share /var/lib and /usr/local with the host: keep Berth's server-side files in tb1's own /root.
+// Berth's server-side files for this run go below tb1's /root, apart from what other tests do in /var/lib/berth.
 const base = `/root/.berth-test-e2e-access-${process.pid}`;
 const rootSsh = (command: string) => execFileSync('ssh', ['-F', bed.sshConfig, server.name, command]).toString();
 

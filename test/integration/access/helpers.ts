@@ -13,8 +13,9 @@ import { loadBed, type Bed } from '../bed';
 export const bed: Bed = loadBed();
 
 /**
- * The test bed's servers share the host's /var/lib and /usr/local (only /root, /etc/docker and /run are private),
- * so these tests keep Berth's server-side state below each server's own /root, in a folder unique to the run.
+ * Berth's server-side state for one test run, below each server's own /root in a folder unique to the run: other
+ * engineers' tests (and a CI run) use the real /var/lib/berth and /usr/local/lib/berth of the same servers at the
+ * same time, and these tests count lines in the audit file.
  */
 export function testLayout(tag: string): ServerLayout & { base: string } {
   const base = `/root/.berth-test-${tag}-${process.pid}`;

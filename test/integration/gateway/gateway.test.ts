@@ -4,10 +4,10 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildGatewayImage } from '../../../electron/main/services/gateway/image';
 import { ensureGateway, gatewayHealth } from '../../../electron/main/services/gateway/install';
-import { GATEWAY_CONTAINER, ROUTES_PATH } from '../../../electron/main/services/gateway/remote';
+import type { GatewayInstance } from '../../../electron/main/services/gateway/remote';
 import { keyHash, readRoutes, writeRoutes } from '../../../electron/main/services/gateway/routes';
 import { connectSsh, shellQuote, type SshConnection } from '../../../electron/main/services/transport/ssh';
-import { GatewayLogLine, type RoutesFile, type RoutesFileInput } from '../../../shared/gateway';
+import { GatewayLogLine, type RoutesFileInput } from '../../../shared/gateway';
 import { clientKeyOf, loadBed } from '../bed';
 
 const run = promisify(execFile);
@@ -18,7 +18,10 @@ const TAG = 'berth/gateway:itest-gateway';
 const BUILDER = 'berth-base/go-builder:bookworm';
 const PYTHON = 'berth-base/python:3.11-bookworm';
 const [TB1, TB2] = bed.servers;
-const GATEWAY = `http://${TB1.host}:8700`;
+// Its own container, folders and port: other tests on the bed run the real berth-gateway on 8700 at the same time.
+const INSTANCE: GatewayInstance = { container: 'berth-gateway-itest', dir: '/var/lib/berth-itest/gateway', logDir: '/var/lib/berth-itest/logs/gateway' };
+const PORT = 18700;
+const GATEWAY = `http://${TB1.host}:${PORT}`;
 const REPLICAS = [
   { name: 'gwtest-r1', port: 19181 },
   { name: 'gwtest-r2', port: 19182 },
@@ -72,7 +75,6 @@ function routes(aliases: Record<string, string>, keys = Object.keys(SECRETS) as 
 }
 
 const ssh: Record<string, SshConnection> = {};
-const previousRoutes: Record<string, RoutesFile | null> = {};
 
 async function sh(command: string, timeoutMs = 300_000) {
   return run('bash', ['-o', 'pipefail', '-c', command], { timeout: timeoutMs, maxBuffer: 16 << 20 });
@@ -149,44 +151,57 @@ async function timeSequential(url: string, headers: Record<string, string>, n: n
 }
 
 async function cleanupServers() {
-  const names = [GATEWAY_CONTAINER, ...REPLICAS.map((r) => r.name)].join(' ');
+  const names = [INSTANCE.container, ...REPLICAS.map((r) => r.name)].join(' ');
   for (const server of [TB1, TB2]) {
-    await ssh[server.name]?.exec(`docker rm -f ${names} >/dev/null 2>&1; true`, { timeoutMs: 30_000 });
+    await ssh[server.name]?.exec(`docker rm -f ${names} >/dev/null 2>&1; rm -rf /var/lib/berth-itest; true`, { timeoutMs: 30_000 });
   }
+}
+
+/** Logs how long each setup step took, so a slow or stuck bed shows where. */
+async function step<T>(what: string, work: () => Promise<T>): Promise<T> {
+  const t0 = Date.now();
+  const value = await work();
+  console.log(`setup: ${what} in ${Date.now() - t0} ms`);
+  return value;
 }
 
 beforeAll(async () => {
   if (!(await docker.getImage(BUILDER).inspect().catch(() => null))) {
     throw new Error(`The Go builder image ${BUILDER} is missing: run \`bash test/bed/go-builder-image.sh\` (as root) first`);
   }
-  for (const server of [TB1, TB2]) {
-    ssh[server.name] = await connectSsh(
-      { host: server.host, port: server.port, username: server.user, privateKey: clientKeyOf(bed) },
-      { expectedFingerprint: server.hostKeyFingerprint },
-    );
-    previousRoutes[server.name] = await readRoutes(ssh[server.name]).catch(() => null);
-  }
-  await cleanupServers();
+  await step('ssh', async () => {
+    for (const server of [TB1, TB2]) {
+      ssh[server.name] = await connectSsh(
+        { host: server.host, port: server.port, username: server.user, privateKey: clientKeyOf(bed) },
+        { expectedFingerprint: server.hostKeyFingerprint },
+      );
+    }
+    await cleanupServers();
+  });
 
-  const t0 = Date.now();
   const output: string[] = [];
-  await buildGatewayImage(docker, { builderImage: BUILDER, tag: TAG, version: 'itest', onOutput: (text) => output.push(text) });
-  console.log(`gateway image built in ${Date.now() - t0} ms`);
+  await step('gateway image build', () =>
+    buildGatewayImage(docker, { builderImage: BUILDER, tag: TAG, version: 'itest', onOutput: (text) => output.push(text) }),
+  );
   expect(output.join('')).toMatch(/berth-gateway itest/); // the build runs `gateway -version`
 
   // Moving images is the transport's job; here a plain `docker save | ssh docker load` does.
-  for (const server of [TB1, TB2]) await sh(`docker save ${TAG} | ${sshCli(server.name, 'docker load')}`);
+  await step('gateway image to tb1, tb2', async () => {
+    for (const server of [TB1, TB2]) await sh(`docker save ${TAG} | ${sshCli(server.name, 'docker load')}`, 120_000);
+  });
   // The replicas' base image is shared bed infrastructure: loaded (if missing) by the bed's own locked command, kept.
-  await sh(`bash test/bed/tb.sh load-image ${PYTHON}`, 900_000);
-  for (const r of REPLICAS) {
-    await ssh[TB1.name].run(
-      `docker run -d --name ${r.name} --network host --label berth.test=gateway -e NAME=${r.name} -e PORT=${r.port} ${PYTHON} python3 -c ${shellQuote(REPLICA_SCRIPT)}`,
-      { timeoutMs: 60_000 },
-    );
-  }
-  for (const r of REPLICAS) {
-    await waitFor(`${r.name} ready`, 20_000, async () => ((await fetch(`http://${TB1.host}:${r.port}/readyz`)).ok ? true : undefined));
-  }
+  await step('python base image on the bed', () => sh(`bash test/bed/tb.sh load-image ${PYTHON}`, 600_000));
+  await step('replicas started', async () => {
+    for (const r of REPLICAS) {
+      await ssh[TB1.name].run(
+        `docker run -d --name ${r.name} --network host --label berth.test=gateway -e NAME=${r.name} -e PORT=${r.port} ${PYTHON} python3 -c ${shellQuote(REPLICA_SCRIPT)}`,
+        { timeoutMs: 60_000 },
+      );
+    }
+    for (const r of REPLICAS) {
+      await waitFor(`${r.name} ready`, 20_000, async () => ((await fetch(`http://${TB1.host}:${r.port}/readyz`)).ok ? true : undefined));
+    }
+  });
 }, 900_000);
 
 afterAll(async () => {
@@ -194,8 +209,6 @@ afterAll(async () => {
   for (const server of [TB1, TB2]) {
     const conn = ssh[server.name];
     if (!conn) continue;
-    const previous = previousRoutes[server.name];
-    await (previous ? writeRoutes(conn, previous) : conn.exec(`rm -f ${ROUTES_PATH}`)).catch(() => undefined);
     await conn.exec(`docker rmi ${TAG} >/dev/null 2>&1; true`, { timeoutMs: 60_000 }).catch(() => undefined);
     conn.close();
   }
@@ -212,24 +225,24 @@ describe('gateway on the test bed', () => {
     expect(image.Size).toBeLessThan(20_000_000);
 
     for (const server of [TB1, TB2]) {
-      const first = await ensureGateway(ssh[server.name], { image: TAG, port: 8700 });
+      const first = await ensureGateway(ssh[server.name], { image: TAG, port: PORT, instance: INSTANCE });
       expect(first.action).toBe('created');
-      const again = await ensureGateway(ssh[server.name], { image: TAG, port: 8700 });
+      const again = await ensureGateway(ssh[server.name], { image: TAG, port: PORT, instance: INSTANCE });
       expect(again).toEqual({ ...first, action: 'unchanged' });
-      const health = await gatewayHealth(server.host, 8700);
+      const health = await gatewayHealth(server.host, PORT);
       expect(health).toMatchObject({ status: 'ok', version: 'itest', configError: null });
     }
     // A stopped gateway is started again, not recreated.
-    await ssh[TB2.name].run(`docker stop -t 2 ${GATEWAY_CONTAINER}`);
-    expect((await ensureGateway(ssh[TB2.name], { image: TAG })).action).toBe('started');
+    await ssh[TB2.name].run(`docker stop -t 2 ${INSTANCE.container}`);
+    expect((await ensureGateway(ssh[TB2.name], { image: TAG, port: PORT, instance: INSTANCE })).action).toBe('started');
   });
 
   it('routes by version and alias to the replicas, with the gateway headers', async () => {
     const table = routes({ latest: '3', stable: '1' });
-    for (const server of [TB1, TB2]) await writeRoutes(ssh[server.name], table);
-    await waitFor('routes applied', 3000, async () => ((await gatewayHealth(TB1.host)).revision === table.revision ? true : undefined));
-    expect((await gatewayHealth(TB2.host)).revision).toBe(table.revision);
-    expect(await readRoutes(ssh[TB1.name])).toMatchObject({ revision: table.revision });
+    for (const server of [TB1, TB2]) await writeRoutes(ssh[server.name], table, { instance: INSTANCE });
+    await waitFor('routes applied', 3000, async () => ((await gatewayHealth(TB1.host, PORT)).revision === table.revision ? true : undefined));
+    expect((await gatewayHealth(TB2.host, PORT)).revision).toBe(table.revision);
+    expect(await readRoutes(ssh[TB1.name], INSTANCE)).toMatchObject({ revision: table.revision });
 
     const v1 = await call(`/${MODEL}/v1/predict?q=1`, { key: SECRETS.all });
     expect(v1.status).toBe(200);
@@ -275,7 +288,7 @@ describe('gateway on the test bed', () => {
   it('applies a key revocation within a second', async () => {
     expect((await call(`/${MODEL}/v1/predict`, { key: SECRETS.all })).status).toBe(200);
     const started = performance.now();
-    await writeRoutes(ssh[TB1.name], routes({ latest: '3', stable: '1' }, ['v1', 'old', 'other']));
+    await writeRoutes(ssh[TB1.name], routes({ latest: '3', stable: '1' }, ['v1', 'old', 'other']), { instance: INSTANCE });
     const written = performance.now();
     const refusedAt = await waitFor('revoked key refused', 3000, async () => {
       const r = await call(`/${MODEL}/v1/predict`, { key: SECRETS.all });
@@ -285,8 +298,8 @@ describe('gateway on the test bed', () => {
     console.log(`revocation: first 401 ${delay.toFixed(0)} ms after routes.json was replaced (${(refusedAt - started).toFixed(0)} ms after the write began over SSH)`);
     expect(delay).toBeLessThan(1000);
     // Other servers keep their own table until Berth writes theirs.
-    expect((await gatewayHealth(TB2.host)).keys).toBe(4);
-    await writeRoutes(ssh[TB1.name], routes({ latest: '3', stable: '1' }));
+    expect((await gatewayHealth(TB2.host, PORT)).keys).toBe(4);
+    await writeRoutes(ssh[TB1.name], routes({ latest: '3', stable: '1' }), { instance: INSTANCE });
   });
 
   it('keeps serving through a killed replica', async () => {
@@ -300,7 +313,7 @@ describe('gateway on the test bed', () => {
     console.log(`replica kill: ${stats.ok} ok (${stats.ok - killedAt} after the kill), ${stats.failed} failed`, stats.byName);
     expect(stats.failures).toEqual([]);
     expect(stats.ok - killedAt).toBeGreaterThan(20);
-    const health = await gatewayHealth(TB1.host);
+    const health = await gatewayHealth(TB1.host, PORT);
     expect(health.models[MODEL].versions['3']).toEqual({ healthy: 1, replicas: 2 });
     expect(health.models[MODEL].versions['2']).toEqual({ healthy: 0, replicas: 1 });
     const down = await call(`/${MODEL}/v2/predict`, { key: SECRETS.all });
@@ -308,14 +321,14 @@ describe('gateway on the test bed', () => {
 
     await ssh[TB1.name].run(`docker start ${REPLICAS[1].name}`);
     await waitFor('replica back in rotation', 10_000, async () =>
-      (await gatewayHealth(TB1.host)).models[MODEL].versions['3'].healthy === 2 ? true : undefined,
+      (await gatewayHealth(TB1.host, PORT)).models[MODEL].versions['3'].healthy === 2 ? true : undefined,
     );
   });
 
   it('moves an alias under a concurrent request loop without a failed request', async () => {
     const traffic = loop(`/${MODEL}/latest/predict`, SECRETS.all, 4);
     for (const target of ['1', '2', '3', '1', '2', '3']) {
-      await writeRoutes(ssh[TB1.name], routes({ latest: target, stable: '1' }));
+      await writeRoutes(ssh[TB1.name], routes({ latest: target, stable: '1' }), { instance: INSTANCE });
       await new Promise((r) => setTimeout(r, 300));
     }
     const stats = await traffic.stop();
@@ -327,7 +340,7 @@ describe('gateway on the test bed', () => {
 
   it('logs every request on the server with a growing seq', async () => {
     await new Promise((r) => setTimeout(r, 400)); // > the 200 ms flush interval
-    const text = await ssh[TB1.name].run('tail -n 50 /var/lib/berth/logs/gateway/requests.jsonl');
+    const text = await ssh[TB1.name].run(`tail -n 50 ${INSTANCE.logDir}/requests.jsonl`);
     const lines = text.trim().split('\n').map((line) => GatewayLogLine.parse(JSON.parse(line)));
     expect(lines).toHaveLength(50);
     for (let i = 1; i < lines.length; i++) expect(lines[i].seq).toBe(lines[i - 1].seq + 1);

@@ -158,3 +158,36 @@ export async function waitReady(bed: Bed, index: number, port: number, timeoutMs
     `the replica on port ${port} to be ready`,
   );
 }
+
+/** Appends text to a file on a test server (through ssh's stdin). */
+export function appendOnServer(bed: Bed, index: number, path: string, text: string): void {
+  const result = spawnSync('ssh', ['-F', bed.sshConfig, bed.servers[index].name, `mkdir -p "$(dirname ${shellQuote(path)})" && cat >> ${shellQuote(path)}`], {
+    input: text,
+    timeout: 30_000,
+    encoding: 'utf8',
+  });
+  if (result.status !== 0) throw new Error(`append to ${path} on ${bed.servers[index].name} failed: ${result.stderr}`);
+}
+
+/** A gateway request-log line exactly as resources/gateway/reqlog.go writes it. */
+export function gatewayLine(seq: number, requestId: string, over: Record<string, unknown> = {}): string {
+  return (
+    JSON.stringify({
+      seq,
+      ts: new Date().toISOString(),
+      request_id: requestId,
+      model: 'obsinf',
+      version: '1',
+      alias: 'latest',
+      caller: 'key_a',
+      method: 'POST',
+      path: '/predict',
+      status: 200,
+      latency_ms: 4.2,
+      upstream: '127.0.0.1:19410',
+      bytes_in: 20,
+      bytes_out: 40,
+      ...over,
+    }) + '\n'
+  );
+}

@@ -1,8 +1,8 @@
 import { BERTH_DIR } from '../deploy/naming';
 
 /**
- * Where Berth's access machinery lives on a server. The defaults are the real layout (docs/ARCHITECTURE.md);
- * tests on a bed whose servers share the host's /var/lib and /usr/local point them at each server's private /root.
+ * Where Berth's access machinery lives on a server. The defaults are the real layout (docs/ARCHITECTURE.md); tests
+ * point them at a folder of their own so concurrent runs on the same servers do not share an audit file.
  */
 export interface ServerLayout {
   /** Berth's state: audit/, lock/, gateway/ below it. */
@@ -36,7 +36,7 @@ export function checkLayout(layout: ServerLayout): ServerLayout {
 export const authorizedKeysWord = (layout: ServerLayout) =>
   layout.authorizedKeys.startsWith('/') ? layout.authorizedKeys : `"$HOME"/${layout.authorizedKeys}`;
 
-/** Layout overrides from the environment (BERTH_REMOTE_DIR, BERTH_REMOTE_LIB), for test beds. */
+/** Layout overrides from the environment (BERTH_REMOTE_DIR, BERTH_REMOTE_LIB), for tests. */
 export function layoutFromEnv(env: NodeJS.ProcessEnv = process.env): ServerLayout {
   return checkLayout({
     ...defaultLayout,

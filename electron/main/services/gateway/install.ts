@@ -2,14 +2,7 @@ import { BerthError } from '../../../../shared/errors';
 import { GatewayHealth, emptyRoutes } from '../../../../shared/gateway';
 import { shellQuote } from '../transport/ssh';
 import { writeRoutes } from './routes';
-import {
-  DEFAULT_GATEWAY_PORT,
-  GATEWAY_CONTAINER,
-  GATEWAY_DIR,
-  GATEWAY_LOG_DIR,
-  ROUTES_PATH,
-  type RemoteShell,
-} from './remote';
+import { DEFAULT_GATEWAY, DEFAULT_GATEWAY_PORT, routesPathOf, type GatewayInstance, type RemoteShell } from './remote';
 
 export interface EnsureGatewayOptions {
   /** Image reference already present on the server (moving images is the transport's job). */
@@ -19,6 +12,8 @@ export interface EnsureGatewayOptions {
   logMaxFiles?: number;
   /** How long to wait for /_berth/health after (re)starting; default 20 s. */
   waitMs?: number;
+  /** Container name and folders; default berth-gateway with /var/lib/berth/{gateway,logs/gateway}. */
+  instance?: GatewayInstance;
 }
 
 export interface EnsureGatewayResult {
@@ -31,7 +26,7 @@ export interface EnsureGatewayResult {
 const q = shellQuote;
 
 /**
- * Makes sure the server runs `berth-gateway` from `image` on `port`: leaves a matching running container alone,
+ * Makes sure the server runs its gateway container (`berth-gateway` by default) from `image` on `port`: leaves a matching running container alone,
  * starts a stopped one, and replaces one with another image or port. Waits (bounded) until the gateway answers
  * its own health check inside the container (`/gateway -healthcheck`; the image has no shell or curl).
  */
@@ -39,30 +34,31 @@ export async function ensureGateway(ssh: RemoteShell, options: EnsureGatewayOpti
   const port = options.port ?? DEFAULT_GATEWAY_PORT;
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new BerthError('ValidationError', `Gateway port ${port} is not a TCP port`);
   const host = ssh.target.host;
+  const gw = options.instance ?? DEFAULT_GATEWAY;
 
   const imageId = (await ssh.exec(`docker image inspect -f '{{.Id}}' ${q(options.image)}`, { timeoutMs: 20_000 })).stdout.toString().trim();
   if (!imageId) {
     throw new BerthError('NotFound', `The gateway image ${options.image} is not on ${host}: send it to the server first`);
   }
 
-  const existing = await inspectGateway(ssh);
+  const existing = await inspectGateway(ssh, gw);
   const wanted = `BERTH_GATEWAY_LISTEN=:${port}`;
   let action: EnsureGatewayResult['action'];
   if (existing && existing.image === imageId && existing.env.includes(wanted)) {
     if (existing.running) return { action: 'unchanged', containerId: existing.id, imageId };
-    await ssh.run(`docker start ${GATEWAY_CONTAINER}`, { timeoutMs: 30_000 });
+    await ssh.run(`docker start ${q(gw.container)}`, { timeoutMs: 30_000 });
     action = 'started';
   } else {
-    if (existing) await ssh.run(`docker rm -f ${GATEWAY_CONTAINER}`, { timeoutMs: 30_000 });
+    if (existing) await ssh.run(`docker rm -f ${q(gw.container)}`, { timeoutMs: 30_000 });
     const routesState = await ssh.run(
-      `mkdir -p ${q(GATEWAY_DIR)} ${q(GATEWAY_LOG_DIR)} && { test -e ${q(ROUTES_PATH)} && echo present || echo missing; }`,
+      `mkdir -p ${q(gw.dir)} ${q(gw.logDir)} && { test -e ${q(routesPathOf(gw))} && echo present || echo missing; }`,
       { timeoutMs: 15_000 },
     );
     // An empty table rather than no file, so the gateway's health shows no config error.
-    if (routesState.trim() === 'missing') await writeRoutes(ssh, emptyRoutes());
+    if (routesState.trim() === 'missing') await writeRoutes(ssh, emptyRoutes(), { instance: gw });
     const args = [
       'docker run -d',
-      `--name ${GATEWAY_CONTAINER}`,
+      `--name ${q(gw.container)}`,
       '--network host',
       '--restart unless-stopped',
       '--label berth.gateway=1',
@@ -71,16 +67,16 @@ export async function ensureGateway(ssh: RemoteShell, options: EnsureGatewayOpti
       `-e ${q(wanted)}`,
       ...(options.logMaxBytes ? [`-e BERTH_GATEWAY_LOG_MAX_BYTES=${Math.floor(options.logMaxBytes)}`] : []),
       ...(options.logMaxFiles ? [`-e BERTH_GATEWAY_LOG_MAX_FILES=${Math.floor(options.logMaxFiles)}`] : []),
-      `-v ${q(`${GATEWAY_DIR}:/etc/berth-gateway:ro`)}`,
-      `-v ${q(`${GATEWAY_LOG_DIR}:/var/log/berth-gateway`)}`,
+      `-v ${q(`${gw.dir}:/etc/berth-gateway:ro`)}`,
+      `-v ${q(`${gw.logDir}:/var/log/berth-gateway`)}`,
       q(options.image),
     ];
     await ssh.run(args.join(' '), { timeoutMs: 60_000 });
     action = existing ? 'replaced' : 'created';
   }
 
-  await waitForGateway(ssh, options.waitMs ?? 20_000);
-  const after = await inspectGateway(ssh);
+  await waitForGateway(ssh, options.waitMs ?? 20_000, gw);
+  const after = await inspectGateway(ssh, gw);
   return { action, containerId: after?.id ?? '', imageId };
 }
 
@@ -91,31 +87,31 @@ interface GatewayContainer {
   env: string[];
 }
 
-async function inspectGateway(ssh: RemoteShell): Promise<GatewayContainer | null> {
+async function inspectGateway(ssh: RemoteShell, gw: GatewayInstance): Promise<GatewayContainer | null> {
   const result = await ssh.exec(
-    `docker inspect -f '{{json .Id}} {{json .Image}} {{json .State.Running}} {{json .Config.Env}}' ${GATEWAY_CONTAINER}`,
+    `docker inspect --type container -f '{"id":{{json .Id}},"image":{{json .Image}},"running":{{json .State.Running}},"env":{{json .Config.Env}}}' ${q(gw.container)}`,
     { timeoutMs: 20_000 },
   );
   if (result.code !== 0) {
     if (/No such (object|container)/i.test(result.stderr)) return null;
-    throw new BerthError('RemoteCommandFailed', `Cannot inspect ${GATEWAY_CONTAINER} on ${ssh.target.host}: ${result.stderr.trim()}`);
+    throw new BerthError('RemoteCommandFailed', `Cannot inspect ${gw.container} on ${ssh.target.host}: ${result.stderr.trim()}`);
   }
-  const [id, image, running, env] = result.stdout.toString().trim().split(' ').map((part) => JSON.parse(part));
+  const { id, image, running, env } = JSON.parse(result.stdout.toString()) as GatewayContainer;
   return { id, image, running, env: env ?? [] };
 }
 
 /** Polls `docker exec berth-gateway /gateway -healthcheck` until it passes; on timeout, the error carries the logs. */
-export async function waitForGateway(ssh: RemoteShell, waitMs: number): Promise<void> {
+export async function waitForGateway(ssh: RemoteShell, waitMs: number, gw: GatewayInstance = DEFAULT_GATEWAY): Promise<void> {
   const deadline = Date.now() + waitMs;
   let last = '';
   for (let attempt = 0; attempt < 200; attempt++) {
-    const result = await ssh.exec(`docker exec ${GATEWAY_CONTAINER} /gateway -healthcheck`, { timeoutMs: 10_000 });
+    const result = await ssh.exec(`docker exec ${q(gw.container)} /gateway -healthcheck`, { timeoutMs: 10_000 });
     if (result.code === 0) return;
     last = (result.stderr || result.stdout.toString()).trim();
     if (Date.now() + 250 > deadline) break;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  const logs = await ssh.exec(`docker logs --tail 30 ${GATEWAY_CONTAINER} 2>&1`, { timeoutMs: 10_000 });
+  const logs = await ssh.exec(`docker logs --tail 30 ${q(gw.container)} 2>&1`, { timeoutMs: 10_000 });
   const tail = logs.stdout.toString().trim();
   throw new BerthError(
     'RemoteCommandFailed',

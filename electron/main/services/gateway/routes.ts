@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { BerthError } from '../../../../shared/errors';
 import { RoutesFile, type RoutesFileInput } from '../../../../shared/gateway';
 import { shellQuote } from '../transport/ssh';
-import { GATEWAY_DIR, ROUTES_PATH, type RemoteShell } from './remote';
+import { DEFAULT_GATEWAY, routesPathOf, type GatewayInstance, type RemoteShell } from './remote';
 
 /** The hash the gateway compares against: lowercase hex sha256 of the secret (the secret never leaves Berth). */
 export const keyHash = (secret: string) => createHash('sha256').update(secret, 'utf8').digest('hex');
@@ -21,28 +21,33 @@ export function checkRoutes(routes: RoutesFileInput): RoutesFile {
  * Writes routes.json on a server atomically: a temporary file in the same folder, then `mv` over the old one,
  * so the gateway (which polls every 200 ms) reads either the old table or the new one, never half a file.
  */
-export async function writeRoutes(ssh: RemoteShell, routes: RoutesFileInput, options: { timeoutMs?: number } = {}): Promise<RoutesFile> {
+export async function writeRoutes(
+  ssh: RemoteShell,
+  routes: RoutesFileInput,
+  options: { timeoutMs?: number; instance?: GatewayInstance } = {},
+): Promise<RoutesFile> {
   const table = checkRoutes(routes);
-  const dir = shellQuote(GATEWAY_DIR);
+  const instance = options.instance ?? DEFAULT_GATEWAY;
   const command =
-    `mkdir -p ${dir} && tmp=$(mktemp ${shellQuote(`${GATEWAY_DIR}/.routes.json.XXXXXX`)}) && ` +
-    `{ cat > "$tmp" && chmod 644 "$tmp" && mv -f "$tmp" ${shellQuote(ROUTES_PATH)}; } || { rm -f "$tmp"; exit 1; }`;
+    `mkdir -p ${shellQuote(instance.dir)} && tmp=$(mktemp ${shellQuote(`${instance.dir}/.routes.json.XXXXXX`)}) && ` +
+    `{ cat > "$tmp" && chmod 644 "$tmp" && mv -f "$tmp" ${shellQuote(routesPathOf(instance))}; } || { rm -f "$tmp"; exit 1; }`;
   await ssh.run(command, { stdin: `${JSON.stringify(table, null, 1)}\n`, timeoutMs: options.timeoutMs ?? 15_000 });
   return table;
 }
 
 /** The routes.json a server has now, or null when it has none yet. */
-export async function readRoutes(ssh: RemoteShell): Promise<RoutesFile | null> {
-  const result = await ssh.exec(`cat ${shellQuote(ROUTES_PATH)}`, { timeoutMs: 15_000 });
+export async function readRoutes(ssh: RemoteShell, instance: GatewayInstance = DEFAULT_GATEWAY): Promise<RoutesFile | null> {
+  const path = routesPathOf(instance);
+  const result = await ssh.exec(`cat ${shellQuote(path)}`, { timeoutMs: 15_000 });
   if (result.code !== 0) {
     if (/No such file/.test(result.stderr)) return null;
-    throw new BerthError('RemoteCommandFailed', `Cannot read ${ROUTES_PATH} on ${ssh.target.host}: ${result.stderr.trim()}`);
+    throw new BerthError('RemoteCommandFailed', `Cannot read ${path} on ${ssh.target.host}: ${result.stderr.trim()}`);
   }
   let json: unknown;
   try {
     json = JSON.parse(result.stdout.toString('utf8'));
   } catch {
-    throw new BerthError('ValidationError', `${ROUTES_PATH} on ${ssh.target.host} is not valid JSON; Berth will replace it on the next write`);
+    throw new BerthError('ValidationError', `${path} on ${ssh.target.host} is not valid JSON; Berth will replace it on the next write`);
   }
   return checkRoutes(json as RoutesFileInput);
 }

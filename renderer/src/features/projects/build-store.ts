@@ -46,7 +46,6 @@ interface BuildState {
   error?: BerthError;
   startedAt?: number;
   finishedAt?: number;
-  lines: number;
   /** Recorded builds per project path, newest first. */
   histories: Record<string, BuildRecord[]>;
   start(path: string, options?: AnalyzeOptions): void;
@@ -66,13 +65,12 @@ export const useBuild = create<BuildState>((set, get) => {
 
   return {
     status: 'idle',
-    lines: 0,
     histories: {},
     start(path, options) {
       if (get().status === 'running') return;
       logLines.length = 0;
       for (const listener of logListeners) listener('\x1bc');
-      set({ path, status: 'running', phase: undefined, progress: undefined, result: undefined, smoke: undefined, error: undefined, startedAt: Date.now(), finishedAt: undefined, lines: 0 });
+      set({ path, status: 'running', phase: undefined, progress: undefined, result: undefined, smoke: undefined, error: undefined, startedAt: Date.now(), finishedAt: undefined });
       stop = subscribe(
         'build.run',
         { path, ...(options && Object.keys(options).length ? { options } : {}) },
@@ -83,7 +81,6 @@ export const useBuild = create<BuildState>((set, get) => {
               break;
             case 'log':
               writeLine(styled(event));
-              set({ lines: get().lines + 1 });
               break;
             case 'progress':
               set({ progress: { step: event.step, total: event.total, instruction: event.instruction } });
