@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Three suites, all run by `npm test`: fast unit tests, integration tests against a real Docker engine,
+// Three suites run by `npm test` (a fourth, `faults`, by `npm run test:faults`): fast unit tests, integration tests against a real Docker engine,
 // real sshd test hosts and real SQLite files, and browser e2e tests in Debian's Chromium.
 export default defineConfig({
   test: {
@@ -23,6 +23,18 @@ export default defineConfig({
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 300_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        // Fault injection (crashed servers, cut links, full disks, Berth killed mid-deploy) on a bed of its own:
+        // `npm run test:faults` brings it up and down; not part of `npm test`.
+        test: {
+          name: 'faults',
+          environment: 'node',
+          include: ['test/faults/**/*.test.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 900_000,
           fileParallelism: false,
         },
       },

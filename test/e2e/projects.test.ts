@@ -96,8 +96,6 @@ describe('Projects: packaging a notebook in Chromium (web mode)', () => {
     const sklearn = page().locator('[data-dependency=scikit-learn]');
     expect(await sklearn.getAttribute('data-status')).toBe('pinned');
     expect(await sklearn.textContent()).toContain('1.2.1');
-    await page().locator('[data-testid=current-project]').scrollIntoViewIfNeeded();
-    await page().evaluate(() => document.querySelector('main')!.scrollTo(0, 0));
     await app.screenshot('projects-analysis');
   });
 
@@ -120,7 +118,6 @@ describe('Projects: packaging a notebook in Chromium (web mode)', () => {
     expect(diff).toContain('+    BERTH_ENTRYPOINT=describe');
     expect(await editorText(editor)).toContain(COMMENT);
     expect(await editorText(editor)).toContain('BERTH_ENTRYPOINT=predict');
-    await changed.scrollIntoViewIfNeeded();
     await app.screenshot('projects-dockerfile');
 
     await changed.getByRole('button', { name: 'Apply suggestion' }).click();
@@ -175,13 +172,8 @@ describe('Projects: packaging a notebook in Chromium (web mode)', () => {
 
     const inspect = await docker.getImage(tag).inspect();
     expect(inspect.Config.Labels?.['berth.entrypoint']).toBe('predict');
-    console.log(`first build + smoke test: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(`build + smoke test: ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
-    await page().locator('[data-testid=build]').scrollIntoViewIfNeeded();
-    await page().evaluate(() => {
-      const build = document.querySelector('[data-testid=build]') as HTMLElement;
-      document.querySelector('main')!.scrollTo(0, build.offsetTop - 24);
-    });
     await app.screenshot('projects-build');
   });
 
@@ -203,7 +195,6 @@ describe('Projects: packaging a notebook in Chromium (web mode)', () => {
     expect(differences).toContain('"rows":1');
     expect(await page().textContent('[data-testid=deploy-gate]')).toContain('Deploy blocked: the image did not answer like the notebook');
     expect(await page().locator('[data-testid=deploy-gate] button').isDisabled()).toBe(true);
-    await smoke.scrollIntoViewIfNeeded();
     await app.screenshot('projects-smoke-failed');
 
     await page().getByRole('button', { name: 'Reset to generated' }).click();
@@ -227,6 +218,10 @@ describe('Projects: packaging a notebook in Chromium (web mode)', () => {
     await page().locator('[data-testid=cancel-build]').click();
     await expect.poll(() => page().locator('[data-testid=build-progress]').getAttribute('data-status')).toBe('cancelled');
     await expect.poll(() => terminal.textContent()).toContain('Cancelled');
+    // Cancelling stops Docker too: the step's container goes away.
+    const sleeping = async () =>
+      (await docker.listContainers({ all: true })).filter((c) => c.Command.includes('sleep 120')).length;
+    await expect.poll(sleeping, { timeout: 30_000, interval: 500 }).toBe(0);
     expect(await page().textContent('[data-testid=deploy-gate]')).toContain('Deploy blocked');
     await page().locator('[data-testid=build-button]').waitFor();
     expect(await page().locator('[data-testid=build-button]').isEnabled()).toBe(true);
@@ -261,7 +256,6 @@ describe('Projects: packaging a notebook in Chromium (web mode)', () => {
       'lightgbm==4.1.0  # for import lightgbm (chosen in Berth)',
     );
 
-    await page().evaluate(() => document.querySelector('main')!.scrollTo(0, 0));
     await app.screenshot('projects-findings');
   });
 

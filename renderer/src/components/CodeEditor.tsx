@@ -33,6 +33,7 @@ export function CodeEditor({ value, language, readOnly = false, onChange, height
       theme: themeOf(),
       automaticLayout: true,
       minimap: { enabled: false },
+      stickyScroll: { enabled: false },
       scrollBeyondLastLine: false,
       fontSize: 13,
       ariaLabel: label,
@@ -56,6 +57,13 @@ export function CodeEditor({ value, language, readOnly = false, onChange, height
   }, [value]);
 
   useEffect(() => editor.current?.updateOptions({ readOnly }), [readOnly]);
+
+  // Follow the app's theme while mounted (Monaco's theme is global to all editors).
+  useEffect(() => {
+    const observer = new MutationObserver(() => monaco.editor.setTheme(themeOf()));
+    observer.observe(document.documentElement, { attributes: true, attributeFilter: ['data-theme'] });
+    return () => observer.disconnect();
+  }, []);
 
   useEffect(() => {
     if (!decorations.current) return;

@@ -156,4 +156,29 @@ describe('deploys to a 3-server group (real sshd + dockerd test hosts)', () => {
       if (crashed) execFileSync('bash', ['test/bed/tb.sh', 'restore', '3'], { cwd: join(__dirname, '../../..'), stdio: 'ignore' });
     }
   });
+
+  it('a lost server: its replicas are restored on the others and removed again when it returns', async () => {
+    const group = berth.services.registry.group('prod');
+    const tb3 = berth.services.registry.list().find((s) => s.name === 'tb3')!;
+    const live = () => (berth.services.deployStore.versions(berth.services.deployStore.model(MODEL).id).filter((v) => v.state === 'live'));
+    const replicasOn = (server: string) =>
+      live().flatMap((v) => berth.services.deployStore.placements(v.id)).filter((p) => p.serverId === berth.services.registry.list().find((s) => s.name === server)!.id).flatMap((p) => p.replicas);
+    execFileSync('bash', ['test/bed/tb.sh', 'crash', '3'], { cwd: join(__dirname, '../../..'), stdio: 'ignore' });
+    try {
+      const lost = await berth.services.orchestrator.restoreGroup(group.id, { reason: 'server-lost', serverId: tb3.id, server: 'tb3' });
+      expect(lost.shortfalls).toEqual([]);
+      // 2 live versions × 2 replicas lost, spread over tb1 and tb2 and routed there.
+      expect(replicasOn('tb1').length + replicasOn('tb2').length).toBe(2 * 2 * 2 + 4);
+      expect(berthContainers(0).length + berthContainers(1).length).toBeGreaterThanOrEqual(12);
+      expect((await predict(0, 'latest')).label).toBe('one');
+      expect((await predict(1, 'v2')).label).toBe('two');
+    } finally {
+      execFileSync('bash', ['test/bed/tb.sh', 'restore', '3'], { cwd: join(__dirname, '../../..'), stdio: 'ignore' });
+    }
+    const back = await berth.services.orchestrator.restoreGroup(group.id, { reason: 'server-returned', serverId: tb3.id, server: 'tb3' });
+    expect(back.shortfalls).toEqual([]);
+    expect(replicasOn('tb1').some((r) => r.standsInFor !== undefined)).toBe(false);
+    expect(replicasOn('tb2').some((r) => r.standsInFor !== undefined)).toBe(false);
+    expect(await labelsEverywhere('latest')).toEqual(['one', 'one', 'one']);
+  });
 });

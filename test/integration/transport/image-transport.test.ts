@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ImageTransferProgress } from '../../../shared/transport-progress';
 import { createConnectionPool } from '../../../electron/main/services/servers/pool';
 import { createImageTransport, type ImageSendResult } from '../../../electron/main/services/transport/image-transport';
@@ -88,6 +88,15 @@ describe('image transport over SSH to the test bed (real dockerd on both ends)',
     await sh(`docker tag ${tags.app2} ${tags.app2alias}`);
     // ~200 MB of incompressible data on top: a transfer slow enough to cut in the middle.
     await build(tags.big, `FROM ${tags.base}\nRUN head -c 200000000 /dev/urandom > /opt/blob\nCOPY app.py /app/app.py\n`, { 'app.py': appCode(3) });
+  });
+
+  // Other suites crash and restore servers too: start each test on a healthy bed (bounded wait).
+  beforeEach(async () => {
+    for (let i = 0; i < 24; i++) {
+      if (await sh('bash test/bed/tb.sh status', 60_000).then(() => true, () => false)) return;
+      await sleep(5000);
+    }
+    throw new Error('the test bed is not healthy (bash test/bed/tb.sh status)');
   });
 
   afterAll(async () => {
@@ -200,6 +209,7 @@ describe('image transport over SSH to the test bed (real dockerd on both ends)',
     const results = await transport.send(tags.big, [3], {
       signal: controller.signal,
       onProgress: (e) => {
+        if (process.env.BERTH_TRANSPORT_DEBUG) console.error(new Date().toISOString(), e.phase, e.message, e.bytesSent);
         if (e.phase === 'sending' && e.bytesSent > 20e6 && !abortedAt) {
           abortedAt = Date.now();
           controller.abort();

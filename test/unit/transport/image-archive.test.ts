@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
@@ -201,6 +201,17 @@ describe('createRepacker', () => {
     expect(layerFiles(files as Map<string, Buffer>)).toHaveLength(4);
     // (Buffer.equals: a deep toEqual of 2 MB takes seconds)
     expect((files as Map<string, Buffer>).get(`${v1[2]}/layer.tar`)?.equals(layerData(2, 2 << 20))).toBe(true);
+  });
+
+  it('fails (rather than waiting forever) when the save stream is destroyed without an error', async () => {
+    const source = new PassThrough();
+    const repacker = createRepacker({ diffIds, chains }, [[true, true, true, true]]);
+    repacker.outputs[0].resume();
+    repacker.outputs[0].on('error', () => {});
+    const running = repacker.run(source);
+    source.write(Buffer.alloc(512 * 3));
+    setTimeout(() => source.destroy(), 20);
+    await expect(running).rejects.toThrow(/stopped before its end/);
   });
 
   it('fails when the save stream is cut', async () => {

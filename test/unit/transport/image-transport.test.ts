@@ -26,7 +26,7 @@ function saveStream(): Readable {
   return Readable.from(pack as AsyncIterable<Buffer>);
 }
 
-function fakeDocker(options: { missing?: boolean; saveFails?: boolean } = {}) {
+function fakeDocker(options: { missing?: boolean; saveFails?: boolean; saveHangs?: boolean } = {}) {
   let saves = 0;
   return {
     get saves() {
@@ -41,6 +41,16 @@ function fakeDocker(options: { missing?: boolean; saveFails?: boolean } = {}) {
       get: async () => {
         saves++;
         if (ref !== REF) throw new Error(`unexpected ref ${ref}`);
+        if (options.saveHangs) {
+          // the first part of the image, then nothing: like a docker save stuck in the engine
+          const hanging = new PassThrough();
+          const first = saveStream();
+          first.once('data', (chunk: Buffer) => {
+            hanging.write(chunk);
+            first.destroy();
+          });
+          return hanging;
+        }
         if (!options.saveFails) return saveStream();
         const broken = new PassThrough();
         setTimeout(() => broken.destroy(Object.assign(new Error('connect ECONNRESET /var/run/docker.sock'), { code: 'ECONNRESET' })), 5);
@@ -308,6 +318,17 @@ describe('createImageTransport (fake engines)', () => {
     expect(e.kind).toBe('Cancelled');
     expect(slow.closedChannels).toBe(1);
     await expect(transport.send(REF, [1], { signal: controller.signal })).rejects.toMatchObject({ kind: 'Cancelled' });
+  });
+
+  it('cancels while the local docker save is stuck mid-stream', async () => {
+    const server = new FakeServer('one');
+    const { transport } = setup({ 1: server }, fakeDocker({ saveHangs: true }), { stallMs: 60_000 });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    const t0 = Date.now();
+    expect(err((await transport.send(REF, [1], { signal: controller.signal })).get(1)).kind).toBe('Cancelled');
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(server.closedChannels).toBe(1);
   });
 
   it('reports local problems for the whole call, and an unreachable server for itself', async () => {

@@ -78,6 +78,8 @@ export function createEditsRepo(db: Db, now: () => Date = () => new Date()) {
 
   return {
     current,
+    /** The user's saved text for one file, or null when they never edited it. */
+    editedText: (projectPath: string, file: EditableFile): string | null => rows(projectPath).get(file)?.edited ?? null,
     /**
      * Records what the generator produces now and returns each file's state. Never touches an edit: the edit keeps
      * its `basedOn`, so the diff to the new generated text stays visible until the user saves or resets.

@@ -15,6 +15,7 @@ import type {
   SmokeResult,
 } from '../../../../shared/build';
 import { BerthError } from '../../../../shared/errors';
+import { applyRequirementChoices } from './choices';
 import { blocksBuild, type AnalyzeOptions, type CheckFinding, type ProjectAnalysis } from '../../../../shared/project';
 import type { Settings } from '../../../../shared/types';
 import type { Db } from '../store/database';
@@ -114,8 +115,13 @@ export function createBuildService(deps: BuildServiceDeps) {
     }
   }
 
+  /** The analysis as the build sees it: imports the user answered in their requirements edit no longer block. */
+  async function analyzeWithChoices(target: string, options?: AnalyzeOptions): Promise<ProjectAnalysis> {
+    return applyRequirementChoices(await deps.analyze(target, options), edits.editedText(keyOf(target), 'requirements'));
+  }
+
   async function prepare(target: string, options?: AnalyzeOptions): Promise<PreparedBuild> {
-    const analysis = await deps.analyze(target, options);
+    const analysis = await analyzeWithChoices(target, options);
     const { state, baseImage } = regenerate(keyOf(target), analysis);
     return {
       analysis,
@@ -136,7 +142,7 @@ export function createBuildService(deps: BuildServiceDeps) {
 
     emit({ type: 'phase', phase: 'analyze' });
     log(`Analysing ${key} …`);
-    const analysis = await deps.analyze(input.path, input.options);
+    const analysis = await analyzeWithChoices(input.path, input.options);
     checkCancelled();
     const blocking = analysis.findings.filter(blocksBuild);
     if (blocking.length) throw projectInvalid(analysis, blocking);

@@ -16,6 +16,8 @@ export interface ReplicaSpec {
 export interface Replica {
   name: string;
   port: number;
+  /** Set on a replica started to stand in for a lost server's; removed again when that server returns. */
+  standsInFor?: number;
 }
 
 /** Ports already claimed by Berth containers on this server (running or not), so a new replica never collides. */
@@ -47,12 +49,15 @@ function runCommand(spec: ReplicaSpec, index: number, port: number): string {
   return args.join(' ');
 }
 
-/** Starts `count` replicas of a version on one server, each on its own free port; removes leftovers of the same name first. */
-export async function startReplicas(ssh: SshConnection, spec: ReplicaSpec, count: number): Promise<Replica[]> {
+/**
+ * Starts `count` replicas of a version on one server, numbered from `firstIndex`, each on its own free port;
+ * removes leftovers of the same name first.
+ */
+export async function startReplicas(ssh: SshConnection, spec: ReplicaSpec, count: number, firstIndex = 1): Promise<Replica[]> {
   const taken = await usedPorts(ssh);
   const replicas: Replica[] = [];
   let port = FIRST_REPLICA_PORT;
-  for (let index = 1; index <= count; index++) {
+  for (let index = firstIndex; index < firstIndex + count; index++) {
     while (taken.has(port)) port++;
     taken.add(port);
     const name = replicaName(spec.model, spec.version, index);

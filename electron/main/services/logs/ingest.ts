@@ -46,7 +46,13 @@ export function createInferenceIngest(deps: IngestDeps) {
     } catch (err) {
       result.error = BerthError.from(err).message;
     }
-    if (result.gaps > 0) deps.onGap?.(server, result.gaps);
+    if (result.gaps > 0) {
+      try {
+        deps.onGap?.(server, result.gaps);
+      } catch {
+        // Berth closed meanwhile
+      }
+    }
     result.tookMs = Math.round(performance.now() - started);
     return result;
   }

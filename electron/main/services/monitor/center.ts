@@ -31,6 +31,7 @@ export function createAlertCenter(deps: AlertCenterDeps) {
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
   const deliveries = new Set<Promise<void>>();
+  let closed = false;
 
   function publish(change: AlertChange, serverId: number | null): void {
     deps.events.record({
@@ -47,6 +48,7 @@ export function createAlertCenter(deps: AlertCenterDeps) {
     for (const hook of hooks) {
       const payload = { event: `alert.${change.type}`, group: hook.group, alert: change.alert, sentAt: now().toISOString() };
       const delivery = postWebhook(hook.url, payload, deps.webhook).then((result) => {
+        if (closed) return;
         deps.events.record({
           kind: result.ok ? 'webhook.delivered' : 'webhook.failed',
           subject: hook.group,
@@ -57,7 +59,7 @@ export function createAlertCenter(deps: AlertCenterDeps) {
           actor: 'berth-webhook',
           alertId: change.alert.id,
         });
-      });
+      }).catch(() => undefined);
       deliveries.add(delivery);
       void delivery.finally(() => deliveries.delete(delivery));
     }
@@ -126,6 +128,8 @@ export function createAlertCenter(deps: AlertCenterDeps) {
     subscribe,
     addNotifier: (notifier: AlertNotifier) => subscribe((change) => notifier.notify(change)),
     watch,
+    /** Stops recording deliveries that finish after Berth closed its database. */
+    close: () => void (closed = true),
     /** Resolves when every webhook delivery started so far has finished (tests, shutdown). */
     idle: () => Promise.all([...deliveries]).then(() => undefined),
   };

@@ -117,10 +117,12 @@ export function createMonitor(deps: MonitorDeps) {
     try {
       if (!state.ssh?.isOpen) {
         state.ssh = null;
-        state.ssh = await deps.open(state.id, { readyTimeoutMs: livenessTimeoutMs });
+        state.ssh = await withTimeout(deps.open(state.id, { readyTimeoutMs: livenessTimeoutMs }), livenessTimeoutMs + 500, state.host);
       }
-      const out = await state.ssh.run('echo berth-alive', { timeoutMs: livenessTimeoutMs });
+      // SshConnection's own timeout starts once the channel is open; on a cut link the open never answers.
+      const out = await withTimeout(state.ssh.run('echo berth-alive', { timeoutMs: livenessTimeoutMs }), livenessTimeoutMs, state.host);
       if (!out.includes('berth-alive')) throw new BerthError('SshUnreachable', 'unexpected answer to the liveness probe');
+      if (state.stop.signal.aborted) return;
       state.latencyMs = Math.round((performance.now() - started) * 10) / 10;
       state.checkedAt = new Date().toISOString();
       const wasDown = state.reachable === false;
@@ -152,16 +154,17 @@ export function createMonitor(deps: MonitorDeps) {
       Promise.resolve()
         .then(() => hooks.restoreGroup(group.id, { reason, serverId: state.id, server: state.name, alertId }))
         .then(
-          () => deps.events.record({ kind: 'recovery.succeeded', subject: group.name, message: `Recovery of ${group.name} (${reason}) finished`, detail: { groupId: group.id, reason }, alertId }),
+          () => void deps.events.record({ kind: 'recovery.succeeded', subject: group.name, message: `Recovery of ${group.name} (${reason}) finished`, detail: { groupId: group.id, reason }, alertId }),
           (err) =>
-            deps.events.record({
+            void deps.events.record({
               kind: 'recovery.failed',
               subject: group.name,
               message: `Recovery of ${group.name} (${reason}) failed: ${BerthError.from(err).message}`,
               detail: { groupId: group.id, reason },
               alertId,
             }),
-        );
+        )
+        .catch(() => undefined); // Berth was closed meanwhile
     }
   }
 
@@ -189,10 +192,7 @@ export function createMonitor(deps: MonitorDeps) {
           if (!event) return;
           if (state.lastEventNano !== null && event.timeNano <= state.lastEventNano) return; // replayed by --since
           state.lastEventNano = event.timeNano;
-          if (event.action === 'destroy') {
-            state.tracks.delete(event.id);
-            return;
-          }
+          if (event.action === 'destroy') return; // the next poll forgets containers that are gone
           // The server's clock may differ from ours: judge by when the event reached us.
           applyEvent(track(state, event.id), { ...event, at: Date.now() });
           if (event.action === 'die' || event.action === 'oom' || event.action === 'start') void details(state);
@@ -410,3 +410,22 @@ export function createMonitor(deps: MonitorDeps) {
   };
 }
 export type Monitor = ReturnType<typeof createMonitor>;
+
+/** Rejects after `ms` whatever the promise does (a late connection is closed when it arrives). */
+function withTimeout<T>(promise: Promise<T>, ms: number, host: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BerthError('SshUnreachable', `${host} did not answer within ${ms} ms`)), ms);
+  });
+  promise.then(
+    (value) => {
+      // Resolved after the timeout: nobody owns it any more.
+      if (timer === undefined && value && typeof (value as { close?: unknown }).close === 'function') (value as unknown as { close(): void }).close();
+    },
+    () => undefined,
+  );
+  return Promise.race([promise, timeout]).finally(() => {
+    clearTimeout(timer);
+    timer = undefined;
+  });
+}

@@ -119,6 +119,7 @@ export function createObservability(deps: ObservabilityDeps) {
     stop() {
       monitor.stop();
       ingest.stop();
+      center.close();
     },
   };
 }

@@ -14,6 +14,9 @@ export interface GetOptions {
 }
 
 const BACKOFF_MS = [500, 1500, 4000];
+/** A connection idle longer than this is checked before reuse: a silently cut link would otherwise hang the caller. */
+const IDLE_CHECK_MS = 10_000;
+const IDLE_CHECK_TIMEOUT_MS = 3000;
 
 /** One SSH connection per server, reused by every service, with keepalive and bounded reconnect backoff. */
 export function createConnectionPool(resolve: (serverId: number) => PoolTarget, connect = connectSsh) {
@@ -40,13 +43,22 @@ export function createConnectionPool(resolve: (serverId: number) => PoolTarget, 
     const existing = connections.get(serverId);
     if (existing) {
       const connection = await existing.catch(() => undefined);
-      if (connection?.isOpen) return connection;
+      if (connection?.isOpen && (await stillAlive(connection))) return connection;
       if (connections.get(serverId) === existing) connections.delete(serverId);
+      connection?.close();
     }
     const pending = open(serverId, options);
     connections.set(serverId, pending);
     pending.catch(() => connections.get(serverId) === pending && connections.delete(serverId));
     return pending;
+  }
+
+  async function stillAlive(connection: SshConnection): Promise<boolean> {
+    if (Date.now() - connection.lastActiveAt < IDLE_CHECK_MS) return true;
+    return connection.exec('true', { timeoutMs: IDLE_CHECK_TIMEOUT_MS }).then(
+      (r) => r.code === 0,
+      () => false,
+    );
   }
 
   /** Drops a connection that is known to be dead (e.g. a command timed out on a cut link). */

@@ -135,6 +135,10 @@ export function createRepacker(image: ImageLayers, missing: readonly (readonly b
 
   async function run(input: Readable): Promise<void> {
     save = input;
+    if (dropped.every(Boolean)) {
+      input.destroy();
+      throw new Error('no server is waiting for this image any more');
+    }
     const extract = tar.extract();
     extract.on('entry', (header, entry, next) => {
       copyEntry(header, entry, classify(header.name)).then(
@@ -148,6 +152,10 @@ export function createRepacker(image: ImageLayers, missing: readonly (readonly b
       extract.on('close', () => reject(new Error('the image stream ended early')));
     });
     input.on('error', (err) => extract.destroy(err));
+    // a destroyed source emits neither 'end' nor (always) 'error': without this the extract would wait forever
+    let ended = false;
+    input.on('end', () => (ended = true));
+    input.on('close', () => ended || extract.destroy(new Error('the image stream from Docker stopped before its end')));
     input.pipe(extract);
     try {
       await finished;

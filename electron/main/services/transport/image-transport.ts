@@ -245,7 +245,7 @@ export function createImageTransport(deps: ImageTransportDeps) {
     const repacker = createRepacker(image, live.map((members) => members[0].missing));
     let save: Readable | undefined;
     const onAbort = () => {
-      save?.destroy();
+      save?.destroy(cancelled());
       for (const channel of channels.values()) channel.fail(cancelled());
     };
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -266,7 +266,7 @@ export function createImageTransport(deps: ImageTransportDeps) {
       const packing = (async () => {
         try {
           save = (await deps.docker.getImage(image.ref).get()) as unknown as Readable;
-          if (signal?.aborted) save.destroy();
+          if (signal?.aborted) save.destroy(cancelled());
           await repacker.run(save);
         } catch (err) {
           saveError = signal?.aborted ? cancelled() : localError(err, image.ref, 'Reading the image from the local Docker engine failed');

@@ -47,6 +47,8 @@ export const shellQuote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`
 /** An authenticated SSH connection whose server proved the pinned host key. */
 export class SshConnection {
   private closed = false;
+  /** When the connection last carried a command successfully (for the pool's idle check). */
+  lastActiveAt = Date.now();
 
   constructor(
     readonly target: SshTarget,
@@ -69,6 +71,7 @@ export class SshConnection {
     return new Promise((resolve, reject) => {
       this.client.exec(command, (err, channel) => {
         if (err) return reject(this.asError(err));
+        this.lastActiveAt = Date.now();
         const stdout: Buffer[] = [];
         let stderr = '';
         let code = -1;
@@ -111,7 +114,11 @@ export class SshConnection {
   /** A raw channel for streaming (logs, image transfer); the caller owns it. */
   stream(command: string): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
-      this.client.exec(command, (err, channel) => (err ? reject(this.asError(err)) : resolve(channel)));
+      this.client.exec(command, (err, channel) => {
+        if (err) return reject(this.asError(err));
+        this.lastActiveAt = Date.now();
+        resolve(channel);
+      });
     });
   }
 
@@ -120,7 +127,9 @@ export class SshConnection {
     this.client.end();
   }
 
+  /** A channel that cannot be opened means the connection is gone: close it so the pool reconnects next time. */
   private asError(err: Error): BerthError {
+    this.close();
     return new BerthError('SshUnreachable', `SSH channel to ${this.target.host} failed: ${err.message}`);
   }
 }

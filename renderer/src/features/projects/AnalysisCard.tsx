@@ -140,8 +140,8 @@ function InterpreterField({ path }: { path: string }) {
         void setOptions({ interpreter: value.trim() || undefined });
       }}
     >
-      <input aria-label="Interpreter" className="wide mono" value={value} onChange={(e) => setValue(e.target.value)} placeholder="/path/to/venv/bin/python" />
-      <button type="submit" className="primary">
+      <input aria-label="Interpreter path" className="wide mono" value={value} onChange={(e) => setValue(e.target.value)} placeholder="/path/to/venv/bin/python" />
+      <button type="submit" className="primary" aria-label="Use this interpreter">
         Use
       </button>
       <button type="button" onClick={() => setEditing(false)}>

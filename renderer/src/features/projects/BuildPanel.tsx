@@ -148,7 +148,8 @@ export function BuildPanel({ path }: { path: string }) {
               {formatDuration(elapsed)}
             </span>
           </div>
-          {build.error && build.error.kind !== 'Cancelled' && <ErrorBanner error={build.error} />}
+          {/* A failed smoke test is explained in its own card below. */}
+          {build.error && build.error.kind !== 'Cancelled' && build.error.kind !== 'SmokeTestFailed' && <ErrorBanner error={build.error} />}
           {build.result && (
             <p className="muted" data-testid="build-result">
               Built <span className="mono">{build.result.imageTag}</span> · {formatBytes(build.result.sizeBytes)} · {formatDuration(build.result.durationMs)} ·{' '}

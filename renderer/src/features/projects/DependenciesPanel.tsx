@@ -4,6 +4,7 @@ import type { Dependency, DependencyStatus } from '../../../../shared/project';
 import { EditableFilePanel } from './EditableFilePanel';
 import { useDraft, usePackaging } from './packaging-store';
 import { choiceProblem, findChoice, withChoice, type Choice } from './requirements';
+import { Ticks } from './Ticks';
 
 const statusClass: Record<DependencyStatus, string> = { pinned: 'up', unpinned: 'unknown', unresolved: 'down', ambiguous: 'warn-pill' };
 const needsChoice = (d: Dependency) => d.status === 'unresolved' || d.status === 'ambiguous';
@@ -46,11 +47,13 @@ export function DependenciesPanel({ prepared }: { prepared: PreparedBuild }) {
       )}
       {dependencies.some(needsChoice) && (
         <p className="muted small">
-          {openChoices.length > 0
-            ? `Berth could not tell which package provides ${openChoices.map((d) => `\`${importOf(d)}\``).join(', ')}: type the distribution and the version your notebook uses. `
-            : ''}
-          Your choices go into the image’s requirements.txt. The finding stays until the package is installed in the project’s
-          interpreter (or listed in the project’s own requirements.txt) and the project is analysed again.
+          {openChoices.length > 0 && (
+            <Ticks
+              text={`Berth could not tell which package provides ${openChoices.map((d) => `\`${importOf(d)}\``).join(', ')}: type the distribution and the version your notebook uses. `}
+            />
+          )}
+          Your choices go into the image’s requirements.txt; at the next analysis an answered import no longer blocks the build.
+          It stays as a warning until the package is installed in the project’s interpreter, which the sample check needs.
         </p>
       )}
       <div className="row">
@@ -120,7 +123,7 @@ function ChoiceForm({ dep, initial, requirements, onDone }: { dep: Dependency; i
     >
       <input
         aria-label={`Distribution for ${importName}`}
-        placeholder={dep.status === 'ambiguous' ? 'which one?' : 'distribution, e.g. scikit-learn'}
+        placeholder={dep.status === 'ambiguous' ? 'which one?' : 'package name'}
         list={dep.candidates.length ? listId : undefined}
         value={choice.distribution}
         onChange={(e) => setChoice({ ...choice, distribution: e.target.value })}
@@ -134,7 +137,7 @@ function ChoiceForm({ dep, initial, requirements, onDone }: { dep: Dependency; i
       )}
       <span className="muted">==</span>
       <input aria-label={`Version for ${importName}`} className="short" placeholder="version" value={choice.version} onChange={(e) => setChoice({ ...choice, version: e.target.value })} />
-      <button type="submit" disabled={saving}>
+      <button type="submit" disabled={saving} aria-label={`Use for ${importName}`}>
         Use
       </button>
       {touched && problem && <div className="bad small">{problem}</div>}

@@ -5,6 +5,8 @@ import { usePackaging } from './packaging-store';
 export function EntrypointPicker({ analysis }: { analysis: ProjectAnalysis }) {
   const setOptions = usePackaging((s) => s.setOptions);
   const preparing = usePackaging((s) => s.preparing);
+  // While the analysis runs again, show the function just picked rather than snapping back to the old one.
+  const pending = usePackaging((s) => (s.preparing && s.path ? s.options[s.path]?.entrypoint : undefined));
   const functions = analysis.functions.filter((f) => f.notebook === analysis.notebook);
 
   if (functions.length === 0) {
@@ -14,7 +16,7 @@ export function EntrypointPicker({ analysis }: { analysis: ProjectAnalysis }) {
     <select
       aria-label="Entrypoint"
       data-testid="entrypoint"
-      value={analysis.entrypoint ?? ''}
+      value={pending ?? analysis.entrypoint ?? ''}
       disabled={preparing}
       onChange={(e) => void setOptions({ entrypoint: e.target.value || undefined })}
     >

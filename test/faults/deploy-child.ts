@@ -1,0 +1,34 @@
+/**
+ * A Berth process that deploys and gets SIGKILLed mid-way (fault suite: "Berth killed mid-deploy").
+ *   tsx --require bench/raw-hook.cjs test/faults/deploy-child.ts <home> <model> <imageRef>
+ * Prints every deploy event as one JSON line. With KILL_AT_JOURNAL=<phase>, it SIGKILLs itself right after the
+ * operation journal reaches that phase in SQLite (a deterministic point: the journal row is what `recover()` reads);
+ * otherwise the parent kills it when it sees what it waits for.
+ */
+import { createBerth } from '../../electron/main/app';
+
+const [home, model, imageRef] = process.argv.slice(2);
+const killAt = process.env.KILL_AT_JOURNAL;
+const berth = createBerth({ home, mode: 'cli', version: 'faults-child' });
+const store = berth.services.deployStore;
+const save = store.journal;
+store.journal = (operationId: number, journal: unknown) => {
+  save(operationId, journal);
+  if (killAt && (journal as { phase?: string }).phase === killAt) {
+    process.stdout.write(`${JSON.stringify({ type: 'killing', phase: killAt, journal })}\n`);
+    process.kill(process.pid, 'SIGKILL');
+  }
+};
+berth.services.orchestrator
+  .deploy({ model, imageRef, group: 'prod', replicas: 2, memoryMb: 256, readyTimeoutMs: 60_000 }, (event) => process.stdout.write(`${JSON.stringify(event)}\n`))
+  .then(
+    (version) => {
+      process.stdout.write(`${JSON.stringify({ type: 'finished', version: version.number })}\n`);
+      berth.close();
+    },
+    (err) => {
+      process.stdout.write(`${JSON.stringify({ type: 'failed', message: String(err?.message ?? err) })}\n`);
+      berth.close();
+      process.exitCode = 1;
+    },
+  );
