@@ -79,7 +79,11 @@ export function createBerth(options: BerthOptions) {
   });
   const restoreGroup = (deploy.orchestrator as { restoreGroup?: (groupId: number, context: unknown) => Promise<unknown> }).restoreGroup;
   if (restoreGroup) observability.monitor.setRecovery({ restoreGroup: (groupId, context) => restoreGroup.call(deploy.orchestrator, groupId, context) });
-  if (options.background ?? options.mode !== 'cli') observability.start();
+  if (options.background ?? options.mode !== 'cli') {
+    observability.start();
+    // A deploy interrupted by a crash of Berth itself is finished or undone before anything else changes traffic.
+    void deploy.orchestrator.recover().catch((err) => console.error(`Recovering interrupted operations failed: ${err instanceof Error ? err.message : err}`));
+  }
 
   const calls: CallHandlers = {
     'app.info': () => ({ version: options.version, mode: options.mode, dataDir: options.home, platform: process.platform }),

@@ -3,6 +3,7 @@ import { app } from 'electron';
 import { createBerth, resolveHome } from './app';
 import { registerIpc } from './ipc';
 import { hardenSessions } from './security';
+import { desktopNotifier } from './notifications';
 import { createSafeStorageCipher } from './safe-storage';
 import { createMainWindow } from './window';
 
@@ -16,6 +17,7 @@ app.whenReady().then(() => {
     version: app.getVersion(),
     cipher: createSafeStorageCipher(),
   });
+  berth.services.observability.alerts.addNotifier(desktopNotifier());
   const window = createMainWindow();
   registerIpc(berth.dispatcher, window);
 

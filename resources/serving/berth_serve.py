@@ -430,6 +430,9 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "berth-serve/1"
     sys_version = ""
     timeout = 30  # seconds; a stalled client must not pin a thread forever
+    # Keep-alive lets the gateway reuse connections, and without Nagle a small reply is not held back ~40 ms.
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
     def do_GET(self):
         self._dispatch()
@@ -597,6 +600,8 @@ class Handler(BaseHTTPRequestHandler):
         # data resets the connection and the client would never see our 413.
         # Bounded so a huge upload can't keep the thread busy for long.
         remaining = min(length, 2 * self.app.config.max_body_bytes + 65536)
+        if remaining < length:
+            self.close_connection = True  # the rest of the body is still on the wire: this connection can't be reused
         while remaining > 0:
             chunk = self.rfile.read(min(remaining, 65536))
             if not chunk:

@@ -44,7 +44,8 @@ interface ChildRun {
 function deployInChild(imageRef: string, env: Record<string, string> = {}): ChildRun {
   const child = spawn(
     process.execPath,
-    [join(repoRoot, 'node_modules/tsx/dist/cli.mjs'), '--require', join(repoRoot, 'bench/raw-hook.cjs'), join(repoRoot, 'test/faults/deploy-child.ts'), home, MODEL, imageRef],
+    // One process (tsx as a require hook, not its CLI, which would run the script in a grandchild the kill misses).
+    ['--require', 'tsx/cjs', '--require', join(repoRoot, 'bench/raw-hook.cjs'), join(repoRoot, 'test/faults/deploy-child.ts'), home, MODEL, imageRef],
     { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const events: Array<Record<string, any>> = [];

@@ -1,6 +1,6 @@
 /**
  * A Berth process that deploys and gets SIGKILLed mid-way (fault suite: "Berth killed mid-deploy").
- *   tsx --require bench/raw-hook.cjs test/faults/deploy-child.ts <home> <model> <imageRef>
+ *   node --require tsx/cjs --require ./bench/raw-hook.cjs test/faults/deploy-child.ts <home> <model> <imageRef>
  * Prints every deploy event as one JSON line. With KILL_AT_JOURNAL=<phase>, it SIGKILLs itself right after the
  * operation journal reaches that phase in SQLite (a deterministic point: the journal row is what `recover()` reads);
  * otherwise the parent kills it when it sees what it waits for.

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import type { BerthError } from '../../../../shared/errors';
 import { formatLogLine, formatSkipped, type LogSource, type LogTarget, type LogTargets } from '../../../../shared/logs';
 import { call, subscribe } from '../../api/client';
+import { EmptyState } from '../../components/EmptyState';
 import { ErrorBanner } from '../../components/ErrorBanner';
 import { Terminal, type TerminalHandle } from '../../components/Terminal';
 
@@ -113,6 +114,15 @@ export function LiveLogs() {
   };
 
   const search = (direction: 'next' | 'previous') => setFound(query ? (term.current?.search(query, direction) ?? false) : null);
+
+  if (targets && targets.servers.length === 0) {
+    return (
+      <EmptyState title="No logs to follow">
+        <p>Once a version runs on your servers, follow its replicas live here and search every request it served.</p>
+        <p>Register servers on the Servers page first.</p>
+      </EmptyState>
+    );
+  }
 
   return (
     <section className="obs-live">
