@@ -6,6 +6,7 @@ import type { InferenceStats } from '../../../../shared/logs';
 const COLORS = ['#2463eb', '#12805c', '#b7791f', '#c0362c', '#7c3aed', '#0e7490', '#be185d', '#4d7c0f'];
 
 interface ChartSpec {
+  id: string;
   title: string;
   unit: string;
   series: Array<{ label: string; values: Array<number | null>; color: string; dash?: number[] }>;
@@ -21,9 +22,9 @@ function align(stats: InferenceStats): { xs: number[]; at: (points: InferenceSta
 export function chartSpecs(stats: InferenceStats): { xs: number[]; charts: ChartSpec[] } {
   const { xs, at } = align(stats);
   const perMinute = 60_000 / stats.bucketMs;
-  const rate: ChartSpec = { title: 'Requests per minute', unit: 'req/min', series: [] };
-  const errors: ChartSpec = { title: 'Error rate', unit: '%', series: [] };
-  const latency: ChartSpec = { title: 'Latency p50 / p95 / p99', unit: 'ms', series: [] };
+  const rate: ChartSpec = { id: 'rate', title: 'Requests per minute', unit: 'req/min', series: [] };
+  const errors: ChartSpec = { id: 'errors', title: 'Error rate', unit: '%', series: [] };
+  const latency: ChartSpec = { id: 'latency', title: 'Latency p50 / p95 / p99', unit: 'ms', series: [] };
   stats.series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length];
     const byT = at(s.points);
@@ -60,7 +61,7 @@ function Chart({ spec, xs }: { spec: ChartSpec; xs: number[] }) {
     };
   }, [spec, xs]);
   return (
-    <figure className="obs-chart" data-testid={`chart-${spec.unit}`}>
+    <figure className="obs-chart" data-testid={`chart-${spec.id}`}>
       <figcaption>{spec.title}</figcaption>
       <div ref={host} />
     </figure>
