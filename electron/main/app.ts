@@ -67,7 +67,7 @@ export function createBerth(options: BerthOptions) {
     audit: ({ action, target, result, detail }) => void audit.record({ action, target, result, details: detail ? { detail } : {} }).catch(() => {}),
   });
   access.setPublisher(publisherFromSync(() => deploy.orchestrator.syncRoutes(), (id) => registry.get(id).name));
-  // Live logs, inference records, monitoring and alerts. Recovery: the orchestrator's restoreGroup, once it has one.
+  // Live logs, inference records, monitoring and alerts; a lost (or returned) server triggers the orchestrator's recovery.
   const observability = createObservability({
     db,
     servers,
@@ -77,8 +77,7 @@ export function createBerth(options: BerthOptions) {
     gatewayLogDir: process.env.BERTH_GATEWAY_LOG_DIR ? (s) => process.env.BERTH_GATEWAY_LOG_DIR!.replace('{server}', s.name) : undefined,
     monitorIntervalMs: process.env.BERTH_MONITOR_INTERVAL_MS ? Number(process.env.BERTH_MONITOR_INTERVAL_MS) : undefined,
   });
-  const restoreGroup = (deploy.orchestrator as { restoreGroup?: (groupId: number, context: unknown) => Promise<unknown> }).restoreGroup;
-  if (restoreGroup) observability.monitor.setRecovery({ restoreGroup: (groupId, context) => restoreGroup.call(deploy.orchestrator, groupId, context) });
+  observability.monitor.setRecovery({ restoreGroup: (groupId, context) => deploy.orchestrator.restoreGroup(groupId, context) });
   if (options.background ?? options.mode !== 'cli') {
     observability.start();
     // A deploy interrupted by a crash of Berth itself is finished or undone before anything else changes traffic.

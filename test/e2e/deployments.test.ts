@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBerth } from '../../electron/main/app';
 import type { BuildEvent } from '../../shared/build';
-import { loadBed } from '../integration/bed';
+import { loadBed, registerBed } from '../integration/bed';
 import { buildApp, repoRoot, startApp, type RunningApp } from './harness';
 
 const bed = loadBed();
@@ -16,20 +16,7 @@ async function seed(home: string): Promise<void> {
   const berth = createBerth({ home, mode: 'cli', version: 'e2e' });
   try {
     berth.services.settings.update({ baseImage: 'berth-base/python:3.11-bookworm', gatewayBuilderImage: 'berth-base/go-builder:bookworm' });
-    const ids: number[] = [];
-    for (const server of bed.servers) {
-      const added = await berth.services.servers.add({
-        name: server.name,
-        host: server.host,
-        port: 22,
-        username: 'root',
-        auth: { type: 'keyFile', path: bed.clientKey },
-        hostKeyFingerprint: server.hostKeyFingerprint,
-      });
-      ids.push(added.id);
-    }
-    const group = berth.services.registry.createGroup('prod', 2);
-    berth.services.registry.updateGroup(group.id, { serverIds: ids });
+    await registerBed(berth, bed, { group: { name: 'prod', replicas: 2 } });
     let buildId: number | undefined;
     await berth.services.builds.run(
       // The project's interpreter: Debian's python3 has the fixture's scikit-learn (a pyenv python3 may come first on PATH).

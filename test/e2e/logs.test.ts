@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendOnServer, berthWithServers, call, ensureBaseImage, gatewayLine, onServer, predict, removeContainers, runContainer, runServing, waitReady } from '../integration/logs/support';
+import { appendOnServer, berthWithServers, call, ensureBaseImage, gatewayLine, onServer, predict, removeContainers, removeServingDirs, runContainer, runServing, waitReady } from '../integration/logs/support';
+import { shellQuote } from '../../electron/main/services/transport/ssh';
 import { buildApp, startApp, type RunningApp } from './harness';
 
 const PREFIX = 'berth-obse2e';
@@ -52,6 +53,19 @@ describe('logs, requests and alerts in Chromium', () => {
       expect(predict(env.bed, 0, PORT, { inputs }, id, i % 3 ? 'key_alice' : 'key_bob')).toBe(200);
       lines += gatewayLine(i, id, { model: 'obse2e', version: '2', latency_ms: 3 + (i % 7) * 2, status: i % 10 === 0 ? 502 : 200, caller: i % 3 ? 'key_alice' : 'key_bob' });
     }
+    // And an hour of earlier traffic that only the gateway logged (two versions, a few errors), for the charts.
+    const now = Date.now();
+    for (let i = 41; i <= 640; i++) {
+      const v2 = i > 340;
+      lines += gatewayLine(i, `e2e-old-${i}-${process.pid}`, {
+        ts: new Date(now - 3_600_000 + (i - 41) * 6000).toISOString(),
+        model: 'obse2e',
+        version: v2 ? '2' : '1',
+        latency_ms: (v2 ? 4 : 9) + ((i * 7919) % 23) * (v2 ? 0.3 : 0.8),
+        status: i % (v2 ? 50 : 12) === 0 ? 500 : 200,
+        caller: i % 3 ? 'key_alice' : 'key_bob',
+      });
+    }
     appendOnServer(env.bed, 0, join(gwRoot, 'tb1', 'requests.jsonl'), lines);
     app = await startApp({ BERTH_HOME: env.home, BERTH_GATEWAY_LOG_DIR: join(gwRoot, '{server}'), BERTH_MONITOR_INTERVAL_MS: '1000' });
     await app.page.getByRole('button', { name: 'Logs', exact: true }).click();
@@ -60,6 +74,7 @@ describe('logs, requests and alerts in Chromium', () => {
   afterAll(async () => {
     await app?.close();
     if (env) removeContainers(env.bed, PREFIX);
+    removeServingDirs();
     rmSync(gwRoot, { recursive: true, force: true });
   });
 
@@ -85,7 +100,7 @@ describe('logs, requests and alerts in Chromium', () => {
     await page.getByRole('tab', { name: 'Requests' }).click();
     await page.getByRole('button', { name: 'Pull now' }).click();
     await expect.poll(() => page.textContent('[data-testid=sync-result]'), { timeout: 30_000 }).toMatch(/tb1: \+\d+ gateway, \+\d+ replica lines/);
-    await expect.poll(() => page.locator('[data-testid=request-table] tbody tr').count()).toBe(40);
+    await expect.poll(() => page.textContent('[data-testid=search-summary]')).toMatch(/^Requests 1–50 of more/);
     await expect.poll(() => page.locator('[data-testid=chart-latency] canvas').count()).toBeGreaterThan(0);
     await expect.poll(() => page.locator('[data-testid=chart-rate] .u-legend').textContent()).toContain('obse2e v2');
     await page.getByLabel('Search text').fill('zebra');
@@ -94,6 +109,18 @@ describe('logs, requests and alerts in Chromium', () => {
     await page.locator('[data-testid=request-table] tbody tr').first().click();
     await expect.poll(() => page.textContent('[data-testid=request-table]')).toContain('"zebra"');
     await app.screenshot('logs-requests');
+  });
+
+  it('warns when rotation removed records before they were pulled', async () => {
+    const page = app.page;
+    const dir = join(gwRoot, 'tb1');
+    // One command, so the background pull cannot run in the middle: 641 is written and rotated away unseen.
+    const put = (...seqs: number[]) => `printf '%s\\n' ${seqs.map((n) => shellQuote(gatewayLine(n, `e2e-rot-${n}`, { model: 'obse2e', version: '2' }).trim())).join(' ')} >> requests.jsonl`;
+    onServer(env.bed, 0, `cd ${dir} && ${put(641)} && mv requests.jsonl requests.jsonl.1 && ${put(642, 643)} && rm requests.jsonl.1 && mv requests.jsonl requests.jsonl.1 && ${put(644)}`);
+    await page.getByLabel('Search text').fill('');
+    await page.getByRole('button', { name: 'Pull now' }).click();
+    await expect.poll(() => page.textContent('[data-testid=ingest-gaps]'), { timeout: 30_000 }).toMatch(/1 gateway record on tb1 \(seq 641\) was rotated away before Berth pulled it/);
+    await app.screenshot('logs-gap');
   });
 
   it('shows an alert when a replica is killed for exceeding its memory limit', async () => {

@@ -3,7 +3,8 @@
  *   node --require tsx/cjs --require ./bench/raw-hook.cjs test/faults/deploy-child.ts <home> <model> <imageRef>
  * Prints every deploy event as one JSON line. With KILL_AT_JOURNAL=<phase>, it SIGKILLs itself right after the
  * operation journal reaches that phase in SQLite (a deterministic point: the journal row is what `recover()` reads);
- * otherwise the parent kills it when it sees what it waits for.
+ * otherwise the parent kills it when it sees what it waits for. With HOLD_ROUTES_ON=<server>, writing routes.json
+ * to that server waits 120 s, so the parent can kill Berth while the other gateways are switched and that one is not.
  */
 import { createBerth } from '../../electron/main/app';
 
@@ -11,6 +12,28 @@ const [home, model, imageRef] = process.argv.slice(2);
 const killAt = process.env.KILL_AT_JOURNAL;
 const berth = createBerth({ home, mode: 'cli', version: 'faults-child' });
 const store = berth.services.deployStore;
+const holdOn = process.env.HOLD_ROUTES_ON;
+if (holdOn) {
+  const servers = berth.services.servers;
+  const connect = servers.connection;
+  const holdId = berth.services.registry.list().find((s) => s.name === holdOn)!.id;
+  servers.connection = async (id, ...rest) => {
+    const ssh = await connect(id, ...rest);
+    if (id !== holdId) return ssh;
+    return new Proxy(ssh, {
+      get(target, prop) {
+        if (prop === 'run') {
+          return async (command: string, options?: object) => {
+            if (command.includes('.routes.json.')) await new Promise((r) => setTimeout(r, 120_000));
+            return target.run(command, options);
+          };
+        }
+        const value = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  };
+}
 const save = store.journal;
 store.journal = (operationId: number, journal: unknown) => {
   save(operationId, journal);

@@ -21,6 +21,7 @@ import {
   predict,
   removeLocalImages,
   startLoad,
+  tagged,
   tb,
   until,
   type Answer,
@@ -289,7 +290,7 @@ describe('model faults', () => {
     const before = restarts();
     try {
       await new Promise((r) => setTimeout(r, 1000));
-      const crash = await predict(bed, 0, MODEL, 'latest', { body: { inputs: 'crash' }, requestId: 'f-crash-input' });
+      const crash = await predict(bed, 0, MODEL, 'latest', { body: { inputs: 'crash' }, requestId: `${tagged('f-crash')}-input` });
       console.log(`[user sees] ${crash.status} ${crash.error}`);
       expect(crash.status).toBe(502);
       expect(crash.error).toBe('UpstreamError');
@@ -302,7 +303,7 @@ describe('model faults', () => {
       expect(lost.length).toBeLessThanOrEqual(2);
       expect(lost.every((a) => a.server === 0 && a.status === 502)).toBe(true);
       expect(await missingFromLogs(bed, [...answers, crash], 'f-crash')).toEqual([]);
-      expect(loggedRequestIds(bed, 0, 'f-crash').get('f-crash-input')).toMatchObject({ status: 502, error: 'UpstreamError' });
+      expect(loggedRequestIds(bed, 0, 'f-crash').get(`${tagged('f-crash')}-input`)).toMatchObject({ status: 502, error: 'UpstreamError' });
       expect(await labels(bed, MODEL, 'latest', all)).toEqual(['one', 'one', 'one']);
     } finally {
       await load.stop();
@@ -316,7 +317,7 @@ describe('model faults', () => {
     const before = restarts();
     const events: string[] = [];
     try {
-      const hog = await predict(bed, 1, MODEL, 'latest', { body: { inputs: 'hog' }, requestId: 'f-oom-input', timeoutMs: 30_000 });
+      const hog = await predict(bed, 1, MODEL, 'latest', { body: { inputs: 'hog' }, requestId: `${tagged('f-oom')}-input`, timeoutMs: 30_000 });
       console.log(`[user sees] ${hog.status} ${hog.error}`);
       expect(hog.status).toBe(502);
       await until(() => restarts() === before + 1, 30_000, 'Docker to restart the killed replica');
@@ -343,10 +344,10 @@ describe('request faults', () => {
       return Buffer.concat([head, Buffer.alloc(size - head.length - tail.length, 'a'), tail]);
     };
     const t0 = Date.now();
-    const ten = await predict(bed, 0, MODEL, 'latest', { rawBody: body(10_000_000), requestId: 'f-body-10mb', timeoutMs: 60_000 });
+    const ten = await predict(bed, 0, MODEL, 'latest', { rawBody: body(10_000_000), requestId: `${tagged('f-body')}-10mb`, timeoutMs: 60_000 });
     console.log(`[measure] 10 MB body: ${ten.status} in ${Date.now() - t0} ms`);
     expect(ten).toMatchObject({ status: 200, label: 'one' });
-    const over = await predict(bed, 0, MODEL, 'latest', { rawBody: body(10 * 1024 * 1024 + 1), requestId: 'f-body-over', timeoutMs: 60_000 });
+    const over = await predict(bed, 0, MODEL, 'latest', { rawBody: body(10 * 1024 * 1024 + 1), requestId: `${tagged('f-body')}-over`, timeoutMs: 60_000 });
     console.log(`[user sees] ${over.status} ${over.error}`);
     expect(over).toMatchObject({ status: 413, error: 'PayloadTooLarge' });
     expect(await missingFromLogs(bed, [ten, over], 'f-body')).toEqual([]);

@@ -18,6 +18,10 @@ export const GATEWAY_PORT = 8700;
 
 export { loadBed, type Bed };
 
+/** Request ids carry this run's token: the servers' logs keep lines from earlier runs. */
+export const RUN = Date.now().toString(36);
+export const tagged = (prefix: string) => `${prefix}-${RUN}`;
+
 /** tb.sh against this suite's own bed (TB is set by test/bed/with-bed.sh). */
 export function tb(...args: string[]): string {
   return execFileSync('bash', ['test/bed/tb.sh', ...args], { cwd: repoRoot, encoding: 'utf8', stdio: 'pipe', timeout: 180_000, env: { ...process.env, TB: bedDir } });
@@ -195,7 +199,7 @@ export function startLoad(bed: Bed, options: { model: string; path?: string; rps
     while (due >= 1) {
       due -= 1;
       const server = servers[n % servers.length];
-      const requestId = `${options.prefix}-${n++}`;
+      const requestId = `${tagged(options.prefix)}-${n++}`;
       const p = predict(bed, server, options.model, options.path ?? 'latest', { requestId, timeoutMs: 15_000 }).then((a) => void answers.push(a));
       inflight.add(p);
       void p.finally(() => inflight.delete(p));
@@ -218,9 +222,9 @@ export function startLoad(bed: Bed, options: { model: string; path?: string; rps
 
 export const failed = (answers: Answer[]) => answers.filter((a) => a.status !== 200);
 
-/** Request ids of one server's gateway inference log (requests.jsonl and its rotations) with the given prefix. */
+/** Request ids of one server's gateway inference log (requests.jsonl and its rotations) with this run's prefix. */
 export function loggedRequestIds(bed: Bed, server: number, prefix: string): Map<string, { status: number; version: string | null; error?: string }> {
-  const out = onServer(bed, server, `cat $(ls -r /var/lib/berth/logs/gateway/requests.jsonl* 2>/dev/null) 2>/dev/null | grep -F '"${prefix}-' || true`, 60_000);
+  const out = onServer(bed, server, `cat $(ls -r /var/lib/berth/logs/gateway/requests.jsonl* 2>/dev/null) 2>/dev/null | grep -F '"${tagged(prefix)}-' || true`, 60_000);
   const ids = new Map<string, { status: number; version: string | null; error?: string }>();
   for (const line of out.split('\n').filter(Boolean)) {
     const entry = JSON.parse(line) as { request_id: string; status: number; version: string | null; error?: string };

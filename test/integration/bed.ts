@@ -28,3 +28,33 @@ export function loadBed(): Bed {
 }
 
 export const clientKeyOf = (bed: Bed) => readFileSync(bed.clientKey, 'utf8');
+
+/** What registering a bed server needs: the pinned host key and the bed's client key. */
+export function addServerInput(bed: Bed, server: BedServer) {
+  return {
+    name: server.name,
+    host: server.host,
+    port: server.port,
+    username: server.user,
+    auth: { type: 'keyFile' as const, path: bed.clientKey },
+    hostKeyFingerprint: server.hostKeyFingerprint,
+  };
+}
+
+/**
+ * Registers the bed's servers (all, or the first `count`) with a Berth and, if `group` is given, puts them in a
+ * group with that many replicas per server. Returns the server ids.
+ */
+export async function registerBed(
+  berth: { services: { servers: { add(input: ReturnType<typeof addServerInput>): Promise<{ id: number }> }; registry: { createGroup(name: string, replicas: number): { id: number }; updateGroup(id: number, change: { serverIds: number[] }): unknown } } },
+  bed: Bed,
+  options: { count?: number; group?: { name: string; replicas: number } } = {},
+): Promise<number[]> {
+  const ids: number[] = [];
+  for (const server of bed.servers.slice(0, options.count ?? bed.servers.length)) ids.push((await berth.services.servers.add(addServerInput(bed, server))).id);
+  if (options.group) {
+    const group = berth.services.registry.createGroup(options.group.name, options.group.replicas);
+    berth.services.registry.updateGroup(group.id, { serverIds: ids });
+  }
+  return ids;
+}

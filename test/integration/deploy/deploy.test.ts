@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBerth, type Berth } from '../../../electron/main/app';
 import type { DeployEvent } from '../../../shared/deploy';
-import { loadBed } from '../bed';
+import { loadBed, registerBed } from '../bed';
 import { buildTestModel, removeLocalImage } from './test-images';
 
 const bed = loadBed();
@@ -56,20 +56,7 @@ beforeAll(async () => {
   berth = createBerth({ home: mkdtempSync(join(tmpdir(), 'berth-deploy-')), mode: 'cli', version: 'test' });
   // Nothing can be pulled here: the gateway is compiled with the locally debootstrapped Go image.
   berth.services.settings.update({ gatewayBuilderImage: 'berth-base/go-builder:bookworm' });
-  const ids: number[] = [];
-  for (const server of bed.servers) {
-    const added = await berth.services.servers.add({
-      name: server.name,
-      host: server.host,
-      port: 22,
-      username: 'root',
-      auth: { type: 'keyFile', path: bed.clientKey },
-      hostKeyFingerprint: server.hostKeyFingerprint,
-    });
-    ids.push(added.id);
-  }
-  const group = berth.services.registry.createGroup('prod', 2);
-  berth.services.registry.updateGroup(group.id, { serverIds: ids });
+  await registerBed(berth, bed, { group: { name: 'prod', replicas: 2 } });
 });
 
 afterAll(async () => {
@@ -138,7 +125,7 @@ describe('deploys to a 3-server group (real sshd + dockerd test hosts)', () => {
     try {
       const attempt = deploy(images.heavy, events, { readyTimeoutMs: 30_000 });
       const crashWhenSending = setInterval(() => {
-        const sending = events.some((e) => e.type === 'progress' && e.server === 'tb3' && e.phase === 'transport' && (e.bytesSent ?? 0) > 0);
+        const sending = events.some((e) => e.type === 'progress' && e.server === bed.servers[2].name && e.phase === 'transport' && (e.bytesSent ?? 0) > 0);
         if (sending && !crashed) {
           crashed = true;
           execFileSync('bash', ['test/bed/tb.sh', 'crash', '3'], { cwd: join(__dirname, '../../..'), stdio: 'ignore' });
@@ -147,7 +134,7 @@ describe('deploys to a 3-server group (real sshd + dockerd test hosts)', () => {
       const error = await attempt.catch((e) => e);
       clearInterval(crashWhenSending);
       expect(crashed).toBe(true);
-      expect(error.message).toMatch(/tb3/);
+      expect(error.message).toContain(bed.servers[2].name);
       expect(error.message).toMatch(/nothing was switched/);
       expect((await predict(0, 'latest')).label).toBe('one');
       expect((await predict(1, 'latest')).label).toBe('one');
@@ -159,26 +146,26 @@ describe('deploys to a 3-server group (real sshd + dockerd test hosts)', () => {
 
   it('a lost server: its replicas are restored on the others and removed again when it returns', async () => {
     const group = berth.services.registry.group('prod');
-    const tb3 = berth.services.registry.list().find((s) => s.name === 'tb3')!;
+    const tb3 = berth.services.registry.list().find((s) => s.name === bed.servers[2].name)!;
     const live = () => (berth.services.deployStore.versions(berth.services.deployStore.model(MODEL).id).filter((v) => v.state === 'live'));
     const replicasOn = (server: string) =>
       live().flatMap((v) => berth.services.deployStore.placements(v.id)).filter((p) => p.serverId === berth.services.registry.list().find((s) => s.name === server)!.id).flatMap((p) => p.replicas);
     execFileSync('bash', ['test/bed/tb.sh', 'crash', '3'], { cwd: join(__dirname, '../../..'), stdio: 'ignore' });
     try {
-      const lost = await berth.services.orchestrator.restoreGroup(group.id, { reason: 'server-lost', serverId: tb3.id, server: 'tb3' });
+      const lost = await berth.services.orchestrator.restoreGroup(group.id, { reason: 'server-lost', serverId: tb3.id, server: tb3.name });
       expect(lost.shortfalls).toEqual([]);
       // 2 live versions × 2 replicas lost, spread over tb1 and tb2 and routed there.
-      expect(replicasOn('tb1').length + replicasOn('tb2').length).toBe(2 * 2 * 2 + 4);
+      expect(replicasOn(bed.servers[0].name).length + replicasOn(bed.servers[1].name).length).toBe(2 * 2 * 2 + 4);
       expect(berthContainers(0).length + berthContainers(1).length).toBeGreaterThanOrEqual(12);
       expect((await predict(0, 'latest')).label).toBe('one');
       expect((await predict(1, 'v2')).label).toBe('two');
     } finally {
       execFileSync('bash', ['test/bed/tb.sh', 'restore', '3'], { cwd: join(__dirname, '../../..'), stdio: 'ignore' });
     }
-    const back = await berth.services.orchestrator.restoreGroup(group.id, { reason: 'server-returned', serverId: tb3.id, server: 'tb3' });
+    const back = await berth.services.orchestrator.restoreGroup(group.id, { reason: 'server-returned', serverId: tb3.id, server: tb3.name });
     expect(back.shortfalls).toEqual([]);
-    expect(replicasOn('tb1').some((r) => r.standsInFor !== undefined)).toBe(false);
-    expect(replicasOn('tb2').some((r) => r.standsInFor !== undefined)).toBe(false);
+    expect(replicasOn(bed.servers[0].name).some((r) => r.standsInFor !== undefined)).toBe(false);
+    expect(replicasOn(bed.servers[1].name).some((r) => r.standsInFor !== undefined)).toBe(false);
     expect(await labelsEverywhere('latest')).toEqual(['one', 'one', 'one']);
   });
 });

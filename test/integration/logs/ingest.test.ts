@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBerth, type Berth } from '../../../electron/main/app';
-import { appendOnServer, berthWithServers, call, ensureBaseImage, gatewayLine, onServer, predict, removeContainers, runServing, waitReady } from './support';
+import { appendOnServer, berthWithServers, call, ensureBaseImage, gatewayLine, onServer, predict, removeContainers, removeServingDirs, runServing, waitReady } from './support';
 
 const PREFIX = 'berth-obsinf';
 const PORT = 19410;
@@ -46,6 +46,7 @@ afterAll(() => {
   delete process.env.BERTH_GATEWAY_LOG_DIR;
   berth?.close();
   if (env) removeContainers(env.bed, PREFIX);
+  removeServingDirs();
   rmSync(gwRoot, { recursive: true, force: true });
 });
 

@@ -86,5 +86,5 @@ describe('inference store at 1M records (real SQLite file)', () => {
     );
     console.log(`[measure] charts over one day (~143k records): median ${median(statsRuns).toFixed(0)} ms`);
     db.close();
-  });
+  }, 900_000);
 });

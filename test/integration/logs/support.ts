@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBerth, type Berth } from '../../../electron/main/app';
@@ -126,8 +126,16 @@ export interface ServingSpec {
 }
 
 /** Runs the real serving wrapper (resources/serving/berth_serve.py) with a small model module, the way Berth names and labels replicas. */
+const servingDirs: string[] = [];
+
+/** Removes the folders runServing mounted into containers (after the containers are gone). */
+export function removeServingDirs(): void {
+  for (const dir of servingDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
 export function runServing(bed: Bed, index: number, spec: ServingSpec): string {
   const dir = mkdtempSync(join(tmpdir(), `${spec.name}-`));
+  servingDirs.push(dir);
   copyFileSync(join(__dirname, '../../../resources/serving/berth_serve.py'), join(dir, 'berth_serve.py'));
   writeFileSync(join(dir, 'berth_model.py'), spec.module);
   chmodSync(dir, 0o755);

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Alert, AlertEvent } from '../../../shared/monitor';
 import { bedDir } from '../bed';
-import { berthWithServers, call, ensureBaseImage, median, onServer, predict, removeContainers, runServing, subscribe, until, waitReady } from '../logs/support';
+import { berthWithServers, call, ensureBaseImage, median, onServer, predict, removeContainers, removeServingDirs, runServing, subscribe, until, waitReady } from '../logs/support';
 
 const PREFIX = 'berth-obsmon';
 const CRASHY = `
@@ -67,6 +67,7 @@ afterAll(async () => {
   alerts?.cancel();
   env?.berth.close();
   if (env) removeContainers(env.bed, PREFIX);
+  removeServingDirs();
   hook?.close();
 });
 

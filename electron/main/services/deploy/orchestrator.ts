@@ -117,6 +117,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
 
   function journalOf(operationId: number, servers: number[]): JournalHandle {
     const value: Journal = { phase: 'transport', servers, started: {}, switched: [] };
+    store.journal(operationId, value); // at once: recover() needs the servers to release their locks if Berth dies before the next phase
     return { operationId, value, save: () => store.journal(operationId, value) };
   }
 

@@ -33,6 +33,8 @@ export interface PullResult {
   malformed: number;
 }
 
+const records = (n: number) => `${n} gateway record${n === 1 ? '' : 's'}`;
+
 const SEQ_OF_HEAD = `sed -n '1s/^{"seq":\\([0-9]*\\).*/\\1/p'`;
 
 /** One round trip: inode, size, name and first seq of every log file, and the newest seq written. */
@@ -164,8 +166,9 @@ export async function pullGatewayLog(
             atMs: Date.parse(gap.ts) || Date.now(),
             message:
               gap.after === 0
-                ? `${missing} older gateway records on ${server.name} had been rotated away before Berth first pulled them`
-                : `${missing} gateway records on ${server.name} (seq ${gap.after + 1}–${gap.before - 1}) were rotated away before Berth pulled them: the gateway keeps a bounded number of log files`,
+                ? `${records(missing)} on ${server.name} had been rotated away before Berth first pulled them`
+                : `${records(missing)} on ${server.name} (seq ${gap.after + 1 === gap.before - 1 ? gap.after + 1 : `${gap.after + 1}–${gap.before - 1}`}) ` +
+                  `${missing === 1 ? 'was' : 'were'} rotated away before Berth pulled ${missing === 1 ? 'it' : 'them'}: the gateway keeps a bounded number of log files`,
           });
         }
         store.setCursor(server.id, 'gateway', next);

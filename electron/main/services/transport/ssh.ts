@@ -69,19 +69,30 @@ export class SshConnection {
   /** Runs a command and collects its output; a non-zero exit is returned, not thrown. */
   exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
     return new Promise((resolve, reject) => {
+      let settled = false;
+      let openChannel: ClientChannel | undefined;
+      const fail = (error: BerthError) => {
+        if (settled) return;
+        settled = true;
+        openChannel?.close();
+        reject(error);
+      };
+      // The timeout covers opening the channel too: on a silently cut link that open never answers.
+      const timer =
+        options.timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => fail(new BerthError('RemoteCommandFailed', `"${command}" on ${this.target.host} took longer than ${options.timeoutMs} ms`)), options.timeoutMs);
       this.client.exec(command, (err, channel) => {
-        if (err) return reject(this.asError(err));
+        if (settled) return void channel?.close();
+        if (err) {
+          clearTimeout(timer);
+          return fail(this.asError(err));
+        }
+        openChannel = channel;
         this.lastActiveAt = Date.now();
         const stdout: Buffer[] = [];
         let stderr = '';
         let code = -1;
-        const timer =
-          options.timeoutMs === undefined
-            ? undefined
-            : setTimeout(() => {
-                channel.close();
-                reject(new BerthError('RemoteCommandFailed', `"${command}" on ${this.target.host} took longer than ${options.timeoutMs} ms`));
-              }, options.timeoutMs);
         const abort = () => channel.close();
         options.signal?.addEventListener('abort', abort, { once: true });
         channel.on('data', (chunk: Buffer) => stdout.push(chunk));
@@ -90,8 +101,10 @@ export class SshConnection {
         channel.on('close', () => {
           clearTimeout(timer);
           options.signal?.removeEventListener('abort', abort);
-          if (options.signal?.aborted) reject(new BerthError('Cancelled', `"${command}" on ${this.target.host} was cancelled`));
-          else resolve({ stdout: Buffer.concat(stdout), stderr, code });
+          if (settled) return;
+          if (options.signal?.aborted) return fail(new BerthError('Cancelled', `"${command}" on ${this.target.host} was cancelled`));
+          settled = true;
+          resolve({ stdout: Buffer.concat(stdout), stderr, code });
         });
         writeStdin(channel, options.stdin);
       });

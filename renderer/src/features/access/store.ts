@@ -14,6 +14,7 @@ import type {
   Role,
 } from '../../../../shared/access';
 import type { BerthError } from '../../../../shared/errors';
+import { busyAction } from '../../api/busy-action';
 import { call } from '../../api/client';
 
 export type AccessTab = 'keys' | 'team' | 'audit' | 'locks';
@@ -54,18 +55,7 @@ interface AccessState {
 }
 
 export const useAccess = create<AccessState>((set, get) => {
-  /** One action with the busy flag and the error banner handled the same way everywhere. */
-  async function act<T>(action: () => Promise<T>): Promise<T | undefined> {
-    set({ busy: true, error: undefined });
-    try {
-      return await action();
-    } catch (error) {
-      set({ error: error as BerthError });
-      return undefined;
-    } finally {
-      set({ busy: false });
-    }
-  }
+  const act = busyAction(set);
   const refreshKeys = async () => {
     const [keys, models] = await Promise.all([call('access.keys', {}), call('access.models', {})]);
     set({ keys, models });

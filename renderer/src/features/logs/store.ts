@@ -1,6 +1,7 @@
 import { create } from 'zustand';
 import type { BerthError } from '../../../../shared/errors';
 import type { InferenceQuery, InferenceSearchResult, InferenceStats, SyncResult } from '../../../../shared/logs';
+import { busyAction } from '../../api/busy-action';
 import { call } from '../../api/client';
 
 export type RangeKey = '15m' | '1h' | '24h' | '7d' | 'all';
@@ -50,17 +51,7 @@ export function toQuery(filters: Filters): Omit<InferenceQuery, 'limit' | 'offse
 }
 
 export const useRequests = create<RequestsState>((set, get) => {
-  async function act<T>(action: () => Promise<T>): Promise<T | undefined> {
-    set({ busy: true, error: undefined });
-    try {
-      return await action();
-    } catch (error) {
-      set({ error: error as BerthError });
-      return undefined;
-    } finally {
-      set({ busy: false });
-    }
-  }
+  const act = busyAction(set);
   return {
     filters: { range: '1h', model: '', version: '', status: '', caller: '', server: '', text: '' },
     page: 0,

@@ -1,6 +1,7 @@
 import { create } from 'zustand';
 import type { BerthError } from '../../../../shared/errors';
 import type { AddServer, GroupView, PresentedHostKey, ServerView, SshConfigHost } from '../../../../shared/servers';
+import { busyAction } from '../../api/busy-action';
 import { call } from '../../api/client';
 
 interface ServersState {
@@ -24,18 +25,7 @@ interface ServersState {
 }
 
 export const useServers = create<ServersState>((set, get) => {
-  /** Runs one action with the busy flag and error banner handled the same way everywhere. */
-  async function act<T>(action: () => Promise<T>): Promise<T | undefined> {
-    set({ busy: true, error: undefined });
-    try {
-      return await action();
-    } catch (error) {
-      set({ error: error as BerthError });
-      return undefined;
-    } finally {
-      set({ busy: false });
-    }
-  }
+  const act = busyAction(set);
   const replaceServer = (server: ServerView) => set({ servers: get().servers.map((s) => (s.id === server.id ? server : s)) });
 
   return {
