@@ -72,8 +72,6 @@ export function createBerth(options: BerthOptions) {
     db,
     servers,
     registry,
-    secrets,
-    agentSocket: process.env.SSH_AUTH_SOCK,
     gatewayLogDir: process.env.BERTH_GATEWAY_LOG_DIR ? (s) => process.env.BERTH_GATEWAY_LOG_DIR!.replace('{server}', s.name) : undefined,
     monitorIntervalMs: process.env.BERTH_MONITOR_INTERVAL_MS ? Number(process.env.BERTH_MONITOR_INTERVAL_MS) : undefined,
   });

@@ -1,7 +1,6 @@
 import { BerthError } from '../../../../shared/errors';
-import type { SecretStore } from '../access/secrets';
-import type { ServerRegistry, ServerRow } from '../servers/registry';
-import { connectSsh, type SshConnection, type SshTarget } from '../transport/ssh';
+import type { ServersService } from '../servers/service';
+import type { SshConnection } from '../transport/ssh';
 
 /** Opens a fresh SSH connection that the caller owns and closes. */
 export type OpenConnection = (serverId: number, options?: { readyTimeoutMs?: number }) => Promise<SshConnection>;
@@ -10,26 +9,9 @@ export type OpenConnection = (serverId: number, options?: { readyTimeoutMs?: num
  * Dedicated connections for probes and long-lived streams, apart from the shared pool: a liveness probe that
  * times out may close its own connection without cutting a deploy's transfer, and followed logs do not use up
  * the pooled connection's sessions (OpenSSH allows 10 per connection by default).
- * Resolves credentials the same way as services/servers/service.ts.
  */
-export function createServerConnector(deps: { registry: ServerRegistry; secrets: SecretStore; agentSocket?: string }): OpenConnection {
-  function targetOf(row: ServerRow): SshTarget {
-    const base = { host: row.host, port: row.port, username: row.username };
-    if (row.auth === 'agent') {
-      if (!deps.agentSocket) throw new BerthError('SshAuthError', `${row.name} logs in with ssh-agent, but SSH_AUTH_SOCK is not set for Berth`);
-      return { ...base, agent: deps.agentSocket };
-    }
-    const stored = JSON.parse(deps.secrets.get(row.key_secret_id!)) as { privateKey: string; passphrase?: string };
-    return { ...base, ...stored };
-  }
-  return async (serverId, options = {}) => {
-    const row = deps.registry.get(serverId);
-    return connectSsh(targetOf(row), {
-      expectedFingerprint: row.host_key_fingerprint,
-      readyTimeoutMs: options.readyTimeoutMs ?? 8000,
-      keepaliveIntervalMs: 2000,
-    });
-  };
+export function createServerConnector(servers: Pick<ServersService, 'openDedicated'>): OpenConnection {
+  return (serverId, options = {}) => servers.openDedicated(serverId, options);
 }
 
 /**

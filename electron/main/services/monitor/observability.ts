@@ -1,6 +1,5 @@
 import { BerthError } from '../../../../shared/errors';
 import type { CallHandlers, StreamHandlers } from '../../rpc/dispatcher';
-import type { SecretStore } from '../access/secrets';
 import { createLogsService } from '../logs/follow';
 import { createInferenceStore } from '../logs/inference-store';
 import { createInferenceIngest, GATEWAY_LOG_DIR } from '../logs/ingest';
@@ -17,10 +16,8 @@ import type { WebhookOptions } from './webhook';
 
 export interface ObservabilityDeps {
   db: Db;
-  servers: Pick<ServersService, 'connection'>;
+  servers: Pick<ServersService, 'connection' | 'openDedicated'>;
   registry: ServerRegistry;
-  secrets: SecretStore;
-  agentSocket?: string;
   /** Replaces the dedicated-connection opener (tests). */
   open?: OpenConnection;
   gatewayLogDir?: (server: { id: number; name: string }) => string;
@@ -37,7 +34,7 @@ export interface ObservabilityDeps {
  */
 export function createObservability(deps: ObservabilityDeps) {
   const { db, registry } = deps;
-  const open = deps.open ?? createServerConnector({ registry, secrets: deps.secrets, agentSocket: deps.agentSocket });
+  const open = deps.open ?? createServerConnector(deps.servers);
   const listServers = () => registry.list().map((s) => ({ id: s.id, name: s.name, host: s.host }));
   const groupsOfServer = (serverId: number) => registry.groups().filter((g) => g.serverIds.includes(serverId)).map((g) => ({ id: g.id, name: g.name }));
 

@@ -130,6 +130,12 @@ export function createServersService(deps: { registry: ServerRegistry; secrets: 
     return { up: results.filter(Boolean).length, total: rows.length };
   }
 
+  /** A fresh connection the caller owns and closes (probes, long-lived streams), apart from the shared pool. */
+  function openDedicated(id: number, options: { readyTimeoutMs?: number } = {}) {
+    const row = registry.get(id);
+    return connectSsh(targetOf(row), { expectedFingerprint: row.host_key_fingerprint, readyTimeoutMs: options.readyTimeoutMs ?? 8000, keepaliveIntervalMs: 2000 });
+  }
+
   function remove(id: number): ServerView[] {
     const row = registry.get(id);
     registry.remove(id);
@@ -143,7 +149,7 @@ export function createServersService(deps: { registry: ServerRegistry; secrets: 
     return registry.list().map(view);
   }
 
-  return { list, probeHostKey, add, test, ping, remove, connection: pool.get, close: pool.closeAll, registry };
+  return { list, probeHostKey, add, test, ping, remove, connection: pool.get, openDedicated, close: pool.closeAll, registry };
 }
 export type ServersService = ReturnType<typeof createServersService>;
 
