@@ -41,7 +41,7 @@ describe('deployments page in Chromium', () => {
   }, 600_000);
   afterAll(async () => {
     for (const server of bed.servers) {
-      execFileSync('ssh', ['-F', bed.sshConfig, server.name, `docker rm -f $(docker ps -aq --filter label=berth.model=${MODEL}) 2>/dev/null; true`], { stdio: 'ignore' });
+      execFileSync('ssh', ['-F', bed.sshConfig, server.name, `docker rm -f $(docker ps -aq --filter label=berth.model=${MODEL}) 2>/dev/null; docker rmi -f $(docker images -q berth/${MODEL}) 2>/dev/null; true`], { stdio: 'ignore' });
     }
     await app?.close();
   });

@@ -24,7 +24,7 @@ describe('app shell in Chromium (web mode)', () => {
       ['Servers', /No servers yet/],
       ['Deployments', /Nothing deployed yet/],
       ['Logs', /No logs to follow/],
-      ['Access', /No API keys or team members/],
+      ['Access', /No API keys yet/],
       ['Settings', /Base image for model containers/],
     ] as const;
     for (const [label, text] of pages) {

@@ -61,7 +61,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (let i = 0; i < bed.servers.length; i++) {
-    execFileSync('ssh', ['-F', bed.sshConfig, bed.servers[i].name, `docker rm -f $(docker ps -aq --filter label=berth.model=${MODEL}) 2>/dev/null; rm -rf /var/lib/berth/lock/${MODEL}; true`], {
+    execFileSync('ssh', ['-F', bed.sshConfig, bed.servers[i].name, `docker rm -f $(docker ps -aq --filter label=berth.model=${MODEL}) 2>/dev/null; docker rmi -f $(docker images -q berth-test/${MODEL}) 2>/dev/null; rm -rf /var/lib/berth/lock/${MODEL}; true`], {
       stdio: 'ignore',
     });
   }
