@@ -48,7 +48,7 @@ type EntryKind = { layer: true; indexes: number[] | 'unknown' } | { layer: false
 /** missing[plan][i]: layer i must be sent for that plan. */
 export function createRepacker(image: ImageLayers, missing: readonly (readonly boolean[])[]): Repacker {
   const packs = missing.map(() => tar.pack());
-  // Node streams outside: their async iteration ends reliably when a plan is dropped mid-entry.
+  // Consumers get plain Node streams: their iteration reliably ends with the error when a plan is dropped mid-entry.
   const outputs = packs.map((pack) => {
     pack.on('error', () => {}); // a dropped plan's error is reported through its output
     return pack.pipe(new PassThrough({ highWaterMark: 1 << 20 }));
@@ -100,6 +100,7 @@ export function createRepacker(image: ImageLayers, missing: readonly (readonly b
     await new Promise<void>((resolve) => {
       const done = () => {
         sink.removeListener('drain', done);
+        droppedWaiters[plan] = droppedWaiters[plan].filter((w) => w !== done);
         resolve();
       };
       sink.once('drain', done);
