@@ -6,6 +6,8 @@ import { parseArgs } from 'node:util';
 import type { CallName, CallOutput, StreamName } from '../../shared/contract';
 import { BerthError } from '../../shared/errors';
 import { createBerth, resolveHome, type Berth } from './app';
+import { auditCommand } from './services/access/audit/cli';
+import { followLogsForCli } from './services/logs/cli';
 import { version } from '../../package.json';
 
 const usage = `Usage: berth <command> [options]
@@ -26,6 +28,8 @@ const usage = `Usage: berth <command> [options]
   rollback <model> <version>
   alias set <model> <alias> <version>
   stop <model> <version> | start <model> <version>
+  logs -f <model> [--version N] [--server NAME] [--tail 100] [--since ISO]   follow every replica, merged
+  audit [--verify] [--actor WHO] [--action WHAT] [--since ISO] [--limit N] [--json]
   version
 
 Data folder: $BERTH_HOME (default ~/.config/Berth).`;
@@ -54,6 +58,11 @@ function parse(argv: string[]) {
       entrypoint: { type: 'string' },
       'no-smoke': { type: 'boolean' },
       json: { type: 'boolean' },
+      follow: { type: 'boolean', short: 'f' },
+      version: { type: 'string' },
+      server: { type: 'string' },
+      tail: { type: 'string' },
+      since: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -120,6 +129,17 @@ async function build(berth: Berth, path: string, args: Args): Promise<number> {
 }
 
 async function run(argv: string[]): Promise<number> {
+  // `berth audit` has its own options (services/access/audit/cli.ts).
+  if (argv[0] === 'audit') {
+    const berth = createBerth({ home: resolveHome(), mode: 'cli', version });
+    try {
+      const { output, code } = await auditCommand(berth.services.audit, argv.slice(1));
+      console.log(output);
+      return code;
+    } finally {
+      berth.close();
+    }
+  }
   const args = parse(argv);
   const [command, sub, ...rest] = args.positionals;
   if (!command || args.values.help) return console.log(usage), command ? EXIT.ok : EXIT.usage;
@@ -231,6 +251,27 @@ async function run(argv: string[]): Promise<number> {
       case `start ${sub}`:
         await call(berth, command === 'stop' ? 'deploy.stopVersion' : 'deploy.startVersion', { model: need(sub, 'a model'), version: int(rest[0], 'a version number') });
         break;
+      case `logs ${sub}`: {
+        if (!args.values.follow) throw new UsageError('berth logs follows live output: use `berth logs -f <model>`');
+        const stop = new AbortController();
+        process.once('SIGINT', () => stop.abort());
+        await followLogsForCli(
+          berth.services.observability.logs,
+          berth.services.registry.list(),
+          {
+            model: need(sub, 'a model name'),
+            version: args.values.version ? int(args.values.version, '--version') : undefined,
+            server: args.values.server,
+            tail: args.values.tail ? int(args.values.tail, '--tail') : undefined,
+            since: args.values.since,
+            color: process.stdout.isTTY,
+          },
+          (text) => process.stdout.write(text),
+          (text) => process.stderr.write(`${text}\n`),
+          stop.signal,
+        );
+        break;
+      }
       default:
         throw new UsageError(`Unknown command "${args.positionals.join(' ')}"`);
     }
