@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 
 /** One line of the benchmark table: what was measured, against what, and whether the issue's goal is met. */
@@ -31,13 +31,10 @@ export function machine() {
   };
 }
 
+/** A tool's version line, wherever it prints it (nginx -v writes to stderr). */
 function tryRun(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string };
-    return `${e.stdout ?? ''}${e.stderr ?? ''}`.trim() || 'unavailable';
-  }
+  const result = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 });
+  return `${result.stdout ?? ''}${result.stderr ?? ''}`.trim() || 'unavailable';
 }
 
 export const ms = (x: number) => (x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(x < 10 ? 2 : 0)} ms`);

@@ -25,8 +25,10 @@ async function main() {
   const trivial = 'benchtrivial';
   const images = { one: `berth-bench/${trivial}:one`, two: `berth-bench/${trivial}:two` };
   try {
-    if (wanted('P1') || wanted('P2') || wanted('P7')) await section('P7+P1+P2', 40 * 60_000, rows, () => benchBuildAndDeploy(ctx, rows));
-    await section('trivial model', 10 * 60_000, rows, async () => {
+    if (wanted('P1') || wanted('P2') || wanted('P7')) {
+      await section('P7+P1+P2', 40 * 60_000, rows, () => benchBuildAndDeploy(ctx, rows, { deploys: wanted('P1') || wanted('P2') }));
+    }
+    if (['P3', 'P4', 'P5', 'P6'].some(wanted)) await section('trivial model', 10 * 60_000, rows, async () => {
       buildModelImage(images.one, { label: 'one' });
       buildModelImage(images.two, { label: 'two' });
       cleanModel(bed, trivial);
@@ -37,7 +39,7 @@ async function main() {
     if (wanted('P3')) await section('P3', 15 * 60_000, rows, () => benchGateway(ctx, rows, trivial));
     if (wanted('P4')) await section('P4', 8 * 60_000, rows, () => benchSwitch(ctx, rows, trivial, images.two));
     if (wanted('P5')) await section('P5', 8 * 60_000, rows, () => benchFailover(ctx, rows, trivial));
-    if (wanted('P6')) await section('P6', 15 * 60_000, rows, () => benchLogs(ctx, rows, trivial));
+    if (wanted('P6')) await section('P6', 15 * 60_000, rows, () => benchLogs(ctx, rows, trivial, images.one));
   } finally {
     for (const undo of ctx.cleanup.reverse()) await undo().catch(() => undefined);
     cleanModel(bed, trivial);

@@ -165,11 +165,11 @@ while True:
     time.sleep(0.1)
 `;
 
-export async function benchLogs(ctx: BenchContext, rows: Row[], model: string): Promise<void> {
+export async function benchLogs(ctx: BenchContext, rows: Row[], model: string, image: string): Promise<void> {
   const { berth, bed } = ctx;
-  // Live logs: container write → event in the viewer (same kernel clock).
+  // Live logs: container write → event in the viewer (same kernel clock). The model's image is on the server already.
   const name = 'berth-benchtick-v1-r1';
-  onServer(bed, 0, `docker rm -f ${name} >/dev/null 2>&1; docker run -d --name ${name} --label berth.model=benchtick --label berth.version=1 --label berth.replica=1 --network none berth-base/python:3.11-bookworm python3 -u -c '${TICKER}' >/dev/null`);
+  onServer(bed, 0, `docker rm -f ${name} >/dev/null 2>&1; docker run -d --name ${name} --label berth.model=benchtick --label berth.version=1 --label berth.replica=1 --network none ${image} python3 -u -c '${TICKER}' >/dev/null`);
   ctx.cleanup.push(async () => void onServer(bed, 0, `docker rm -f ${name} >/dev/null 2>&1 || true`));
   const events: Array<{ at: number; event: any }> = [];
   const cancel = berth.dispatcher.subscribe('logs.follow', { target: { kind: 'container', serverId: ctx.serverIds[0], container: name }, tail: 0 }, (event) => void events.push({ at: Date.now(), event }), () => undefined);

@@ -45,9 +45,10 @@ func newUpstreamTransport(o options) *http.Transport {
 			}
 			return c, err
 		},
-		MaxIdleConns:          4096,
-		MaxIdleConnsPerHost:   512,
-		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConns:        4096,
+		MaxIdleConnsPerHost: 512,
+		// Shorter than the serving wrapper's 30 s keep-alive, so the gateway, not the replica, closes idle connections.
+		IdleConnTimeout:       20 * time.Second,
 		ResponseHeaderTimeout: o.upstreamTimeout,
 		ExpectContinueTimeout: 0,
 		DisableCompression:    true, // pass Accept-Encoding and encoded bodies through untouched
@@ -220,11 +221,9 @@ func (g *gateway) proxy(w http.ResponseWriter, r *http.Request, e *logEntry) {
 		}
 		h["X-Forwarded-For"] = []string{ip}
 	}
-	if _, ok := h["Idempotency-Key"]; !ok {
-		// Inference calls are replayable: let the transport resend a request that met a keep-alive connection the
-		// replica had just closed. A nil value is not sent on the wire.
-		h["X-Idempotency-Key"] = nil
-	}
+	// No idempotency marker: a request that was written to a replica is never resent, so an input that crashes
+	// the model cannot take down the other replicas one after another. (A request nothing of which was written
+	// is still retried by the transport, since its buffered body can be replayed.)
 
 	rawRest := ""
 	if r.URL.RawPath != "" {

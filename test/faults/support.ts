@@ -29,9 +29,13 @@ export function tb(...args: string[]): string {
 
 /** Runs a command on a bed server with the system ssh (independent of Berth's SSH code). */
 export function onServer(bed: Bed, index: number, command: string, timeoutMs = 60_000): string {
-  const result = spawnSync('ssh', ['-F', bed.sshConfig, bed.servers[index].name, command], { timeout: timeoutMs, encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`${bed.servers[index].name}: ${command} failed (${result.status}): ${result.stderr}`);
-  return result.stdout;
+  for (let attempt = 1; ; attempt++) {
+    const result = spawnSync('ssh', ['-F', bed.sshConfig, bed.servers[index].name, command], { timeout: timeoutMs, encoding: 'utf8', maxBuffer: 64 << 20 });
+    if (result.status === 0) return result.stdout;
+    // 255: ssh itself failed (e.g. a burst of connections just ended); a few bounded retries, then the error
+    if (result.status !== 255 || attempt >= 3) throw new Error(`${bed.servers[index].name}: ${command} failed (${result.status}): ${result.stderr}`);
+    spawnSync('sleep', ['1']);
+  }
 }
 
 export interface ModelImageOptions {

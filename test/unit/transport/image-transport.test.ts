@@ -296,6 +296,14 @@ describe('createImageTransport (fake engines)', () => {
     expect(ok(results.get(2)).bytesSent).toBeGreaterThan(200_000); // uncompressed
   });
 
+  it('gzipLevel 0 sends the tar uncompressed even where gzip exists', async () => {
+    const server = new FakeServer('lan');
+    const transport = createImageTransport({ docker: fakeDocker(), connection: async () => server, gzipLevel: 0 });
+    const r = ok((await transport.send(REF, [1])).get(1));
+    expect(server.commands).toContain('docker load');
+    expect(r.bytesSent).toBeGreaterThan(600_000);
+  });
+
   it('per-server mode runs one save per server', async () => {
     const a = new FakeServer('a');
     const b = new FakeServer('b', { layers: [diffIds.slice(0, 2)] });
