@@ -145,9 +145,7 @@ export async function benchBuildAndDeploy(ctx: BenchContext, rows: Row[], option
   const berthRedeploy = await berthDeploy(ctx, v2.buildId);
   const naiveRedeploy = await naiveDeploy(ctx, imageOf(v2.tag), 'bench-naive');
   // Make the model public for the gateway benchmarks that follow.
-  const model = ctx.berth.services.deployStore.model(name);
-  ctx.berth.services.deployStore.setPublic(model.id, true);
-  await ctx.berth.services.orchestrator.syncRoutes();
+  await ctx.berth.services.orchestrator.setPublic(name, true);
   ctx.sklearnModel = name;
 
   // The floor: the bytes Berth had to send for the redeploy, over one SSH stream, + container start + readiness.

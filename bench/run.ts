@@ -1,11 +1,12 @@
 /**
  * `npm run bench`: Berth's benchmarks on a test bed of their own (brought up and down by test/bed/with-bed.sh).
- * Prints a table and writes bench/results/<date>.json. BENCH_ONLY=P3,P4 runs some sections only.
+ * Prints a table and writes bench/results/<date>.json. BENCH_ONLY=P3,P4 runs some sections only (G1: attach, see attach.ts).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { berthOnBed, buildModelImage, cleanModel, loadBed, removeLocalImages, repoRoot } from '../test/faults/support';
 import type { BenchContext } from './context';
+import { benchAttach } from './attach';
 import { benchBuildAndDeploy } from './deploy';
 import { benchGateway } from './gateway';
 import { machine, printTable, section, type Row } from './lib';
@@ -25,6 +26,8 @@ async function main() {
   const trivial = 'benchtrivial';
   const images = { one: `berth-bench/${trivial}:one`, two: `berth-bench/${trivial}:two` };
   try {
+    // First, while the servers hold no other group: a fresh data folder attaching to a group of 20 models × 5 versions.
+    if (wanted('G1')) await section('G1', 10 * 60_000, rows, () => benchAttach(bed, rows));
     if (wanted('P1') || wanted('P2') || wanted('P7')) {
       await section('P7+P1+P2', 40 * 60_000, rows, () => benchBuildAndDeploy(ctx, rows, { deploys: wanted('P1') || wanted('P2') }));
     }
@@ -33,8 +36,7 @@ async function main() {
       buildModelImage(images.two, { label: 'two' });
       cleanModel(bed, trivial);
       await berth.services.orchestrator.deploy({ model: trivial, imageRef: images.one, group: 'prod', replicas: 1, memoryMb: 256, readyTimeoutMs: 120_000 });
-      berth.services.deployStore.setPublic(berth.services.deployStore.model(trivial).id, true);
-      await berth.services.orchestrator.syncRoutes();
+      await berth.services.orchestrator.setPublic(trivial, true);
     });
     if (wanted('P3')) await section('P3', 15 * 60_000, rows, () => benchGateway(ctx, rows, trivial));
     if (wanted('P4')) await section('P4', 8 * 60_000, rows, () => benchSwitch(ctx, rows, trivial, images.two));

@@ -3,6 +3,7 @@
  * hash-chained audit log. Schemas shared by the contract, the services and the UI.
  */
 import { z } from 'zod';
+import { GroupName } from './servers';
 
 export const ModelName = z
   .string()
@@ -29,12 +30,16 @@ export const CreateKey = z
     scope: KeyScope,
     /** ISO time; null: never expires. */
     expiresAt: z.iso.datetime({ offset: true, message: 'Expiry must be an ISO date-time' }).nullable().default(null),
+    /** The server group whose state holds the key; default: the scoped model's group, or the only group. */
+    group: GroupName.optional(),
   })
   .strict();
 export type CreateKey = z.input<typeof CreateKey>;
 
 export const ApiKeyView = z.object({
   id: z.string(),
+  /** The group whose state holds the key (its gateways check it); null: not yet published by this data folder. */
+  group: z.string().nullable(),
   name: z.string(),
   scope: KeyScope,
   expiresAt: z.string().nullable(),
@@ -48,7 +53,7 @@ export const ApiKeyView = z.object({
 });
 export type ApiKeyView = z.infer<typeof ApiKeyView>;
 
-/** One server's answer to "publish routes.json again" (written by the deploy orchestrator). */
+/** One server's answer to a key or public-flag change: the group state written there and its gateway table derived. */
 export const PublishResult = z.object({
   serverId: z.number(),
   server: z.string(),
@@ -58,7 +63,7 @@ export const PublishResult = z.object({
 });
 export const PublishReport = z.object({
   servers: z.array(PublishResult),
-  /** Why nothing was published (e.g. no publisher is wired yet). */
+  /** What the per-server results do not say (e.g. a revocation applied everywhere but not yet recorded in a revision). */
   note: z.string().optional(),
 });
 export type PublishReport = z.infer<typeof PublishReport>;
@@ -70,15 +75,6 @@ export const CreatedKey = z.object({
   publish: PublishReport,
 });
 export type CreatedKey = z.infer<typeof CreatedKey>;
-
-/** A key as the gateway sees it in routes.json (`keys`): see docs/ARCHITECTURE.md. */
-export interface RouteKey {
-  id: string;
-  sha256: string;
-  models: string[] | null;
-  versions: Record<string, string[]> | null;
-  expiresAt: string | null;
-}
 
 /** Per-key request counts, from the gateways' inference logs. */
 export const KeyUsage = z.object({ keyId: z.string(), requests: z.number().int().min(0), lastUsedAt: z.string().nullable() });
@@ -105,11 +101,21 @@ export const SshPublicKey = z
   .min(1, 'Paste the member’s SSH public key (the one line of ~/.ssh/id_ed25519.pub)')
   .max(16_384, 'That is too long to be an SSH public key');
 
-export const AddMember = z.object({ name: MemberName, publicKey: SshPublicKey, role: Role }).strict();
+export const AddMember = z
+  .object({
+    name: MemberName,
+    publicKey: SshPublicKey,
+    role: Role,
+    /** The server group the member joins; default: the only group. */
+    group: GroupName.optional(),
+  })
+  .strict();
 export type AddMember = z.infer<typeof AddMember>;
 
 export const MemberView = z.object({
   id: z.string(),
+  /** The group whose servers the member may log in to; null: not yet published by this data folder. */
+  group: z.string().nullable(),
   name: z.string(),
   role: Role,
   keyType: z.string(),
@@ -128,7 +134,12 @@ export const PushResult = z.object({
   members: z.number().int(),
 });
 export type PushResult = z.infer<typeof PushResult>;
-export const PushReport = z.object({ servers: z.array(PushResult), at: z.string() });
+export const PushReport = z.object({
+  servers: z.array(PushResult),
+  at: z.string(),
+  /** What the per-server results do not say (e.g. a removal applied everywhere but not yet recorded in a revision). */
+  note: z.string().optional(),
+});
 export type PushReport = z.infer<typeof PushReport>;
 
 export const MemberChange = z.object({ members: z.array(MemberView), push: PushReport });

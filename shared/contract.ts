@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { EngineInfo, RecentProject, Settings, SettingsPatch, AppInfo, StatusSnapshot } from './types';
 import { AddServer, GroupName, GroupView, HostKeyProbe, PresentedHostKey, ServerView, SshConfigHost } from './servers';
+import { GroupSyncView } from './group-state';
 import { AliasName, DeployBuildRequest, DeployEvent, ModelName, ModelView } from './deploy';
 import { BuildEvent, BuildRecord, BuildRunInput, EditsState, ListBuildsInput, PrepareInput, PreparedBuild, ResetEditsInput, SaveEditsInput } from './build';
 import {
@@ -71,6 +72,12 @@ export const calls = {
   'groups.create': call(z.object({ name: GroupName, replicas: replicaCount.default(2) }).strict(), GroupView),
   'groups.update': call(z.object({ id: z.number().int(), replicas: replicaCount.optional(), serverIds: z.array(z.number().int()).optional() }).strict(), GroupView),
   'groups.remove': call(byId, z.array(GroupView)),
+  /** Refreshes every group another Berth changed (a cheap check of each group's revision); the app polls it. */
+  'groups.sync': call(noInput, z.array(GroupSyncView)),
+  /** Reads every copy of a group's state and says how each server's copy stands. */
+  'groups.refresh': call(z.object({ name: GroupName }).strict(), GroupSyncView),
+  /** Writes the current revision again to copies that are damaged, missing or behind. */
+  'groups.repair': call(z.object({ name: GroupName }).strict(), GroupSyncView),
   /** Analyses the project and generates its Dockerfile + requirements, reconciled with the user's kept edits. */
   'build.prepare': call(PrepareInput, PreparedBuild),
   'build.saveEdits': call(SaveEditsInput, EditsState),

@@ -87,5 +87,10 @@ export const GroupView = z.object({
   name: z.string(),
   replicas: z.number(),
   serverIds: z.array(z.number()),
+  /** The group state this Berth last read from the servers (null: not yet published). */
+  revision: z.number().nullable(),
+  changedBy: z.string().nullable(),
+  changedAt: z.string().nullable(),
+  refreshedAt: z.string().nullable(),
 });
 export type GroupView = z.infer<typeof GroupView>;

@@ -1,11 +1,14 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { AppInfo } from '../../shared/types';
-import { accessCalls, createAccessModule, layoutFromEnv, publisherFromSync } from './services/access';
+import { accessCalls, createAccessModule, teamInstaller } from './services/access';
 import { createFileKeyCipher, createSecretStore, type SecretCipher } from './services/access/secrets';
 import { createEngineService } from './services/build/engine';
 import { createBuildService } from './services/build/service';
 import { createDeployService } from './services/deploy/service';
+import { currentActor } from './services/groups/actor';
+import { createGroupStateService } from './services/groups/service';
+import { layoutFromEnv } from './services/remote/layout';
 import { createProjectService } from './services/project';
 import { createStatusService } from './services/monitor/status';
 import { createObservability } from './services/monitor/observability';
@@ -36,6 +39,9 @@ export function resolveHome(env: NodeJS.ProcessEnv = process.env, fallback?: str
   return join(base, 'Berth');
 }
 
+/** Group-state changes try each server once, briefly: a dead one must not stall a change the others can make. */
+const FAST_CONNECT = { attempts: 1, readyTimeoutMs: 6000 };
+
 /** Composes every service for one data folder; the same composition serves Electron IPC, the web transport and the CLI. */
 export function createBerth(options: BerthOptions) {
   const db = openDatabase(join(options.home, 'berth.db'));
@@ -46,8 +52,11 @@ export function createBerth(options: BerthOptions) {
   const registry = createServerRegistry(db);
   const servers = createServersService({ registry, secrets, agentSocket: process.env.SSH_AUTH_SOCK });
   const status = createStatusService(engine, () => servers.ping());
-  // Keys, team roles enforced on the servers, and the audit log; the deploy orchestrator wires its publisher in.
-  const { access, audit } = createAccessModule({ db, servers, layout: layoutFromEnv() });
+  const layout = layoutFromEnv();
+  // The servers hold each group's state; this data folder caches it (services/groups).
+  const groups = createGroupStateService({ db, registry, connection: (id) => servers.connection(id, FAST_CONNECT), layout, actor: currentActor, applyTeam: teamInstaller(layout) });
+  // Keys, team roles enforced on the servers, and the audit log, all changed through the group state.
+  const { access, audit } = createAccessModule({ db, servers, layout, groups });
   const analysis = createProjectService();
   const builds = createBuildService({
     db,
@@ -63,10 +72,10 @@ export function createBerth(options: BerthOptions) {
     registry,
     builds,
     gatewayBuilderImage: () => settings.get().gatewayBuilderImage,
-    keys: () => access.keysForRoutes(),
+    groups,
+    actor: () => currentActor().holder,
     audit: ({ action, target, result, detail }) => void audit.record({ action, target, result, details: detail ? { detail } : {} }).catch(() => {}),
   });
-  access.setPublisher(publisherFromSync(() => deploy.orchestrator.syncRoutes(), (id) => registry.get(id).name));
   // Live logs, inference records, monitoring and alerts; a lost (or returned) server triggers the orchestrator's recovery.
   const observability = createObservability({
     db,
@@ -76,11 +85,17 @@ export function createBerth(options: BerthOptions) {
     monitorIntervalMs: process.env.BERTH_MONITOR_INTERVAL_MS ? Number(process.env.BERTH_MONITOR_INTERVAL_MS) : undefined,
   });
   observability.monitor.setRecovery({ restoreGroup: (groupId, context) => deploy.orchestrator.restoreGroup(groupId, context) });
-  if (options.background ?? options.mode !== 'cli') {
-    observability.start();
-    // A deploy interrupted by a crash of Berth itself is finished or undone before anything else changes traffic.
-    void deploy.orchestrator.recover().catch((err) => console.error(`Recovering interrupted operations failed: ${err instanceof Error ? err.message : err}`));
-  }
+  // Opening Berth attaches to every group its servers hold; the CLI awaits `ready` before each command. In the
+  // app, an operation of this folder interrupted by a crash is then finished or undone before anything else
+  // changes traffic (the CLI leaves that to the app, which may be running that very operation).
+  const background = options.background ?? options.mode !== 'cli';
+  const ready = groups
+    .attach()
+    .then((report) => report.problems.forEach((p) => console.error(`Group state: ${p}`)))
+    .then(() => (background ? deploy.orchestrator.recover() : undefined))
+    .then(() => undefined)
+    .catch((err) => console.error(`Attaching to the servers' groups failed: ${err instanceof Error ? err.message : err}`));
+  if (background) observability.start();
 
   const calls: CallHandlers = {
     'app.info': () => ({ version: options.version, mode: options.mode, dataDir: options.home, platform: process.platform }),
@@ -95,15 +110,20 @@ export function createBerth(options: BerthOptions) {
     'servers.add': (server) =>
       audit.around({ action: 'server.add', target: server.name, details: { host: server.host } }, async () => {
         const added = await servers.add(server);
-        if (access.listMembers().length) void access.push().catch(() => {}); // the new server gets the team's keys
-        return added;
+        // A server that already belongs to groups brings their state (models, versions, keys, members) with it.
+        const attached = await groups.attach([added.id]);
+        attached.problems.forEach((p) => console.error(`Group state: ${p}`));
+        return servers.list().find((s) => s.id === added.id) ?? added;
       }),
     'servers.test': ({ id }) => servers.test(id),
     'servers.remove': ({ id }) => audit.around({ action: 'server.remove', target: registry.get(id).name }, () => servers.remove(id)),
     'servers.importSshConfig': ({ path }) => importSshConfig(path),
     'groups.list': () => registry.groups(),
     'groups.create': ({ name, replicas }) => registry.createGroup(name, replicas),
-    'groups.update': ({ id, ...change }) => registry.updateGroup(id, change),
+    'groups.update': ({ id, ...change }) => groups.updateGroup(registry.group(id).name, change),
+    'groups.sync': () => groups.poll(),
+    'groups.refresh': ({ name }) => groups.refresh(name),
+    'groups.repair': ({ name }) => groups.repair(name),
     'groups.remove': ({ id }) => (registry.removeGroup(id), registry.groups()),
     'build.prepare': ({ path, options }) => builds.prepare(path, options),
     'build.saveEdits': ({ path, dockerfile, requirements }) => builds.saveEdits(path, { dockerfile, requirements }),
@@ -127,7 +147,8 @@ export function createBerth(options: BerthOptions) {
 
   return {
     dispatcher: createDispatcher(calls, streams),
-    services: { settings, engine, projects, status, servers, registry, analysis, builds, access, audit, deploy, orchestrator: deploy.orchestrator, deployStore: deploy.store, observability },
+    ready,
+    services: { settings, engine, projects, status, servers, registry, groups, analysis, builds, access, audit, deploy, orchestrator: deploy.orchestrator, deployStore: deploy.store, observability },
     close: () => {
       observability.stop();
       servers.close();

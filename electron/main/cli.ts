@@ -133,6 +133,7 @@ async function run(argv: string[]): Promise<number> {
   if (argv[0] === 'audit') {
     const berth = createBerth({ home: resolveHome(), mode: 'cli', version });
     try {
+      await berth.ready;
       const { output, code } = await auditCommand(berth.services.audit, argv.slice(1));
       console.log(output);
       return code;
@@ -148,6 +149,8 @@ async function run(argv: string[]): Promise<number> {
   const berth = createBerth({ home: resolveHome(), mode: 'cli', version });
   const out = (value: unknown, text: () => void) => (args.values.json ? console.log(JSON.stringify(value, null, 2)) : text());
   try {
+    // Every command starts from what the servers hold now, not from what this data folder last saw.
+    await berth.ready;
     switch (`${command} ${sub ?? ''}`.trim()) {
       case 'engine': {
         const info = await call(berth, 'engine.info', {});
@@ -193,7 +196,11 @@ async function run(argv: string[]): Promise<number> {
       case 'groups list': {
         const [groups, servers] = await Promise.all([call(berth, 'groups.list', {}), call(berth, 'servers.list', {})]);
         const names = new Map(servers.map((s) => [s.id, s.name]));
-        out(groups, () => groups.forEach((g) => console.log(`${g.name}\treplicas=${g.replicas}\t${g.serverIds.map((id) => names.get(id)).join(',')}`)));
+        out(groups, () =>
+          groups.forEach((g) =>
+            console.log(`${g.name}\treplicas=${g.replicas}\t${g.serverIds.map((id) => names.get(id)).join(',')}\trevision=${g.revision ?? 'unpublished'}${g.changedBy ? ` by ${g.changedBy}` : ''}`),
+          ),
+        );
         break;
       }
       case 'groups create':

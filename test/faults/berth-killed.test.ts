@@ -83,8 +83,7 @@ beforeAll(async () => {
   const { berth } = env;
   try {
     await berth.services.orchestrator.deploy({ model: MODEL, imageRef: images.one, group: 'prod', replicas: 2, memoryMb: 256, readyTimeoutMs: 60_000 });
-    berth.services.deployStore.setPublic(berth.services.deployStore.model(MODEL).id, true);
-    await berth.services.orchestrator.syncRoutes();
+    await berth.services.orchestrator.setPublic(MODEL, true);
     expect(await labels(bed, MODEL, 'latest', all)).toEqual(['one', 'one', 'one']);
   } finally {
     berth.close();

@@ -77,7 +77,7 @@ async function nothingLost(answers: Answer[], prefix: string, servers: number[],
 
 const nextVersion = () => {
   const store = berth.services.deployStore;
-  return store.nextVersionNumber(store.model(MODEL).id);
+  return Math.max(0, ...store.versions(store.model(MODEL).id).map((v) => v.number)) + 1;
 };
 
 /** Waits until a restored server serves v1 again (Docker restarts its replicas and gateway on boot). */
@@ -126,8 +126,7 @@ beforeAll(async () => {
   cleanModel(bed, MODEL);
   ({ berth } = await berthOnBed(bed));
   await deploy(images.one);
-  berth.services.deployStore.setPublic(berth.services.deployStore.model(MODEL).id, true);
-  await berth.services.orchestrator.syncRoutes();
+  await berth.services.orchestrator.setPublic(MODEL, true);
   expect(await labels(bed, MODEL, 'latest', all)).toEqual(['one', 'one', 'one']);
 }, 900_000);
 
@@ -419,8 +418,7 @@ describe('request faults', () => {
     const single = `${MODEL}single`;
     cleanModel(bed, single);
     await berth.services.orchestrator.deploy({ model: single, imageRef: images.one, group: 'prod', replicas: 1, memoryMb: 256, readyTimeoutMs: 60_000 });
-    berth.services.deployStore.setPublic(berth.services.deployStore.model(single).id, true);
-    await berth.services.orchestrator.syncRoutes();
+    await berth.services.orchestrator.setPublic(single, true);
     const script = join(bedDir, 'post.lua');
     execFileSync('bash', ['-c', `cat > ${script} <<'EOF'
 wrk.method = "POST"

@@ -4,7 +4,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBerth, type Berth } from '../../electron/main/app';
-import { bedDir, loadBed, type Bed } from '../integration/bed';
+import { bedDir, forgetGroupOnBed, loadBed, type Bed } from '../integration/bed';
 
 /**
  * Shared by the fault suite and the benchmarks: a Berth on a fresh data folder registered with the bed's servers,
@@ -100,8 +100,9 @@ export async function berthOnBed(bed: Bed, options: { replicas?: number; home?: 
     });
     serverIds.push(added.id);
   }
+  forgetGroupOnBed(bed, 'prod');
   const group = berth.services.registry.createGroup('prod', options.replicas ?? 2);
-  berth.services.registry.updateGroup(group.id, { serverIds });
+  await berth.services.groups.updateGroup('prod', { serverIds });
   return { berth, home, serverIds, groupId: group.id };
 }
 

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -42,19 +43,38 @@ export function addServerInput(bed: Bed, server: BedServer) {
 }
 
 /**
- * Registers the bed's servers (all, or the first `count`) with a Berth and, if `group` is given, puts them in a
- * group with that many replicas per server. Returns the server ids.
+ * Removes a group's state (and its locks) from every bed server: each test file starts its group afresh, whatever an
+ * earlier file on the same bed left there.
  */
-export async function registerBed(
-  berth: { services: { servers: { add(input: ReturnType<typeof addServerInput>): Promise<{ id: number }> }; registry: { createGroup(name: string, replicas: number): { id: number }; updateGroup(id: number, change: { serverIds: number[] }): unknown } } },
-  bed: Bed,
-  options: { count?: number; group?: { name: string; replicas: number } } = {},
-): Promise<number[]> {
+export function forgetGroupOnBed(bed: Bed, group: string): void {
+  for (const server of bed.servers) {
+    try {
+      execFileSync('ssh', ['-F', bed.sshConfig, server.name, `rm -rf /var/lib/berth/groups/${group}`], { stdio: 'ignore', timeout: 30_000 });
+    } catch {
+      // a server a test left crashed has no state to forget until it is restored
+    }
+  }
+}
+
+interface BedBerth {
+  services: {
+    servers: { add(input: ReturnType<typeof addServerInput>): Promise<{ id: number }> };
+    registry: { createGroup(name: string, replicas: number): { id: number } };
+    groups: { updateGroup(group: string, change: { serverIds: number[] }): Promise<unknown> };
+  };
+}
+
+/**
+ * Registers the bed's servers (all, or the first `count`) with a Berth and, if `group` is given, makes a fresh
+ * group of them with that many replicas per server and publishes its state to them. Returns the server ids.
+ */
+export async function registerBed(berth: BedBerth, bed: Bed, options: { count?: number; group?: { name: string; replicas: number } } = {}): Promise<number[]> {
   const ids: number[] = [];
   for (const server of bed.servers.slice(0, options.count ?? bed.servers.length)) ids.push((await berth.services.servers.add(addServerInput(bed, server))).id);
   if (options.group) {
-    const group = berth.services.registry.createGroup(options.group.name, options.group.replicas);
-    berth.services.registry.updateGroup(group.id, { serverIds: ids });
+    forgetGroupOnBed(bed, options.group.name);
+    berth.services.registry.createGroup(options.group.name, options.group.replicas);
+    await berth.services.groups.updateGroup(options.group.name, { serverIds: ids });
   }
   return ids;
 }

@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBerth } from '../../../electron/main/app';
 import { createAuditService } from '../../../electron/main/services/access/audit/service';
-import { defaultLayout } from '../../../electron/main/services/access/layout';
-import { createAccessService } from '../../../electron/main/services/access/service';
-import { acquireLock, readLock } from '../../../electron/main/services/deploy/lock';
+import { acquireLock } from '../../../electron/main/services/groups/remote';
+import { groupPaths, modelLockDir } from '../../../electron/main/services/remote/layout';
 import { bed, createTestBerth, testLayout, type TestBerth } from './helpers';
 
 const layout = testLayout('audit');
@@ -115,35 +114,31 @@ describe('audit log on every server', () => {
     expect(audit.list({ limit: 2 }).every((e) => e.deliveries.every((d) => d.state === 'delivered'))).toBe(true);
   });
 
-  it('lists held deploy locks across servers and lets an admin break one (audited)', async () => {
-    // The real layout here: the lead's lock.ts writes /var/lib/berth/lock/<model>, private to each bed server.
+  it('lists the model and group locks held across servers and lets an admin break one (audited)', async () => {
     const model = `accesslock${process.pid}`;
-    const access = createAccessService({
-      db: alice.db,
-      audit: alice.audit,
-      servers: () => alice.registry.list().map((s) => ({ id: s.id, name: s.name })),
-      connection: (id) => alice.servers.connection(id),
-      layout: defaultLayout,
-      actor: () => 'alice',
-    });
-    const tb1 = await alice.servers.connection(serverIds()[0]);
-    await acquireLock(tb1, model, { holder: 'carol', machine: 'carol-laptop', message: 'deploying v4', since: '2030-01-01T10:00:00Z' });
-    try {
-      const report = await access.locks();
-      expect(report.errors).toEqual([]);
-      const mine = report.locks.filter((l) => l.model === model);
-      expect(mine.map((l) => l.server)).toEqual(['tb1']);
-      expect(mine[0]).toMatchObject({ holder: 'carol', machine: 'carol-laptop', message: 'deploying v4', since: '2030-01-01T10:00:00Z' });
+    const note = (holder: string, message: string) => JSON.stringify({ holder, machine: `${holder}-laptop`, message, since: '2030-01-01T10:00:00Z', token: `t-${holder}` });
+    const [tb1, tb2] = await Promise.all(serverIds().slice(0, 2).map((id) => alice.servers.connection(id)));
+    expect((await tb1.run(acquireLock(modelLockDir(layout, model), note('carol', 'deploying v4'), 0))).trim()).toBe('acquired');
+    expect((await tb2.run(acquireLock(groupPaths(layout, 'nightly').lock, note('dave', 'nightly: key created'), 120))).trim()).toBe('acquired');
 
-      const broken = await access.breakLock(model);
-      expect(broken.servers.map((s) => `${s.server}:${s.ok}:${s.held}`)).toEqual(['tb1:true:true', 'tb2:true:false', 'tb3:true:false']);
-      expect(await readLock(tb1, model)).toBeNull();
-      const [entry] = alice.audit.list({ action: 'lock.break' });
-      expect(entry).toMatchObject({ actor: 'alice', target: model, result: 'ok' });
-      expect(entry.details.held).toContainEqual({ server: 'tb1', holder: 'carol', machine: 'carol-laptop', since: '2030-01-01T10:00:00Z', message: 'deploying v4' });
-    } finally {
-      await tb1.exec(`rm -rf /var/lib/berth/lock/${model}`);
-    }
+    const report = await alice.access.locks();
+    expect(report.errors).toEqual([]);
+    expect(report.locks.map((l) => `${l.model} ${l.server}`)).toEqual([`${model} tb1`, 'group:nightly tb2']);
+    expect(report.locks.find((l) => l.model === model)).toMatchObject({ holder: 'carol', machine: 'carol-laptop', message: 'deploying v4', since: '2030-01-01T10:00:00Z' });
+    expect(report.locks.find((l) => l.model === 'group:nightly')).toMatchObject({ server: 'tb2', holder: 'dave', message: 'nightly: key created' });
+
+    const broken = await alice.access.breakLock(model);
+    expect(broken.servers.map((s) => `${s.server}:${s.ok}:${s.held}`)).toEqual(['tb1:true:true', 'tb2:true:false', 'tb3:true:false']);
+    expect((await tb1.exec(`test -d ${modelLockDir(layout, model)}`)).code).not.toBe(0);
+    const [entry] = alice.audit.list({ action: 'lock.break' });
+    expect(entry).toMatchObject({ actor: 'alice', target: model, result: 'ok' });
+    expect(entry.details.held).toContainEqual({ server: 'tb1', holder: 'carol', machine: 'carol-laptop', since: '2030-01-01T10:00:00Z', message: 'deploying v4' });
+    expect(entry.details.servers).toEqual(['tb1:broken', 'tb2:free', 'tb3:free']);
+
+    const group = await alice.access.breakLock('group:nightly');
+    expect(group.servers.map((s) => `${s.server}:${s.held}`)).toEqual(['tb1:false', 'tb2:true', 'tb3:false']);
+    expect((await alice.access.locks()).locks).toEqual([]);
+    await expect(alice.access.breakLock('Not A Model')).rejects.toThrow(/not a model name/);
   });
 
   it('records server add and remove through the app’s calls', async () => {

@@ -2,9 +2,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createAccessModule } from '../../../electron/main/services/access';
-import type { ServerLayout } from '../../../electron/main/services/access/layout';
+import { createAccessModule, teamInstaller } from '../../../electron/main/services/access';
+import type { ServerLayout } from '../../../electron/main/services/remote/layout';
 import { createFileKeyCipher, createSecretStore } from '../../../electron/main/services/access/secrets';
+import { createGroupStateService } from '../../../electron/main/services/groups/service';
 import { createServerRegistry } from '../../../electron/main/services/servers/registry';
 import { createServersService } from '../../../electron/main/services/servers/service';
 import { openDatabase } from '../../../electron/main/services/store/database';
@@ -12,35 +13,67 @@ import { loadBed, type Bed } from '../bed';
 
 export const bed: Bed = loadBed();
 
+/** The server group the access tests put the bed's servers in (one per test layout, so runs never share it). */
+export const GROUP = 'access';
+
 /**
  * Berth's server-side state for one test run, below each server's own /root in a folder unique to the run: other
  * engineers' tests (and a CI run) use the real /var/lib/berth and /usr/local/lib/berth of the same servers at the
  * same time, and these tests count lines in the audit file.
+ *
+ * Every group change derives the team block of authorized_keys, and that block is the whole team: only the test
+ * of the team itself (`sshLogins`) writes the root account's real authorized_keys; the others write a file of
+ * their own that sshd never reads, so they cannot log out the team test's members.
  */
-export function testLayout(tag: string): ServerLayout & { base: string } {
+export function testLayout(tag: string, options: { sshLogins?: boolean } = {}): ServerLayout & { base: string } {
   const base = `/root/.berth-test-${tag}-${process.pid}`;
-  return { base, berthDir: `${base}/var`, libDir: `${base}/lib`, authorizedKeys: '.ssh/authorized_keys' };
+  return { base, berthDir: `${base}/var`, libDir: `${base}/lib`, authorizedKeys: options.sshLogins ? '.ssh/authorized_keys' : `${base}/authorized_keys` };
 }
 
+/**
+ * One data folder's Berth, composed like app.ts: the group-state service (with the team installer) and the access
+ * module on top of it. `actor` is who this Berth says acts (locks, revisions, audit).
+ */
 export function createTestBerth(layout: ServerLayout, actor = { actor: 'tester', machine: 'ci-box' }) {
   const home = mkdtempSync(join(tmpdir(), 'berth-access-'));
   const db = openDatabase(join(home, 'berth.db'));
   const secrets = createSecretStore(db, createFileKeyCipher(join(home, 'secret.key')));
   const registry = createServerRegistry(db);
   const servers = createServersService({ registry, secrets });
-  const { access, audit } = createAccessModule({ db, servers, layout, actor: () => actor });
+  const groups = createGroupStateService({
+    db,
+    registry,
+    connection: (id) => servers.connection(id),
+    layout,
+    actor: () => ({ holder: actor.actor, machine: actor.machine }),
+    applyTeam: teamInstaller(layout),
+  });
+  const { access, audit } = createAccessModule({ db, servers, layout, groups, actor: () => actor });
   return {
     home,
     db,
     registry,
     servers,
+    groups,
     access,
     audit,
+    /** Registers the bed's servers (only registers them: call groups.attach() to read the groups they hold). */
     async addServers(count = bed.servers.length) {
       for (const s of bed.servers.slice(0, count)) {
         await servers.add({ name: s.name, host: s.host, port: s.port, username: s.user, auth: { type: 'keyFile', path: bed.clientKey }, hostKeyFingerprint: s.hostKeyFingerprint });
       }
       return registry.list();
+    },
+    /** Creates a group of the registered servers and publishes its first revision to them, as the Servers page does. */
+    async createGroup(name = GROUP, serverIds = registry.list().map((s) => s.id)) {
+      registry.createGroup(name, 1);
+      return groups.updateGroup(name, { serverIds });
+    },
+    /** The gateway table a server derived from its groups' states. */
+    async routes(serverName: string) {
+      const read = await this.root(serverName, `cat ${layout.berthDir}/gateway/routes.json`);
+      if (read.code !== 0) throw new Error(`${serverName} has no routes.json: ${read.stderr}`);
+      return JSON.parse(read.stdout.toString());
     },
     /** Runs a command as root through Berth's own connection. */
     async root(serverName: string, command: string, stdin?: string | Buffer) {

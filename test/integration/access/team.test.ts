@@ -2,9 +2,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MemberView } from '../../../shared/access';
 import { BLOCK_BEGIN } from '../../../electron/main/services/access/authorized-keys';
-import { bed, createTestBerth, hostOf, memberKey, sshAs, testLayout, type TestBerth } from './helpers';
+import { bed, createTestBerth, GROUP, hostOf, memberKey, sshAs, testLayout, type TestBerth } from './helpers';
 
-const layout = testLayout('team');
+/**
+ * The team on the group state: members and roles are changes of the group's state, each server derives its
+ * authorized_keys block from the members of all its groups, and an offboarding applies at once on every server.
+ */
+const layout = testLayout('team', { sshLogins: true });
 const tag = `accesstest${process.pid}`;
 const image = `berth/${tag}:v1`;
 const evilImage = `${tag}-evil:1`;
@@ -16,6 +20,7 @@ const ada = memberKey('ada'); // admin
 const tb1 = hostOf('tb1');
 
 let berth: TestBerth;
+let other: TestBerth | undefined;
 const originalKeys = new Map<string, string>();
 const ids: Record<string, string> = {};
 
@@ -32,12 +37,14 @@ beforeAll(async () => {
   berth = createTestBerth(layout);
   await berth.addServers();
   for (const s of bed.servers) originalKeys.set(s.name, (await berth.root(s.name, 'cat /root/.ssh/authorized_keys')).stdout.toString());
+  await berth.createGroup();
   await makeTestImage();
 });
 
 afterAll(async () => {
   if (!berth) return;
   try {
+    await berth.groups.refresh(GROUP).catch(() => undefined);
     for (const m of berth.access.listMembers()) await berth.access.removeMember(m.id);
     for (const s of bed.servers) {
       const now = (await berth.root(s.name, 'cat /root/.ssh/authorized_keys')).stdout.toString();
@@ -47,6 +54,7 @@ afterAll(async () => {
     await berth.root('tb1', `docker rm -f ${seed} ${replica} >/dev/null 2>&1; docker image rm -f ${image} ${evilImage} >/dev/null 2>&1; true`);
   } finally {
     berth.close();
+    other?.close();
   }
 });
 
@@ -64,7 +72,9 @@ describe('team members enforced on the servers', () => {
     const third = await berth.access.addMember({ name: 'Ada Admin', publicKey: ada.publicKey, role: 'admin' });
     expect(second.push.servers.every((s) => s.ok) && third.push.servers.every((s) => s.ok)).toBe(true);
     for (const m of third.members as MemberView[]) ids[m.name.split(' ')[0].toLowerCase()] = m.id;
-    console.log(`push to 3 servers took ${pushMs} ms`);
+    expect(third.members.map((m) => `${m.name} ${m.role} ${m.group}`)).toEqual(['Ada Admin admin access', 'Dan Deployer deployer access', 'Vera Viewer viewer access']);
+    expect(third.push.servers.map((s) => s.members)).toEqual([3, 3, 3]);
+    console.log(`adding a member (new revision, team derived on 3 servers) took ${pushMs} ms`);
 
     for (const s of bed.servers) {
       const keys = (await berth.root(s.name, 'cat /root/.ssh/authorized_keys')).stdout.toString();
@@ -74,7 +84,14 @@ describe('team members enforced on the servers', () => {
       expect(keys).toContain(`restrict,pty,command="${layout.libDir}/berth-shell admin ${ids.ada}"`);
       const mode = (await berth.root(s.name, `stat -c '%a %U' /root/.ssh/authorized_keys ${layout.libDir}/berth-shell`)).stdout.toString();
       expect(mode.split('\n').slice(0, 2)).toEqual(['600 root', '755 root']);
+      // The servers hold who the members are: the group state has them, keys and roles included.
+      const state = JSON.parse((await berth.root(s.name, `cat ${layout.berthDir}/groups/${GROUP}/state.json`)).stdout.toString());
+      expect(state.revision.state.members.map((m: { id: string; role: string }) => `${m.id} ${m.role}`).sort()).toEqual(
+        [`${ids.vera} viewer`, `${ids.dan} deployer`, `${ids.ada} admin`].sort(),
+      );
     }
+    await expect(berth.access.addMember({ name: 'Vera Again', publicKey: vera.publicKey, role: 'admin' })).rejects.toThrow(/already belongs to Vera Viewer/);
+    await expect(berth.access.addMember({ name: 'Vera Viewer', publicKey: memberKey('vera2').publicKey, role: 'admin' })).rejects.toThrow(/named "Vera Viewer" already exists/);
     // Berth (and the bed's own ssh client) still log in as before.
     expect((await berth.servers.test(berth.registry.list()[0].id)).state).toBe('up');
     expect(execFileSync('ssh', ['-F', bed.sshConfig, 'tb3', 'echo still-root']).toString().trim()).toBe('still-root');
@@ -190,12 +207,15 @@ describe('team members enforced on the servers', () => {
     const change = await berth.access.removeMember(ids.vera);
     console.log(`offboarding on 3 servers took ${Date.now() - started} ms`);
     expect(change.push.servers.map((s) => `${s.server}:${s.ok}`)).toEqual(['tb1:true', 'tb2:true', 'tb3:true']);
+    expect(change.push.note).toBeUndefined();
     expect(change.members.map((m) => m.name)).toEqual(['Ada Admin', 'Dan Deployer']);
     for (const s of bed.servers) {
       const denied = sshAs(vera.path, s.host, 'whoami');
       expect(denied.code, s.name).toBe(255);
       expect(denied.stderr).toMatch(/Permission denied \(publickey\)/);
       expect(sshAs(dan.path, s.host, 'whoami').code).toBe(0);
+      // In the grow-only revocations too: no revision written from an older view can let Vera back in.
+      expect((await berth.root(s.name, `cat ${layout.berthDir}/groups/${GROUP}/revoked.jsonl`)).stdout.toString()).toContain(`"kind":"member","id":"${ids.vera}"`);
     }
   });
 
@@ -212,6 +232,25 @@ describe('team members enforced on the servers', () => {
     expect(entries[0].details).toMatchObject({ member: ids.vera, role: 'viewer', servers: ['tb1:ok', 'tb2:ok', 'tb3:ok'] });
     expect(entries[1].details).toMatchObject({ from: 'deployer', to: 'viewer' });
     expect(entries[0].deliveries.map((d) => `${d.server}:${d.state}`)).toEqual(['tb1:delivered', 'tb2:delivered', 'tb3:delivered']);
+  });
+
+  it('a second data folder that adds the same servers sees the team, and its changes reach the servers and the first one', async () => {
+    other = createTestBerth(layout, { actor: 'bob', machine: 'bob-laptop' });
+    await other.addServers();
+    expect((await other.groups.attach()).problems).toEqual([]);
+    const view = (list: MemberView[]) => list.map(({ id, group, name, role, keyType, fingerprint }) => ({ id, group, name, role, keyType, fingerprint }));
+    expect(view(other.access.listMembers())).toEqual(view(berth.access.listMembers()));
+    expect(other.access.listMembers().map((m) => `${m.name} ${m.role}`)).toEqual(['Ada Admin admin', 'Dan Deployer deployer']);
+
+    // The second Berth's change is derived from the whole group state: Ada keeps her access, Dan gets his new role.
+    const changed = await other.access.setRole(ids.dan, 'viewer');
+    expect(changed.push.servers.every((s) => s.ok)).toBe(true);
+    for (const s of bed.servers) {
+      expect(JSON.parse(sshAs(dan.path, s.host, 'whoami').stdout).role).toBe('viewer');
+      expect(JSON.parse(sshAs(ada.path, s.host, 'berth whoami').stdout).role).toBe('admin');
+    }
+    await berth.groups.refresh(GROUP);
+    expect(berth.access.listMembers().find((m) => m.id === ids.dan)!.role).toBe('viewer');
   });
 });
 

@@ -61,7 +61,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (let i = 0; i < bed.servers.length; i++) {
-    execFileSync('ssh', ['-F', bed.sshConfig, bed.servers[i].name, `docker rm -f $(docker ps -aq --filter label=berth.model=${MODEL}) 2>/dev/null; docker rmi -f $(docker images -q berth-test/${MODEL}) 2>/dev/null; rm -rf /var/lib/berth/lock/${MODEL}; true`], {
+    execFileSync('ssh', ['-F', bed.sshConfig, bed.servers[i].name, `docker rm -f $(docker ps -aq --filter label=berth.model=${MODEL}) 2>/dev/null; docker rmi -f $(docker images -q berth-test/${MODEL}) 2>/dev/null; rm -rf /var/lib/berth/lock/${MODEL} /var/lib/berth/groups/prod; true`], {
       stdio: 'ignore',
     });
   }
@@ -76,8 +76,7 @@ describe('deploys to a 3-server group (real sshd + dockerd test hosts)', () => {
     expect(version).toMatchObject({ number: 1, state: 'live' });
     // Private by default: the gateway refuses calls without a key.
     expect((await predict(0, 'latest')).status).toBe(401);
-    berth.services.deployStore.setPublic(berth.services.deployStore.model(MODEL).id, true);
-    await berth.services.orchestrator.syncRoutes();
+    await berth.services.orchestrator.setPublic(MODEL, true);
     expect(await labelsEverywhere('latest')).toEqual(['one', 'one', 'one']);
     expect(await labelsEverywhere('v1')).toEqual(['one', 'one', 'one']);
     expect(berthContainers(0)).toEqual([`berth-${MODEL}-v1-r1`, `berth-${MODEL}-v1-r2`]);

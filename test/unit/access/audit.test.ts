@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { auditCommand } from '../../../electron/main/services/access/audit/cli';
 import { createAuditService } from '../../../electron/main/services/access/audit/service';
-import { defaultLayout } from '../../../electron/main/services/access/layout';
+import { defaultLayout } from '../../../electron/main/services/remote/layout';
 import { openDatabase } from '../../../electron/main/services/store/database';
 
 function setup() {

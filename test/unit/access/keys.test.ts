@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createKeyStore, generateSecret, scopeToRoute, sha256Hex } from '../../../electron/main/services/access/keys';
+import { createKeyStore, generateSecret, sha256Hex } from '../../../electron/main/services/access/keys';
 import { openDatabase } from '../../../electron/main/services/store/database';
 
 function setup(start = new Date('2030-01-01T00:00:00Z')) {
@@ -10,8 +10,16 @@ function setup(start = new Date('2030-01-01T00:00:00Z')) {
   const db = openDatabase(file);
   let clock = start;
   const keys = createKeyStore({ db, now: () => clock });
-  db.prepare("INSERT INTO models (name, created_at) VALUES ('iris', 't'), ('churn', 't')").run();
-  return { db, file, keys, advance: (ms: number) => (clock = new Date(clock.getTime() + ms)) };
+  db.prepare("INSERT INTO models (name, group_name, created_at) VALUES ('iris', 'prod', 't'), ('churn', 'prod', 't'), ('old', NULL, 't')").run();
+  /** A key as the group-state cache (services/groups/cache.ts) stores it. */
+  const cache = (id: string, fields: Partial<Record<'group_name' | 'expires_at' | 'revoked_at' | 'revoked_by', string | null>> = {}) =>
+    db
+      .prepare(
+        `INSERT INTO api_keys (id, group_name, name, sha256, scope, expires_at, created_by, created_at, revoked_at, revoked_by)
+         VALUES (@id, @group_name, @id, @sha256, '{"kind":"all"}', @expires_at, 'alice', '2030-01-01T00:00:00Z', @revoked_at, @revoked_by)`,
+      )
+      .run({ id, sha256: sha256Hex(id), group_name: 'prod', expires_at: null, revoked_at: null, revoked_by: null, ...fields });
+  return { db, file, keys, cache, advance: (ms: number) => (clock = new Date(clock.getTime() + ms)) };
 }
 
 describe('API keys', () => {
@@ -23,76 +31,83 @@ describe('API keys', () => {
     expect(new Set([...secrets].map((s) => s.slice(4)).join(''))).toHaveLength(62);
   });
 
-  it('stores only the sha256 of a secret: the secret is nowhere in the database file', () => {
+  it('prepares the group-state entry of a key with only the sha256 of its secret, and stores nothing itself', () => {
     const { db, file, keys } = setup();
-    const { key, secret } = keys.create({ name: 'billing', scope: { kind: 'all' } }, 'alice');
-    db.pragma('wal_checkpoint(TRUNCATE)');
-    const bytes = readFileSync(file).toString('latin1');
-    expect(bytes).not.toContain(secret);
-    expect(bytes).not.toContain(secret.slice(4, 24));
-    expect(bytes).toContain(sha256Hex(secret));
-    expect(key).toMatchObject({ name: 'billing', state: 'active', createdBy: 'alice', requests: 0, expiresAt: null });
-    expect(key.id).toMatch(/^key_[0-9a-f]{12}$/);
-  });
-
-  it('maps scopes to the gateway table: all models, one model, some versions', () => {
-    expect(scopeToRoute({ kind: 'all' })).toEqual({ models: null, versions: null });
-    expect(scopeToRoute({ kind: 'model', model: 'iris' })).toEqual({ models: ['iris'], versions: null });
-    expect(scopeToRoute({ kind: 'versions', model: 'iris', versions: ['1', '3'] })).toEqual({ models: ['iris'], versions: { iris: ['1', '3'] } });
-  });
-
-  it('publishes only active keys: revoked and expired ones leave routes.json', () => {
-    const { keys, advance } = setup();
-    const a = keys.create({ name: 'a', scope: { kind: 'model', model: 'iris' } }, 'alice');
-    const b = keys.create({ name: 'b', scope: { kind: 'versions', model: 'churn', versions: ['2'] }, expiresAt: '2030-01-02T00:00:00Z' }, 'alice');
-    const c = keys.create({ name: 'c', scope: { kind: 'all' } }, 'alice');
-    expect(keys.keysForRoutes().map((k) => k.id).sort()).toEqual([a.key.id, b.key.id, c.key.id].sort());
-    expect(keys.keysForRoutes().find((k) => k.id === b.key.id)).toEqual({
-      id: b.key.id,
-      sha256: sha256Hex(b.secret),
-      models: ['churn'],
-      versions: { churn: ['2'] },
-      expiresAt: '2030-01-02T00:00:00.000Z',
+    const { entry, secret, group } = keys.prepare({ name: 'billing', scope: { kind: 'model', model: 'iris' }, expiresAt: '2030-02-01T00:00:00+01:00' }, 'alice');
+    expect(entry).toEqual({
+      id: expect.stringMatching(/^key_[0-9a-f]{12}$/),
+      name: 'billing',
+      sha256: sha256Hex(secret),
+      scope: { kind: 'model', model: 'iris' },
+      expiresAt: '2030-01-31T23:00:00.000Z',
+      createdBy: 'alice',
+      createdAt: '2030-01-01T00:00:00.000Z',
+      revokedAt: null,
+      revokedBy: null,
     });
-    keys.revoke(c.key.id, 'bob');
-    advance(2 * 86_400_000);
-    expect(keys.keysForRoutes().map((k) => k.id)).toEqual([a.key.id]);
-    const states = Object.fromEntries(keys.list().map((k) => [k.name, k.state]));
-    expect(states).toEqual({ a: 'active', b: 'expired', c: 'revoked' });
-    expect(keys.get(c.key.id)).toMatchObject({ revokedBy: 'bob' });
+    expect(group).toBeUndefined();
+    expect(JSON.stringify(entry)).not.toContain(secret);
+    expect(keys.prepare({ name: 'x', scope: { kind: 'all' }, group: 'staging' }, 'a').group).toBe('staging');
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    expect(readFileSync(file).toString('latin1')).not.toContain(secret);
+    expect(keys.list()).toEqual([]);
   });
 
-  it('refuses what would surprise: unknown model, past expiry, double revoke', () => {
+  it('refuses what would surprise: unknown model, past expiry, no name, a bad group name', () => {
     const { keys } = setup();
-    expect(() => keys.create({ name: 'x', scope: { kind: 'model', model: 'nope' } }, 'a')).toThrow(/No model named "nope".*models: churn, iris/);
-    expect(() => keys.create({ name: 'x', scope: { kind: 'all' }, expiresAt: '2029-12-31T00:00:00Z' }, 'a')).toThrow(/in the past/);
-    expect(() => keys.create({ name: '', scope: { kind: 'all' } }, 'a')).toThrow(/Name the key/);
-    const { key } = keys.create({ name: 'x', scope: { kind: 'all' } }, 'a');
-    keys.revoke(key.id, 'a');
-    expect(() => keys.revoke(key.id, 'a')).toThrow(/already revoked/);
-    expect(() => keys.revoke('key_000000', 'a')).toThrow(/no API key/);
+    expect(() => keys.prepare({ name: 'x', scope: { kind: 'model', model: 'nope' } }, 'a')).toThrow(/No model named "nope".*models: churn, iris, old/);
+    expect(() => keys.prepare({ name: 'x', scope: { kind: 'all' }, expiresAt: '2029-12-31T00:00:00Z' }, 'a')).toThrow(/in the past/);
+    expect(() => keys.prepare({ name: '', scope: { kind: 'all' } }, 'a')).toThrow(/Name the key/);
+    expect(() => keys.prepare({ name: 'x', scope: { kind: 'all' }, group: 'Prod Servers' }, 'a')).toThrow(/Group names use lowercase/);
+  });
+
+  it('knows each model’s group, and each key’s', () => {
+    const { keys, cache } = setup();
+    expect(keys.modelGroup('iris')).toBe('prod');
+    expect(keys.modelGroup('old')).toBeNull();
+    expect(() => keys.modelGroup('nope')).toThrow(/No model named "nope"/);
+    cache('key_aa');
+    cache('key_bb', { group_name: null });
+    expect(keys.groupOf('key_aa')).toBe('prod');
+    expect(keys.groupOf('key_bb')).toBeNull();
+    expect(() => keys.groupOf('key_00')).toThrow(/no API key key_00/);
+  });
+
+  it('shows the cached keys with their group and state: active, expired, revoked; refuses a second revoke', () => {
+    const { keys, cache, advance } = setup();
+    cache('key_aa');
+    cache('key_bb', { expires_at: '2030-01-02T00:00:00.000Z' });
+    cache('key_cc', { revoked_at: '2030-01-01T00:00:01Z', revoked_by: 'bob' });
+    advance(2 * 86_400_000);
+    expect(Object.fromEntries(keys.list().map((k) => [k.id, `${k.group} ${k.state}`]))).toEqual({ key_aa: 'prod active', key_bb: 'prod expired', key_cc: 'prod revoked' });
+    expect(keys.list()[0]).not.toHaveProperty('sha256');
+    expect(keys.checkRevocable('key_aa').id).toBe('key_aa');
+    expect(() => keys.checkRevocable('key_cc')).toThrow('key_cc ("key_cc") was already revoked at 2030-01-01T00:00:01Z by bob');
   });
 
   it('shows request counts given by the logs service, or a live source when wired', () => {
-    const { db, keys } = setup();
-    const { key } = keys.create({ name: 'x', scope: { kind: 'all' } }, 'a');
-    expect(keys.setUsage([{ keyId: key.id, requests: 42, lastUsedAt: '2030-01-01T00:00:01Z' }, { keyId: 'key_gone', requests: 1, lastUsedAt: null }])).toBe(1);
-    expect(keys.get(key.id)).toMatchObject({ requests: 42, lastUsedAt: '2030-01-01T00:00:01Z' });
-    const live = createKeyStore({ db, usage: () => [{ keyId: key.id, requests: 7, lastUsedAt: null }] });
+    const { db, keys, cache } = setup();
+    cache('key_aa');
+    expect(keys.setUsage([{ keyId: 'key_aa', requests: 42, lastUsedAt: '2030-01-01T00:00:01Z' }, { keyId: 'key_gone', requests: 1, lastUsedAt: null }])).toBe(1);
+    expect(keys.get('key_aa')).toMatchObject({ requests: 42, lastUsedAt: '2030-01-01T00:00:01Z' });
+    const live = createKeyStore({ db, usage: () => [{ keyId: 'key_aa', requests: 7, lastUsedAt: null }] });
     expect(live.list()[0].requests).toBe(7);
     const broken = createKeyStore({ db, usage: () => { throw new Error('logs not ready'); } });
     expect(broken.list()[0].requests).toBe(42);
   });
 
-  it('makes a model public only when asked, and lists models with versions', () => {
+  it('lists models with their public flag and versions', () => {
     const { db, keys } = setup();
+    db.prepare("UPDATE models SET public = 1 WHERE name = 'iris'").run();
+    db.prepare("INSERT INTO versions (model_id, number, image_ref, image_id, created_by, created_at, state) SELECT id, 1, 'r', 'i', 'a', 't', 'live' FROM models WHERE name = 'iris'").run();
+    db.prepare("INSERT INTO versions (model_id, number, image_ref, image_id, created_by, created_at, state) SELECT id, 2, 'r', 'i', 'a', 't', 'retired' FROM models WHERE name = 'iris'").run();
     expect(keys.models()).toEqual([
       { name: 'churn', public: false, versions: [] },
-      { name: 'iris', public: false, versions: [] },
+      { name: 'iris', public: true, versions: ['1'] },
+      { name: 'old', public: false, versions: [] },
     ]);
-    expect(keys.setPublic('iris', true)).toBe(false);
-    expect(db.prepare("SELECT public FROM models WHERE name = 'iris'").get()).toEqual({ public: 1 });
-    expect(() => keys.setPublic('nope', true)).toThrow(/No model named/);
+    expect(keys.publicFlag('iris')).toBe(true);
+    expect(() => keys.publicFlag('nope')).toThrow(/No model named/);
   });
 });
 

@@ -1,24 +1,44 @@
 /**
- * Access control composed for app.ts: the audit log, API keys, team members and deploy-lock visibility, plus the
- * contract handlers for them and adapters for the deploy orchestrator.
+ * Access control composed for app.ts: the audit log, API keys, team members and lock visibility, plus the
+ * contract handlers for them and the team installer the group-state service runs on each server.
  */
-import type { KeyUsage, PublishReport } from '../../../../shared/access';
+import type { KeyUsage } from '../../../../shared/access';
+import type { StateMember } from '../../../../shared/group-state';
 import type { CallHandlers } from '../../rpc/dispatcher';
-import { currentActor } from '../deploy/lock';
+import { currentActor } from '../groups/actor';
+import type { GroupStateService } from '../groups/service';
+import type { ServerLayout } from '../remote/layout';
 import type { ServersService } from '../servers/service';
 import type { Db } from '../store/database';
+import type { SshConnection } from '../transport/ssh';
 import { createAuditService, type AuditService } from './audit/service';
-import type { ServerLayout } from './layout';
 import { usageFromInferenceLog } from './keys';
+import { installScripts, pushAuthorizedKeys } from './remote';
 import { createAccessService, type AccessService } from './service';
 
 export interface AccessModuleDeps {
   db: Db;
   servers: Pick<ServersService, 'connection' | 'registry'> & { invalidate?: (id: number) => void };
   layout: ServerLayout;
-  publish?: () => Promise<PublishReport>;
+  /** The group state on the servers, which every key, public-flag and member change goes through. */
+  groups: Pick<GroupStateService, 'change' | 'revoke'>;
   usage?: () => KeyUsage[];
   actor?: () => { actor: string; machine: string };
+}
+
+/**
+ * What the group-state service runs on a server after deriving its team (the members of all its groups): installs
+ * berth-shell, then rewrites Berth's block of authorized_keys with exactly those members.
+ */
+export function teamInstaller(layout: ServerLayout) {
+  return async (ssh: SshConnection, members: StateMember[]): Promise<void> => {
+    await installScripts(ssh, layout);
+    await pushAuthorizedKeys(
+      ssh,
+      layout,
+      members.map((m) => ({ id: m.id, role: m.role, publicKey: m.publicKey })),
+    );
+  };
 }
 
 /** Connections for access work fail fast: one attempt, so an unreachable server costs seconds, not a minute. */
@@ -36,7 +56,7 @@ export function createAccessModule(deps: AccessModuleDeps): { access: AccessServ
     connection,
     layout: deps.layout,
     actor: () => actor().actor,
-    publish: deps.publish,
+    groups: deps.groups,
     // Request counts come from the logs service's inference log when it exists.
     usage: deps.usage ?? (() => usageFromInferenceLog(deps.db)),
   });
@@ -94,17 +114,6 @@ export function auditRecorderFor(audit: AuditService) {
       .then(() => undefined);
 }
 
-/** Turns the orchestrator's `syncRoutes()` (server id → error or null) into the publisher access expects. */
-export function publisherFromSync(syncRoutes: () => Promise<Map<number, string | null>>, serverName: (id: number) => string) {
-  return async (): Promise<PublishReport> => {
-    const report = await syncRoutes();
-    return {
-      servers: [...report].map(([serverId, error]) => ({ serverId, server: serverName(serverId), ok: error === null, ...(error ? { error } : {}) })),
-    };
-  };
-}
-
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
-export { layoutFromEnv, defaultLayout, type ServerLayout } from './layout';
 export { auditCommand } from './audit/cli';

@@ -1,13 +1,12 @@
+/**
+ * API keys. The group state on the servers holds each key's sha256, scope, expiry and revocation (services/groups);
+ * the local SQLite caches them, plus the request counts this Berth pulled from the gateways' logs. A secret exists
+ * only in the answer to its creation: it is never stored, here or on a server.
+ */
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  CreateKey,
-  type ApiKeyView,
-  type KeyScope,
-  type KeyUsage,
-  type ModelAccessView,
-  type RouteKey,
-} from '../../../../shared/access';
+import { CreateKey, type ApiKeyView, type KeyUsage, type ModelAccessView } from '../../../../shared/access';
 import { BerthError } from '../../../../shared/errors';
+import type { StateKey } from '../../../../shared/group-state';
 import type { Db } from '../store/database';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -29,6 +28,7 @@ export const sha256Hex = (text: string) => createHash('sha256').update(text, 'ut
 
 interface KeyRow {
   id: string;
+  group_name: string | null;
   name: string;
   sha256: string;
   scope: string;
@@ -39,18 +39,6 @@ interface KeyRow {
   revoked_by: string | null;
   requests: number;
   last_used_at: string | null;
-}
-
-/** The gateway's view of a scope: `models: null` is every model; `versions` limits versions per model. */
-export function scopeToRoute(scope: KeyScope): Pick<RouteKey, 'models' | 'versions'> {
-  switch (scope.kind) {
-    case 'all':
-      return { models: null, versions: null };
-    case 'model':
-      return { models: [scope.model], versions: null };
-    case 'versions':
-      return { models: [scope.model], versions: { [scope.model]: [...scope.versions] } };
-  }
 }
 
 /**
@@ -75,23 +63,23 @@ export interface KeyStoreDeps {
   usage?: () => KeyUsage[];
 }
 
-/** API keys in SQLite: only the sha256 of a secret is ever stored; the secret is returned once, at creation. */
+/** A key about to be created: what goes into the group state, and the secret shown once. */
+export interface NewKey {
+  entry: StateKey;
+  secret: string;
+}
+
+/** The keys this Berth knows (a cache of its groups' states), and the making of new ones. */
 export function createKeyStore(deps: KeyStoreDeps) {
   const { db } = deps;
   const now = deps.now ?? (() => new Date());
   const q = {
     all: db.prepare<[], KeyRow>('SELECT * FROM api_keys ORDER BY created_at DESC, id'),
     get: db.prepare<[string], KeyRow>('SELECT * FROM api_keys WHERE id = ?'),
-    insert: db.prepare(
-      `INSERT INTO api_keys (id, name, sha256, scope, expires_at, created_by, created_at)
-       VALUES (@id, @name, @sha256, @scope, @expiresAt, @createdBy, @createdAt)`,
-    ),
-    revoke: db.prepare('UPDATE api_keys SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL'),
     usage: db.prepare('UPDATE api_keys SET requests = ?, last_used_at = ? WHERE id = ?'),
-    models: db.prepare<[], { name: string; public: number }>('SELECT name, public FROM models ORDER BY name'),
-    model: db.prepare<[string], { id: number; public: number }>('SELECT id, public FROM models WHERE name = ?'),
+    models: db.prepare<[], { id: number; name: string; public: number; group_name: string | null }>('SELECT id, name, public, group_name FROM models ORDER BY name'),
+    model: db.prepare<[string], { id: number; public: number; group_name: string | null }>('SELECT id, public, group_name FROM models WHERE name = ?'),
     versions: db.prepare<[number], { number: number }>("SELECT number FROM versions WHERE model_id = ? AND state != 'retired' ORDER BY number"),
-    setPublic: db.prepare('UPDATE models SET public = ? WHERE name = ?'),
   };
 
   function stateOf(row: KeyRow): ApiKeyView['state'] {
@@ -104,6 +92,7 @@ export function createKeyStore(deps: KeyStoreDeps) {
     const usage = live?.get(row.id);
     return {
       id: row.id,
+      group: row.group_name,
       name: row.name,
       scope: JSON.parse(row.scope),
       expiresAt: row.expires_at,
@@ -117,22 +106,10 @@ export function createKeyStore(deps: KeyStoreDeps) {
     };
   }
 
-  function get(id: string): KeyRow {
-    const row = q.get.get(id);
-    if (!row) throw new BerthError('NotFound', `There is no API key ${id}`);
-    return row;
-  }
-
-  function checkScopeModel(scope: KeyScope): void {
-    if (scope.kind === 'all') return;
-    const model = q.model.get(scope.model);
-    if (!model) {
-      const known = q.models.all().map((m) => m.name);
-      throw new BerthError(
-        'NotFound',
-        `No model named "${scope.model}" has been deployed${known.length ? ` (models: ${known.join(', ')})` : ''}: deploy it first, or give the key access to all models`,
-      );
-    }
+  function row(id: string): KeyRow {
+    const found = q.get.get(id);
+    if (!found) throw new BerthError('NotFound', `There is no API key ${id}`);
+    return found;
   }
 
   function liveUsage(): Map<string, KeyUsage> | undefined {
@@ -144,48 +121,63 @@ export function createKeyStore(deps: KeyStoreDeps) {
     }
   }
 
+  /** The message for a scope naming a model nobody deployed (from the cache, or from a group state). */
+  function unknownModel(model: string, known: string[]): BerthError {
+    return new BerthError(
+      'NotFound',
+      `No model named "${model}" has been deployed${known.length ? ` (models: ${[...known].sort().join(', ')})` : ''}: deploy it first, or give the key access to all models`,
+    );
+  }
+
+  /** The group of a deployed model (null: known here but not yet in any group state); NotFound for an unknown model. */
+  function modelGroup(model: string): string | null {
+    const found = q.model.get(model);
+    if (!found) throw unknownModel(model, q.models.all().map((m) => m.name));
+    return found.group_name;
+  }
+
   return {
     list: (): ApiKeyView[] => {
       const live = liveUsage();
-      return q.all.all().map((row) => view(row, live));
+      return q.all.all().map((r) => view(r, live));
     },
-    get: (id: string) => view(get(id)),
+    get: (id: string) => view(row(id)),
+    /** The key's group (null: a key of a data folder that never published it). */
+    groupOf: (id: string) => row(id).group_name,
 
-    create(input: CreateKey, createdBy: string): { key: ApiKeyView; secret: string } {
+    modelGroup,
+    unknownModel,
+
+    /**
+     * Checks a key request and makes its secret; nothing is stored here (the group change caches the entry).
+     * The scope's model is checked against the cache; the change checks it again against the group state.
+     */
+    prepare(input: CreateKey, createdBy: string): NewKey & { group: string | undefined } {
       const parsed = CreateKey.parse(input);
-      checkScopeModel(parsed.scope);
+      if (parsed.scope.kind !== 'all') modelGroup(parsed.scope.model);
       if (parsed.expiresAt && Date.parse(parsed.expiresAt) <= now().getTime()) {
         throw new BerthError('ValidationError', `The expiry ${parsed.expiresAt} is in the past: pick a later date, or no expiry`);
       }
       const secret = generateSecret();
-      const id = `key_${randomBytes(6).toString('hex')}`;
-      q.insert.run({
-        id,
+      const entry: StateKey = {
+        id: `key_${randomBytes(6).toString('hex')}`,
         name: parsed.name,
         sha256: sha256Hex(secret),
-        scope: JSON.stringify(parsed.scope),
+        scope: parsed.scope,
         expiresAt: parsed.expiresAt ? new Date(parsed.expiresAt).toISOString() : null,
         createdBy,
         createdAt: now().toISOString(),
-      });
-      return { key: view(get(id)), secret };
+        revokedAt: null,
+        revokedBy: null,
+      };
+      return { entry, secret, group: parsed.group };
     },
 
-    revoke(id: string, revokedBy: string): ApiKeyView {
-      const row = get(id);
-      if (row.revoked_at) throw new BerthError('Conflict', `${id} ("${row.name}") was already revoked at ${row.revoked_at} by ${row.revoked_by}`);
-      q.revoke.run(now().toISOString(), revokedBy, id);
-      return view(get(id));
-    },
-
-    /** The keys routes.json must carry: not revoked and not expired. */
-    keysForRoutes(): RouteKey[] {
-      const at = now().getTime();
-      return q.all
-        .all()
-        .filter((row) => !row.revoked_at && !(row.expires_at && Date.parse(row.expires_at) <= at))
-        .map((row) => ({ id: row.id, sha256: row.sha256, ...scopeToRoute(JSON.parse(row.scope)), expiresAt: row.expires_at }))
-        .sort((a, b) => a.id.localeCompare(b.id));
+    /** Refuses revoking a key twice, naming who did it first. */
+    checkRevocable(id: string): ApiKeyView {
+      const key = view(row(id));
+      if (key.revokedAt) throw new BerthError('Conflict', `${id} ("${key.name}") was already revoked at ${key.revokedAt} by ${key.revokedBy}`);
+      return key;
     },
 
     /** Stores absolute request counts per key (the logs service calls this after pulling the gateways' logs). */
@@ -201,16 +193,15 @@ export function createKeyStore(deps: KeyStoreDeps) {
       return q.models.all().map((m) => ({
         name: m.name,
         public: m.public === 1,
-        versions: q.versions.all(q.model.get(m.name)!.id).map((v) => String(v.number)),
+        versions: q.versions.all(m.id).map((v) => String(v.number)),
       }));
     },
 
-    /** A model is private (keys required) unless made public here. Returns the previous setting. */
-    setPublic(model: string, isPublic: boolean): boolean {
-      const row = q.model.get(model);
-      if (!row) throw new BerthError('NotFound', `No model named "${model}" has been deployed`);
-      q.setPublic.run(isPublic ? 1 : 0, model);
-      return row.public === 1;
+    /** The model's public flag as this Berth last saw it; NotFound for an unknown model. */
+    publicFlag(model: string): boolean {
+      const found = q.model.get(model);
+      if (!found) throw new BerthError('NotFound', `No model named "${model}" has been deployed`);
+      return found.public === 1;
     },
   };
 }

@@ -1,11 +1,17 @@
+/**
+ * Team members: a name, one SSH public key and a role, per server group. The group state on the servers holds
+ * them (services/groups) and each server's authorized_keys block is derived from it; the local SQLite caches them.
+ */
 import { randomBytes } from 'node:crypto';
 import { AddMember, Role, type MemberView } from '../../../../shared/access';
 import { BerthError } from '../../../../shared/errors';
+import type { GroupState, StateMember } from '../../../../shared/group-state';
 import type { Db } from '../store/database';
-import { parsePublicKey, type MemberKey } from './authorized-keys';
+import { parsePublicKey } from './authorized-keys';
 
 interface MemberRow {
   id: string;
+  group_name: string | null;
   name: string;
   role: MemberView['role'];
   public_key: string;
@@ -15,81 +21,73 @@ interface MemberRow {
   updated_at: string;
 }
 
-const isUniqueViolation = (err: unknown) => err instanceof Error && /UNIQUE constraint failed/.test(err.message);
+const view = (row: MemberRow): MemberView => ({
+  id: row.id,
+  group: row.group_name,
+  name: row.name,
+  role: row.role,
+  keyType: row.key_type,
+  fingerprint: row.fingerprint,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
 
-/** Team members in SQLite: a name, one SSH public key and a role. */
+/** The members this Berth knows (a cache of its groups' states), and the checking of new ones. */
 export function createMemberStore(db: Db, now: () => Date = () => new Date()) {
   const q = {
-    all: db.prepare<[], MemberRow>('SELECT * FROM members ORDER BY name'),
+    all: db.prepare<[], MemberRow>('SELECT * FROM members ORDER BY name, group_name'),
     get: db.prepare<[string], MemberRow>('SELECT * FROM members WHERE id = ?'),
-    insert: db.prepare(
-      `INSERT INTO members (id, name, role, public_key, key_type, fingerprint, created_at, updated_at)
-       VALUES (@id, @name, @role, @publicKey, @keyType, @fingerprint, @at, @at)`,
-    ),
-    setRole: db.prepare('UPDATE members SET role = ?, updated_at = ? WHERE id = ?'),
-    remove: db.prepare('DELETE FROM members WHERE id = ?'),
   };
 
-  const view = (row: MemberRow): MemberView => ({
-    id: row.id,
-    name: row.name,
-    role: row.role,
-    keyType: row.key_type,
-    fingerprint: row.fingerprint,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  });
-
-  function get(id: string): MemberRow {
-    const row = q.get.get(id);
-    if (!row) throw new BerthError('NotFound', `There is no team member ${id} (they may have been offboarded)`);
-    return row;
+  function row(id: string): MemberRow {
+    const found = q.get.get(id);
+    if (!found) throw new BerthError('NotFound', `There is no team member ${id} (they may have been offboarded)`);
+    return found;
   }
 
   return {
-    list: () => q.all.all().map(view),
-    get: (id: string) => view(get(id)),
-    /** What the servers need: id, role and key of everyone. */
-    keys: (): MemberKey[] => q.all.all().map((r) => ({ id: r.id, role: r.role, publicKey: r.public_key })),
+    list: (): MemberView[] => q.all.all().map(view),
+    get: (id: string): MemberView => view(row(id)),
+    /** The member's group (null: a member of a data folder that never published them). */
+    groupOf: (id: string) => row(id).group_name,
 
-    add(input: AddMember): MemberView {
+    /** Checks a new member (their key above all) and makes their entry for the group state. */
+    prepare(input: AddMember): { entry: StateMember; group: string | undefined } {
       const member = AddMember.parse(input);
       const key = parsePublicKey(member.publicKey);
-      const id = `m_${randomBytes(5).toString('hex')}`;
-      try {
-        q.insert.run({
-          id,
-          name: member.name,
-          role: member.role,
-          publicKey: `${key.type} ${key.base64}`,
-          keyType: key.type,
-          fingerprint: key.fingerprint,
-          at: now().toISOString(),
-        });
-      } catch (err) {
-        if (isUniqueViolation(err)) {
-          const byKey = q.all.all().find((r) => r.fingerprint === key.fingerprint);
-          throw new BerthError(
-            'Conflict',
-            byKey ? `That key (${key.fingerprint}) already belongs to ${byKey.name}` : `A team member named "${member.name}" already exists`,
-          );
-        }
-        throw err;
-      }
-      return view(get(id));
-    },
-
-    setRole(id: string, role: MemberView['role']): { before: MemberView; after: MemberView } {
-      const before = view(get(id));
-      q.setRole.run(Role.parse(role), now().toISOString(), id);
-      return { before, after: view(get(id)) };
-    },
-
-    remove(id: string): MemberView {
-      const member = view(get(id));
-      q.remove.run(id);
-      return member;
+      const at = now().toISOString();
+      const entry: StateMember = {
+        id: `m_${randomBytes(5).toString('hex')}`,
+        name: member.name,
+        role: member.role,
+        publicKey: `${key.type} ${key.base64}`,
+        keyType: key.type,
+        fingerprint: key.fingerprint,
+        createdAt: at,
+        updatedAt: at,
+      };
+      return { entry, group: member.group };
     },
   };
 }
 export type MemberStore = ReturnType<typeof createMemberStore>;
+
+/** Adds a member to a group state; refuses a second member of the same name or key in that group. */
+export function addToState(state: GroupState, entry: StateMember, group: string): void {
+  const byKey = state.members.find((m) => m.publicKey === entry.publicKey);
+  if (byKey) throw new BerthError('Conflict', `That key (${entry.fingerprint}) already belongs to ${byKey.name} in group "${group}"`);
+  if (state.members.some((m) => m.name === entry.name)) throw new BerthError('Conflict', `A team member named "${entry.name}" already exists in group "${group}"`);
+  state.members.push(entry);
+}
+
+/** Changes a member's role in a group state; returns the role before. */
+export function setRoleInState(state: GroupState, id: string, role: Role, at: string): StateMember['role'] {
+  const member = state.members.find((m) => m.id === id);
+  if (!member) throw new BerthError('NotFound', `There is no team member ${id} in the group's state (they may have been offboarded by another Berth)`);
+  const before = member.role;
+  if (before !== role) {
+    member.role = Role.parse(role);
+    member.updatedAt = at;
+  }
+  return before;
+}

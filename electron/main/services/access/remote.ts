@@ -7,19 +7,50 @@ import { utils as sshUtils } from 'ssh2';
 import berthShellSource from '../../../../resources/server/berth-shell?raw';
 import auditAppendSource from '../../../../resources/server/berth-audit-append?raw';
 import { BerthError } from '../../../../shared/errors';
-import { shellQuote, type SshConnection } from '../transport/ssh';
+import { command, script, type RemoteCommand } from '../remote/command';
+import type { ServerLayout } from '../remote/layout';
+import type { SshConnection } from '../transport/ssh';
 import { keyBlobOf, memberLine, mergeAuthorizedKeys, type MemberKey } from './authorized-keys';
-import { authorizedKeysWord, type ServerLayout } from './layout';
 
 const TIMEOUT_MS = 20_000;
 const MODEL_RE = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 
 const isRoot = (ssh: SshConnection) => ssh.target.username === 'root';
 
-/** Runs a script as root: directly when Berth logs in as root, else through passwordless sudo. */
-function asRoot(ssh: SshConnection, script: string): string {
-  return isRoot(ssh) ? `sh -c ${shellQuote(script)}` : `sudo -n sh -c ${shellQuote(script)}`;
-}
+/** Runs a command as root: directly when Berth logs in as root, else through passwordless sudo. */
+const elevated = (ssh: SshConnection, program: RemoteCommand) => (isRoot(ssh) ? program : program.under('sudo', '-n'));
+
+/** Runs a constant script as root, its values as positional parameters. */
+const asRoot = (ssh: SshConnection, text: string, ...args: Array<string | number>) => elevated(ssh, script(text, ...args));
+
+/**
+ * Writes berth-shell ($3) and berth-audit-append ($4), base64-encoded, into the lib folder $1, and makes the state
+ * folder $2 with the subfolders the access machinery writes. Each file goes in by a rename, so a login never runs half a script.
+ */
+const INSTALL_SCRIPTS = `set -e
+umask 022
+mkdir -p "$1" "$2/lock" "$2/gateway"
+mkdir -p -m 750 "$2/audit"
+printf %s "$3" | base64 -d > "$1/.berth-shell.new" && chmod 755 "$1/.berth-shell.new" && mv -f "$1/.berth-shell.new" "$1/berth-shell"
+printf %s "$4" | base64 -d > "$1/.berth-audit-append.new" && chmod 755 "$1/.berth-audit-append.new" && mv -f "$1/.berth-audit-append.new" "$1/berth-audit-append"`;
+
+/** Sets f to the authorized_keys path $1, taken from the login account's home unless absolute. */
+const KEYS_FILE = 'case "$1" in /*) f=$1 ;; *) f=$HOME/$1 ;; esac';
+
+const READ_KEYS = `${KEYS_FILE}
+cat "$f" 2>/dev/null || true`;
+
+/** Replaces authorized_keys with stdin unless its sha256 is no longer $2 (someone changed it since it was read). */
+const SWAP_KEYS = `${KEYS_FILE}
+umask 077
+mkdir -p "$(dirname "$f")"
+tmp="$f.berth-new"
+cat > "$tmp" || exit 1
+cur=$(cat "$f" 2>/dev/null | sha256sum | cut -c1-64)
+if [ "$cur" != "$2" ]; then rm -f "$tmp"; echo "authorized_keys changed while Berth was updating it; push again" >&2; exit 75; fi
+chmod 600 "$tmp" && mv -f "$tmp" "$f"`;
+
+const READ_AUDIT = 'cat "$1" 2>/dev/null || true';
 
 export function renderScripts(layout: ServerLayout): { berthShell: string; auditAppend: string } {
   const fill = (text: string) => text.replaceAll('@BERTH_DIR@', layout.berthDir).replaceAll('@LIB_DIR@', layout.libDir);
@@ -29,18 +60,8 @@ export function renderScripts(layout: ServerLayout): { berthShell: string; audit
 /** Installs (or refreshes) berth-shell and berth-audit-append, root-owned and not writable by anyone else. */
 export async function installScripts(ssh: SshConnection, layout: ServerLayout): Promise<void> {
   const { berthShell, auditAppend } = renderScripts(layout);
-  const put = (name: string, text: string) =>
-    `printf %s '${Buffer.from(text).toString('base64')}' | base64 -d > ${layout.libDir}/.${name}.new && ` +
-    `chmod 755 ${layout.libDir}/.${name}.new && mv -f ${layout.libDir}/.${name}.new ${layout.libDir}/${name}`;
-  const script = [
-    'set -e',
-    'umask 022',
-    `mkdir -p ${layout.libDir} ${layout.berthDir}/lock ${layout.berthDir}/gateway`,
-    `mkdir -p -m 750 ${layout.berthDir}/audit`,
-    put('berth-shell', berthShell),
-    put('berth-audit-append', auditAppend),
-  ].join('\n');
-  await ssh.run(asRoot(ssh, script), { timeoutMs: TIMEOUT_MS });
+  const base64 = (text: string) => Buffer.from(text).toString('base64');
+  await ssh.run(asRoot(ssh, INSTALL_SCRIPTS, layout.libDir, layout.berthDir, base64(berthShell), base64(auditAppend)), { timeoutMs: TIMEOUT_MS });
 }
 
 /** The key blob (base64) Berth itself logs in with, when it uses a key file. */
@@ -60,8 +81,7 @@ const sha256 = (data: Buffer | string) => createHash('sha256').update(data).dige
  * that lost access here.
  */
 export async function pushAuthorizedKeys(ssh: SshConnection, layout: ServerLayout, members: MemberKey[]): Promise<{ removed: string[] }> {
-  const file = authorizedKeysWord(layout);
-  const read = await ssh.exec(`f=${file}; cat "$f" 2>/dev/null || true`, { timeoutMs: TIMEOUT_MS });
+  const read = await ssh.exec(script(READ_KEYS, layout.authorizedKeys), { timeoutMs: TIMEOUT_MS });
   const current = read.stdout;
   const lines = members.map((m) => memberLine(layout.libDir, m, !isRoot(ssh)));
   const merged = mergeAuthorizedKeys(current.toString('utf8'), lines, members.map((m) => m.id));
@@ -80,17 +100,7 @@ export async function pushAuthorizedKeys(ssh: SshConnection, layout: ServerLayou
   }
   if (merged.content === current.toString('utf8')) return { removed: merged.removed };
 
-  const script = [
-    `f=${file}`,
-    'umask 077',
-    'mkdir -p "$(dirname "$f")"',
-    'tmp="$f.berth-new"',
-    'cat > "$tmp" || exit 1',
-    `cur=$(cat "$f" 2>/dev/null | sha256sum | cut -c1-64)`,
-    `if [ "$cur" != ${sha256(current)} ]; then rm -f "$tmp"; echo "authorized_keys changed while Berth was updating it; push again" >&2; exit 75; fi`,
-    'chmod 600 "$tmp" && mv -f "$tmp" "$f"',
-  ].join('\n');
-  await ssh.run(`sh -c ${shellQuote(script)}`, { stdin: merged.content, timeoutMs: TIMEOUT_MS });
+  await ssh.run(script(SWAP_KEYS, layout.authorizedKeys, sha256(current)), { stdin: merged.content, timeoutMs: TIMEOUT_MS });
   return { removed: merged.removed };
 }
 
@@ -98,16 +108,15 @@ export async function pushAuthorizedKeys(ssh: SshConnection, layout: ServerLayou
 export async function appendAudit(ssh: SshConnection, layout: ServerLayout, canonicalEntry: string): Promise<{ seq: number; hash: string }> {
   // The appender is sent inline, so auditing works on a server before berth-shell was ever installed there.
   const { auditAppend } = renderScripts(layout);
-  const command = `bash -c ${shellQuote(auditAppend)} berth-audit-append ${shellQuote(layout.berthDir)}`;
-  const out = await ssh.run(isRoot(ssh) ? command : `sudo -n ${command}`, { stdin: canonicalEntry, timeoutMs: TIMEOUT_MS });
+  const appender = command('bash', '-c', auditAppend, 'berth-audit-append', layout.berthDir);
+  const out = await ssh.run(elevated(ssh, appender), { stdin: canonicalEntry, timeoutMs: TIMEOUT_MS });
   const match = /^(\d+) ([0-9a-f]{64})\s*$/.exec(out);
   if (!match) throw new BerthError('RemoteCommandFailed', `The audit appender on ${ssh.target.host} answered "${out.trim().slice(0, 200)}"`);
   return { seq: Number(match[1]), hash: match[2] };
 }
 
 export async function readAuditFile(ssh: SshConnection, layout: ServerLayout): Promise<string> {
-  const file = `${layout.berthDir}/audit/audit.jsonl`;
-  return ssh.run(asRoot(ssh, `cat ${file} 2>/dev/null || true`), { timeoutMs: 60_000 });
+  return ssh.run(asRoot(ssh, READ_AUDIT, `${layout.berthDir}/audit/audit.jsonl`), { timeoutMs: 60_000 });
 }
 
 export interface RemoteLock {

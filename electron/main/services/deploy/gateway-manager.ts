@@ -5,10 +5,8 @@ import type Docker from 'dockerode';
 import { BerthError } from '../../../../shared/errors';
 import { buildGatewayImage, gatewayContextFiles, gatewaySourceDir } from '../gateway/image';
 import { ensureGateway } from '../gateway/install';
-import { writeRoutes } from '../gateway/routes';
 import type { SshConnection } from '../transport/ssh';
 import type { GatewayManager, ImageSender } from './orchestrator';
-import type { RoutesFile } from './routes-plan';
 
 export interface GatewayManagerDeps {
   docker: Docker;
@@ -55,6 +53,5 @@ export function createGatewayManager(deps: GatewayManagerDeps): GatewayManager {
       }
       await Promise.all(serverIds.map(async (id) => ensureGateway(await deps.connection(id), { image: tag, port: deps.port })));
     },
-    writeRoutes: async (ssh: SshConnection, routes: RoutesFile) => void (await writeRoutes(ssh, routes)),
   };
 }

@@ -1,15 +1,17 @@
 import { BerthError } from '../../../../shared/errors';
-import { DeployRequest, type DeployPhase } from '../../../../shared/deploy';
+import { DeployRequest, type DeployEvent, type DeployPhase } from '../../../../shared/deploy';
+import type { StateReplica } from '../../../../shared/group-state';
+import type { GroupStateService } from '../groups/service';
 import type { ServerRegistry } from '../servers/registry';
 import type { SshConnection } from '../transport/ssh';
-import { currentActor, releaseLock } from './lock';
-import { removeContainers, startContainers, startReplicas, stopContainers, waitReady } from './replicas';
-import type { RouteKey, RoutesFile } from './routes-plan';
-import type { DeployStore, ModelRow, Placement, VersionRow } from './store';
+import { createFanout } from './fanout';
 import { createRecovery } from './recovery';
-import { createSwitcher, type Emit, type Journal, type JournalHandle } from './switcher';
+import { removeContainers, startContainers, startReplicas, stopContainers, waitReady, type Replica } from './replicas';
+import * as edits from './state-edits';
+import type { DeployStore, Placement, VersionRow } from './store';
 
 export type SendResult = { ok: true; bytesSent: number } | { ok: false; error: BerthError };
+export type Emit = (event: DeployEvent) => void;
 
 /** Moves an image to servers (services/transport). */
 export interface ImageSender {
@@ -27,7 +29,6 @@ export interface ImageSender {
 /** Runs the gateway on servers (services/gateway). */
 export interface GatewayManager {
   ensure(serverIds: number[], signal?: AbortSignal): Promise<void>;
-  writeRoutes(ssh: SshConnection, routes: RoutesFile): Promise<void>;
 }
 
 export interface AuditRecorder {
@@ -40,24 +41,34 @@ export interface OrchestratorDeps {
   connection(serverId: number): Promise<SshConnection>;
   images: ImageSender;
   gateway: GatewayManager;
-  keys(): RouteKey[];
+  groups: GroupStateService;
+  actor(): string;
   audit?: AuditRecorder;
 }
 
-
+/** What a running operation records locally, so `recover()` can undo it after a crash of this Berth. */
+export interface Journal {
+  phase: DeployPhase;
+  group: string;
+  model: string;
+  version: number | null;
+  servers: number[];
+  /** Containers started by this operation, per server: removed again on undo. */
+  started: Record<number, Replica[]>;
+  /** The model lock's token, so recovery releases this lock and no other. */
+  lockToken: string;
+}
 
 /**
- * Deploys, rollbacks, alias moves, start/stop: every change to what serves traffic goes through one health gate and
- * is all-or-nothing across the group. The database is committed only after every server switched; an interrupted
- * operation is journaled so `recover()` can finish or undo it.
+ * Deploys, rollbacks, alias moves, start/stop. Every change to what serves traffic is a revision of the group
+ * state (services/groups), made under the model's lock once every replica it routes to is ready; each server's
+ * gateway then serves the table derived from it.
  */
 export function createOrchestrator(deps: OrchestratorDeps) {
-  const { store, registry } = deps;
-  const serverName = (id: number) => registry.get(id).name;
-
-  const switcher = createSwitcher(deps);
-  const { onAll, switchRoutes, restoreRoutes, withLocks } = switcher;
-  const recovery = createRecovery({ ...deps, switcher });
+  const { store, registry, groups } = deps;
+  const { onAll, serverName } = createFanout(deps);
+  const recovery = createRecovery({ ...deps, onAll, serverName });
+  const uidOf = (serverId: number) => registry.get(serverId).uid!;
 
   function groupServers(groupName: string) {
     const group = registry.group(groupName);
@@ -65,68 +76,77 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     return group;
   }
 
+  /** A model name belongs to one group: the one whose state holds it. */
+  function groupOfModel(model: string): string {
+    const row = store.model(model);
+    if (!row.group_name) throw new BerthError('Conflict', `${model} is not in any group's state yet: open Berth with its servers reachable to publish it`);
+    return row.group_name;
+  }
+
+  function refuseOtherGroup(model: string, group: string) {
+    const row = store.findModel(model);
+    if (row?.group_name && row.group_name !== group) {
+      throw new BerthError('Conflict', `The model name "${model}" belongs to group "${row.group_name}"; deploy it there, or choose another name for this group`);
+    }
+  }
+
+  function startJournal(kind: 'deploy' | 'rollback' | 'alias' | 'start' | 'stop', j: Journal) {
+    const model = store.model(j.model);
+    const versionId = j.version === null ? null : store.versionByNumber(model.id, j.version).id;
+    const op = store.startOperation({ kind, modelId: model.id, versionId, groupId: registry.group(j.group).id, actor: deps.actor(), journal: j });
+    return { id: op.id, value: j, save: () => store.journal(op.id, j) };
+  }
+
   async function deploy(request: DeployRequest, emit: Emit = () => {}, signal?: AbortSignal): Promise<VersionRow> {
     const req = DeployRequest.parse(request);
     const group = groupServers(req.group);
+    refuseOtherGroup(req.model, group.name);
     const servers = group.serverIds;
-    const replicasPerServer = req.replicas ?? group.replicas;
+    const replicas = req.replicas ?? group.replicas;
     const started = Date.now();
     const imageId = await deps.images.localId(req.imageRef);
 
-    return withLocks(req.model, servers, req.message || `deploy ${req.imageRef}`, req.breakLock, emit, async () => {
-      const model = store.ensureModel(req.model, req.projectPath);
-      const version = store.insertVersion({
-        modelId: model.id,
-        number: store.nextVersionNumber(model.id),
-        imageRef: req.imageRef,
-        imageId,
-        notebookHash: req.notebookHash,
-        dockerfile: req.dockerfile,
-        requirements: req.requirements,
-        createdBy: currentActor().holder,
-        state: 'pending',
-      });
-      const op = store.startOperation({ kind: 'deploy', modelId: model.id, versionId: version.id, groupId: group.id, actor: currentActor().holder });
-      const journal = journalOf(op.id, servers);
+    return groups.withModelLock(group.name, req.model, req.message || `deploy ${req.imageRef}`, async (lockToken) => {
+      phaseAll(emit, servers, 'lock', 'model lock taken');
+      const reserved = await groups.change(group.name, `reserve a version of ${req.model} for ${req.imageRef}`, (state) =>
+        edits.reserveVersion(state, req.model, {
+          imageRef: req.imageRef,
+          imageId,
+          notebookHash: req.notebookHash,
+          dockerfile: req.dockerfile,
+          requirements: req.requirements,
+          createdBy: deps.actor(),
+          createdAt: new Date().toISOString(),
+          resources: { replicas, memoryMb: req.memoryMb, cpus: req.cpus },
+        }),
+      );
+      const number = reserved.result;
+      if (req.projectPath) store.setProjectPath(req.model, req.projectPath);
+      const journal = startJournal('deploy', { phase: 'transport', group: group.name, model: req.model, version: number, servers, started: {}, lockToken });
       try {
         phaseAll(emit, servers, 'gateway', 'checking the gateway');
         await deps.gateway.ensure(servers, signal);
         await sendImage(req.imageRef, servers, emit, signal);
-        const placements = await startAndGate(model, version, group.id, servers, replicasPerServer, req, journal, emit, signal);
+        const placements = await startAndGate(req.model, number, req.imageRef, servers, replicas, req, journal, emit, signal);
         journal.value.phase = 'switch';
         journal.save();
-        phaseAll(emit, servers, 'switch', `switching latest to v${version.number}`);
-        await switchRoutes(servers, { modelId: model.id, addPlacements: placements, aliases: { latest: version.id } }, journal);
-        journal.value.phase = 'switched';
-        journal.save();
-        commitDeploy(model, version, placements, op.id);
-        phaseAll(emit, servers, 'done', `v${version.number} is live`);
-        await retireOldVersions(model, emit);
-        await deps.audit?.({ action: 'deploy', target: `${model.name} v${version.number}`, result: 'ok', detail: { group: group.name, imageRef: req.imageRef } });
-        emit({ type: 'done', model: model.name, version: version.number, operationId: op.id, durationMs: Date.now() - started });
-        return store.version(version.id);
+        phaseAll(emit, servers, 'switch', `switching latest to v${number}`);
+        await groups.change(group.name, `deploy ${req.model} v${number}`, (state) => edits.goLive(state, req.model, number, placements));
+        store.finishOperation(journal.id, 'succeeded');
+        phaseAll(emit, servers, 'done', `v${number} is live`);
+        await retireOldVersions(group.name, req.model, emit);
+        await deps.audit?.({ action: 'deploy', target: `${req.model} v${number}`, result: 'ok', detail: { group: group.name, imageRef: req.imageRef } });
+        emit({ type: 'done', model: req.model, version: number, operationId: journal.id, durationMs: Date.now() - started });
+        return store.versionByNumber(store.model(req.model).id, number);
       } catch (err) {
-        await undo(op.id, journal.value, emit);
-        store.setVersionState(version.id, 'failed');
-        store.finishOperation(op.id, 'failed', BerthError.from(err).message);
-        await deps.audit?.({ action: 'deploy', target: `${model.name} v${version.number}`, result: 'failed', detail: { error: BerthError.from(err).message } });
+        await undoStarted(journal.value, emit);
+        await groups.change(group.name, `deploy ${req.model} v${number} failed`, (state) => edits.markFailed(state, req.model, number)).catch((e) =>
+          emit({ type: 'log', message: `Could not mark v${number} failed in the group state: ${BerthError.from(e).message}` }),
+        );
+        store.finishOperation(journal.id, 'failed', BerthError.from(err).message);
+        await deps.audit?.({ action: 'deploy', target: `${req.model} v${number}`, result: 'failed', detail: { error: BerthError.from(err).message } });
         throw err;
       }
-    });
-  }
-
-  function journalOf(operationId: number, servers: number[]): JournalHandle {
-    const value: Journal = { phase: 'transport', servers, started: {}, switched: [] };
-    store.journal(operationId, value); // at once: recover() needs the servers to release their locks if Berth dies before the next phase
-    return { operationId, value, save: () => store.journal(operationId, value) };
-  }
-
-  function commitDeploy(model: ModelRow, version: VersionRow, placements: Placement[], operationId: number) {
-    store.transaction(() => {
-      for (const p of placements) store.setPlacement(p);
-      store.setVersionState(version.id, 'live');
-      store.setAlias(model.id, 'latest', version.id);
-      store.finishOperation(operationId, 'succeeded');
     });
   }
 
@@ -134,8 +154,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     phaseAll(emit, servers, 'transport', 'comparing layers');
     const results = await deps.images.send(imageRef, servers, {
       signal,
-      onProgress: (id, message, bytesSent, bytesTotal) =>
-        emit({ type: 'progress', server: serverName(id), phase: 'transport', message, bytesSent, bytesTotal }),
+      onProgress: (id, message, bytesSent, bytesTotal) => emit({ type: 'progress', server: serverName(id), phase: 'transport', message, bytesSent, bytesTotal }),
     });
     const failed = [...results].filter(([, r]) => !r.ok) as [number, { ok: false; error: BerthError }][];
     for (const [id, r] of failed) emit({ type: 'progress', server: serverName(id), phase: 'failed', message: r.error.message });
@@ -150,20 +169,20 @@ export function createOrchestrator(deps: OrchestratorDeps) {
 
   /** Starts replicas on every server and waits until all are ready; records them in the journal as they start. */
   async function startAndGate(
-    model: ModelRow,
-    version: VersionRow,
-    groupId: number,
+    model: string,
+    number: number,
+    imageRef: string,
     servers: number[],
     count: number,
     req: { memoryMb: number; cpus: number; readyTimeoutMs: number },
-    journal: JournalHandle,
+    journal: ReturnType<typeof startJournal>,
     emit: Emit,
     signal?: AbortSignal,
-  ): Promise<Placement[]> {
+  ): Promise<Record<string, StateReplica[]>> {
     journal.value.phase = 'start';
     journal.save();
-    const spec = { model: model.name, version: version.number, imageRef: version.image_ref, operationId: journal.operationId, memoryMb: req.memoryMb, cpus: req.cpus };
-    const placements = await onAll(servers, async (ssh, id) => {
+    const spec = { model, version: number, imageRef, operationId: journal.id, memoryMb: req.memoryMb, cpus: req.cpus };
+    const started = await onAll(servers, async (ssh, id) => {
       emit({ type: 'progress', server: serverName(id), phase: 'start', message: `starting ${count} replica(s)` });
       const replicas = await startReplicas(ssh, spec, count);
       journal.value.started[id] = replicas;
@@ -171,81 +190,63 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       emit({ type: 'progress', server: serverName(id), phase: 'ready', message: 'waiting for /readyz' });
       await waitReady(ssh, replicas, { timeoutMs: req.readyTimeoutMs, signal });
       emit({ type: 'progress', server: serverName(id), phase: 'ready', message: `${count} replica(s) ready` });
-      return { versionId: version.id, serverId: id, groupId, replicas } satisfies Placement;
+      return replicas;
     });
-    return [...placements.values()];
+    return Object.fromEntries([...started].map(([id, replicas]) => [uidOf(id), replicas.map((r) => ({ name: r.name, port: r.port }))]));
   }
 
-  /** Undo what an operation did on servers: gateway tables back to the database's, its new containers removed. */
-  async function undo(operationId: number, journal: Journal, emit: Emit): Promise<void> {
+  /** Removes the containers an operation started; nothing it did stays routed, since its revision was never written. */
+  async function undoStarted(journal: Journal, emit: Emit): Promise<void> {
     phaseAll(emit, journal.servers, 'undo', 'undoing: nothing stays switched');
-    await restoreRoutes(journal.switched, emit);
     await Promise.allSettled(
-      Object.entries(journal.started).map(async ([id, replicas]) => {
-        const ssh = await deps.connection(Number(id));
-        await removeContainers(ssh, replicas.map((r) => r.name));
-      }),
+      Object.entries(journal.started).map(async ([id, replicas]) => removeContainers(await deps.connection(Number(id)), replicas.map((r) => r.name))),
     );
-    store.journal(operationId, { ...journal, phase: 'undo' });
   }
 
   function phaseAll(emit: Emit, servers: number[], phase: DeployPhase, message: string) {
     for (const id of servers) emit({ type: 'progress', server: serverName(id), phase, message });
   }
 
-  /** Versions beyond the model's keep count, and not named by an alias, lose their containers. Images stay for kept versions. */
-  async function retireOldVersions(model: ModelRow, emit: Emit): Promise<void> {
-    const aliased = new Set(store.aliases(model.id).map((a) => a.version_id));
-    const kept = store.versions(model.id).filter((v) => v.state === 'live' || v.state === 'stopped');
-    for (const version of kept.slice(model.keep_versions)) {
-      if (aliased.has(version.id)) continue;
-      const placements = store.placements(version.id);
-      await switchRoutes(placements.map((p) => p.serverId), { modelId: model.id, removeVersions: [version.id] }).catch(() => undefined);
-      await Promise.allSettled(placements.map(async (p) => removeContainers(await deps.connection(p.serverId), p.replicas.map((r) => r.name))));
-      store.transaction(() => {
-        for (const p of placements) store.deletePlacement(version.id, p.serverId);
-        store.setVersionState(version.id, 'retired');
-      });
-      emit({ type: 'log', message: `Retired v${version.number} (keeping the last ${model.keep_versions} versions)` });
+  /** Versions beyond the model's keep count, and not named by an alias, are unrouted, then lose their containers. */
+  async function retireOldVersions(group: string, model: string, emit: Emit): Promise<void> {
+    const cached = store.placementsOfModel(model);
+    const commit = await groups.change(group, `retire old versions of ${model}`, (state) => {
+      const numbers = edits.versionsToRetire(edits.modelIn(state, model)).map((v) => v.number);
+      edits.retire(state, model, numbers);
+      return numbers;
+    });
+    for (const number of commit.result) {
+      await Promise.allSettled((cached.get(number) ?? []).map(async (p) => removeContainers(await deps.connection(p.serverId), p.replicas.map((r) => r.name))));
+      emit({ type: 'log', message: `Retired v${number} (keeping the last ${store.model(model).keep_versions} versions)` });
     }
   }
 
-  /** Moves an alias (e.g. latest for a rollback) to a version, starting its replicas first if it is stopped. */
-  async function pointAlias(
-    kind: 'rollback' | 'alias',
-    modelName: string,
-    alias: string,
-    versionNumber: number,
-    emit: Emit = () => {},
-    options: { readyTimeoutMs?: number } = {},
-  ): Promise<VersionRow> {
-    const model = store.model(modelName);
-    const version = store.versionByNumber(model.id, versionNumber);
+  function keptVersion(model: string, number: number): { version: VersionRow; placements: Placement[] } {
+    const version = store.versionByNumber(store.model(model).id, number);
     const placements = store.placements(version.id);
-    if (version.state === 'retired' || version.state === 'failed' || version.state === 'pending' || placements.length === 0) {
-      throw new BerthError('Conflict', `v${versionNumber} of ${modelName} is ${version.state}; only kept versions (live or stopped) can serve again`);
+    if (!['live', 'stopped'].includes(version.state) || placements.length === 0) {
+      throw new BerthError('Conflict', `v${number} of ${model} is ${version.state}; only kept versions (live or stopped) can serve again`);
     }
-    const servers = placements.map((p) => p.serverId);
-    return withLocks(model.name, servers, `${kind} ${alias} → v${versionNumber}`, false, emit, async () => {
-      const op = store.startOperation({ kind, modelId: model.id, versionId: version.id, groupId: placements[0].groupId, actor: currentActor().holder });
-      const journal = journalOf(op.id, servers);
+    return { version, placements };
+  }
+
+  /** Moves an alias (e.g. latest for a rollback) to a version, starting its replicas first if it is stopped. */
+  async function moveAlias(kind: 'rollback' | 'alias', model: string, alias: string, number: number, emit: Emit = () => {}, options: { readyTimeoutMs?: number } = {}) {
+    const group = groupOfModel(model);
+    return groups.withModelLock(group, model, `${kind} ${alias} → v${number}`, async () => {
+      await groups.refresh(group);
+      const { version, placements } = keptVersion(model, number);
+      const servers = placements.map((p) => p.serverId);
       try {
         if (kind === 'rollback') await requireImageEverywhere(version, servers);
         if (version.state === 'stopped') await restartStopped(version, placements, options.readyTimeoutMs ?? 120_000, emit);
-        phaseAll(emit, servers, 'switch', `moving ${alias} to v${versionNumber}`);
-        await switchRoutes(servers, { modelId: model.id, aliases: { [alias]: version.id } }, journal);
-        store.transaction(() => {
-          store.setVersionState(version.id, 'live');
-          store.setAlias(model.id, alias, version.id);
-          store.finishOperation(op.id, 'succeeded');
-        });
-        phaseAll(emit, servers, 'done', `${alias} → v${versionNumber}`);
-        await deps.audit?.({ action: kind, target: `${model.name} ${alias} → v${versionNumber}`, result: 'ok' });
+        phaseAll(emit, servers, 'switch', `moving ${alias} to v${number}`);
+        await groups.change(group, `${kind}: ${model} ${alias} → v${number}`, (state) => edits.pointAlias(state, model, alias, number));
+        phaseAll(emit, servers, 'done', `${alias} → v${number}`);
+        await deps.audit?.({ action: kind, target: `${model} ${alias} → v${number}`, result: 'ok' });
         return store.version(version.id);
       } catch (err) {
-        await restoreRoutes(journal.value.switched, emit);
-        store.finishOperation(op.id, 'failed', BerthError.from(err).message);
-        await deps.audit?.({ action: kind, target: `${model.name} ${alias} → v${versionNumber}`, result: 'failed', detail: { error: BerthError.from(err).message } });
+        await deps.audit?.({ action: kind, target: `${model} ${alias} → v${number}`, result: 'failed', detail: { error: BerthError.from(err).message } });
         throw err;
       }
     });
@@ -268,117 +269,89 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     });
   }
 
-  async function stopVersion(modelName: string, versionNumber: number, emit: Emit = () => {}): Promise<VersionRow> {
-    const model = store.model(modelName);
-    const version = store.versionByNumber(model.id, versionNumber);
-    const aliases = store.aliases(model.id).filter((a) => a.version_id === version.id).map((a) => a.alias);
-    if (aliases.length) throw new BerthError('Conflict', `v${versionNumber} is still ${aliases.join(', ')}: move ${aliases.length > 1 ? 'those aliases' : 'that alias'} first`);
-    if (version.state !== 'live') throw new BerthError('Conflict', `v${versionNumber} is ${version.state}, not live`);
-    const placements = store.placements(version.id);
-    const servers = placements.map((p) => p.serverId);
-    return withLocks(model.name, servers, `stop v${versionNumber}`, false, emit, async () => {
-      const op = store.startOperation({ kind: 'stop', modelId: model.id, versionId: version.id, groupId: placements[0]?.groupId ?? null, actor: currentActor().holder });
-      try {
-        // Unroute first, then stop: no request is ever sent to a stopping replica.
-        await switchRoutes(servers, { modelId: model.id, removeVersions: [version.id] });
-        await onAll(servers, (ssh, id) => stopContainers(ssh, placements.find((p) => p.serverId === id)!.replicas.map((r) => r.name)));
-        store.transaction(() => {
-          store.setVersionState(version.id, 'stopped');
-          store.finishOperation(op.id, 'succeeded');
-        });
-        await deps.audit?.({ action: 'stop', target: `${model.name} v${versionNumber}`, result: 'ok' });
-        return store.version(version.id);
-      } catch (err) {
-        await restoreRoutes(servers, emit);
-        store.finishOperation(op.id, 'failed', BerthError.from(err).message);
-        throw err;
-      }
+  async function stopVersion(model: string, number: number): Promise<VersionRow> {
+    const group = groupOfModel(model);
+    return groups.withModelLock(group, model, `stop v${number}`, async () => {
+      // Unrouted first, then stopped: no request is ever sent to a stopping replica.
+      await groups.change(group, `stop ${model} v${number}`, (state) => edits.setServing(state, model, number, false));
+      const { version, placements } = keptVersion(model, number);
+      await onAll(placements.map((p) => p.serverId), (ssh, id) => stopContainers(ssh, placements.find((p) => p.serverId === id)!.replicas.map((r) => r.name)));
+      await deps.audit?.({ action: 'stop', target: `${model} v${number}`, result: 'ok' });
+      return store.version(version.id);
     });
   }
 
-  async function startVersion(modelName: string, versionNumber: number, emit: Emit = () => {}): Promise<VersionRow> {
-    const model = store.model(modelName);
-    const version = store.versionByNumber(model.id, versionNumber);
-    if (version.state !== 'stopped') throw new BerthError('Conflict', `v${versionNumber} is ${version.state}, not stopped`);
-    const placements = store.placements(version.id);
-    const servers = placements.map((p) => p.serverId);
-    return withLocks(model.name, servers, `start v${versionNumber}`, false, emit, async () => {
-      const op = store.startOperation({ kind: 'start', modelId: model.id, versionId: version.id, groupId: placements[0]?.groupId ?? null, actor: currentActor().holder });
-      try {
-        await restartStopped(version, placements, 120_000, emit);
-        await switchRoutes(servers, { modelId: model.id, addPlacements: placements });
-        store.transaction(() => {
-          store.setVersionState(version.id, 'live');
-          store.finishOperation(op.id, 'succeeded');
-        });
-        await deps.audit?.({ action: 'start', target: `${model.name} v${versionNumber}`, result: 'ok' });
-        return store.version(version.id);
-      } catch (err) {
-        await restoreRoutes(servers, emit);
-        await onAll(servers, (ssh, id) => stopContainers(ssh, placements.find((p) => p.serverId === id)!.replicas.map((r) => r.name))).catch(() => undefined);
-        store.finishOperation(op.id, 'failed', BerthError.from(err).message);
-        throw err;
-      }
+  async function startVersion(model: string, number: number, emit: Emit = () => {}): Promise<VersionRow> {
+    const group = groupOfModel(model);
+    return groups.withModelLock(group, model, `start v${number}`, async () => {
+      await groups.refresh(group);
+      const { version, placements } = keptVersion(model, number);
+      if (version.state !== 'stopped') throw new BerthError('Conflict', `v${number} is ${version.state}, not stopped`);
+      await restartStopped(version, placements, 120_000, emit);
+      await groups.change(group, `start ${model} v${number}`, (state) => edits.setServing(state, model, number, true));
+      await deps.audit?.({ action: 'start', target: `${model} v${number}`, result: 'ok' });
+      return store.version(version.id);
     });
+  }
+
+  /** Makes a model callable without a key (or private again). */
+  async function setPublic(model: string, isPublic: boolean): Promise<boolean> {
+    const commit = await groups.change(groupOfModel(model), `${model} ${isPublic ? 'public' : 'private'}`, (state) => {
+      const entry = edits.modelIn(state, model);
+      const before = entry.public;
+      entry.public = isPublic;
+      return before;
+    });
+    return commit.result;
   }
 
   /**
-   * After a crash of Berth itself: an operation whose every server was switched is finished (committed);
-   * any other is undone (gateway tables back to the database's, its containers removed). Locks it held are released.
+   * After a crash of this Berth: an operation whose revision reached the servers is finished; any other is undone
+   * (its containers removed, a reserved version marked failed). Its model lock is released by token, never a lock
+   * another Berth holds now.
    */
   async function recover(emit: Emit = () => {}): Promise<{ finished: number[]; undone: number[] }> {
     const finished: number[] = [];
     const undone: number[] = [];
     for (const op of store.runningOperations()) {
       const journal = JSON.parse(op.journal) as Partial<Journal>;
-      const model = store.models().find((m) => m.id === op.model_id)!;
-      const servers = journal.servers ?? [];
-      const version = op.version_id === null ? null : store.version(op.version_id);
-      if (op.kind === 'deploy' && journal.phase === 'switched' && version) {
-        const placements = Object.entries(journal.started ?? {}).map(([id, replicas]) => ({
-          versionId: version.id,
-          serverId: Number(id),
-          groupId: op.group_id!,
-          replicas,
-        }));
-        commitDeploy(model, version, placements, op.id);
+      const committed = journal.group && journal.model && journal.version ? await wasCommitted(journal.group, journal.model, journal.version) : false;
+      if (committed) {
+        store.finishOperation(op.id, 'succeeded');
         finished.push(op.id);
       } else {
-        await undo(op.id, { phase: 'undo', servers, started: journal.started ?? {}, switched: journal.switched ?? servers }, emit);
-        if (version?.state === 'pending') store.setVersionState(version.id, 'failed');
+        if (journal.group && journal.model) await undoInterrupted(journal as Journal, emit);
         store.finishOperation(op.id, 'undone', 'Berth stopped during this operation; it was undone at the next start');
         undone.push(op.id);
       }
-      await Promise.allSettled(servers.map(async (id) => releaseLock(await deps.connection(id), model.name)));
-      await deps.audit?.({ action: 'recover', target: `${model.name} operation ${op.id}`, result: 'ok', detail: { outcome: finished.includes(op.id) ? 'finished' : 'undone' } });
+      if (journal.lockToken && journal.model) await groups.releaseModelLock(journal.servers ?? [], journal.model, journal.lockToken);
+      await deps.audit?.({ action: 'recover', target: `${journal.model ?? 'operation'} operation ${op.id}`, result: 'ok', detail: { outcome: committed ? 'finished' : 'undone' } });
     }
     return { finished, undone };
   }
 
-  /** Rewrites every server's gateway table from the database (after a key change, a public flag change, ...). */
-  async function syncRoutes(serverIds = registry.list().map((s) => s.id)): Promise<Map<number, string | null>> {
-    const report = new Map<number, string | null>();
-    await Promise.all(
-      serverIds.map(async (id) => {
-        try {
-          await switchRoutes([id], undefined);
-          report.set(id, null);
-        } catch (err) {
-          report.set(id, BerthError.from(err).message);
-        }
-      }),
-    );
-    return report;
+  async function wasCommitted(group: string, model: string, number: number): Promise<boolean> {
+    await groups.refresh(group);
+    const row = store.findModel(model);
+    return row !== null && store.versionByNumber(row.id, number).state !== 'pending' && store.versionByNumber(row.id, number).state !== 'failed';
+  }
+
+  async function undoInterrupted(journal: Journal, emit: Emit) {
+    await undoStarted({ ...journal, started: journal.started ?? {}, servers: journal.servers ?? [] }, emit);
+    if (!journal.version) return;
+    await groups
+      .change(journal.group, `undo interrupted deploy of ${journal.model} v${journal.version}`, (state) => edits.markFailed(state, journal.model, journal.version!))
+      .catch((err) => emit({ type: 'log', message: `v${journal.version} stays pending in the group state: ${BerthError.from(err).message}` }));
   }
 
   return {
     deploy,
-    rollback: (model: string, version: number, emit?: Emit, options?: { readyTimeoutMs?: number }) => pointAlias('rollback', model, 'latest', version, emit, options),
-    setAlias: (model: string, alias: string, version: number, emit?: Emit) => pointAlias('alias', model, alias, version, emit),
+    rollback: (model: string, version: number, emit?: Emit, options?: { readyTimeoutMs?: number }) => moveAlias('rollback', model, 'latest', version, emit, options),
+    setAlias: (model: string, alias: string, version: number, emit?: Emit) => moveAlias('alias', model, alias, version, emit),
     stopVersion,
     startVersion,
+    setPublic,
     recover,
-    syncRoutes,
     /** For the monitor: keep a group's replica count when a server is lost, rebalance when it returns. */
     restoreGroup: recovery.restoreGroup,
   };

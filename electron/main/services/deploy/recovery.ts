@@ -1,11 +1,12 @@
 import { BerthError } from '../../../../shared/errors';
+import type { GroupStateService } from '../groups/service';
 import type { ServerRegistry } from '../servers/registry';
 import type { SshConnection } from '../transport/ssh';
-import { currentActor } from './lock';
+import type { Fanout } from './fanout';
 import type { AuditRecorder } from './orchestrator';
 import { removeContainers, startReplicas, waitReady, type Replica } from './replicas';
+import { versionIn } from './state-edits';
 import type { DeployStore, Placement } from './store';
-import type { createSwitcher } from './switcher';
 
 export interface RecoveryContext {
   reason: 'server-lost' | 'server-returned';
@@ -38,10 +39,13 @@ export function createRecovery(deps: {
   store: DeployStore;
   registry: ServerRegistry;
   connection(serverId: number): Promise<SshConnection>;
-  switcher: ReturnType<typeof createSwitcher>;
+  groups: GroupStateService;
+  onAll: Fanout['onAll'];
+  serverName: Fanout['serverName'];
+  actor(): string;
   audit?: AuditRecorder;
 }) {
-  const { store, registry, switcher } = deps;
+  const { store, registry, groups } = deps;
 
   /** Live versions of every model with a placement in the group, with their placements. */
   function liveInGroup(groupId: number) {
@@ -78,14 +82,14 @@ export function createRecovery(deps: {
       if (missing === 0 || alive.length === 0) continue;
       if (alive.some((p) => p.replicas.some((r) => r.standsInFor === lost.serverId))) continue; // already restored
 
-      await switcher.withLocks(model.name, alive.map((p) => p.serverId), `restore replicas lost with ${lost.server}`, false, () => {}, async () => {
+      await groups.withModelLock(registry.group(groupId).name, model.name, `restore replicas lost with ${lost.server}`, async () => {
         const template = alive[0];
         const limits = await limitsOf(await deps.connection(template.serverId), template.replicas[0]);
         const plan = await planStandIns(alive, missing, limits.memoryBytes);
         if (plan.placed < missing) {
           report.shortfalls.push(`${model.name} v${version.number}: only ${plan.placed} of ${missing} replicas fit on the remaining servers' memory`);
         }
-        const merged = await switcher.onAll([...plan.perServer.keys()], async (ssh, serverId) => {
+        const merged = await deps.onAll([...plan.perServer.keys()], async (ssh, serverId) => {
           const placement = alive.find((p) => p.serverId === serverId)!;
           const nextIndex = Math.max(0, ...placement.replicas.map((r) => Number(r.name.split('-r').at(-1)))) + 1;
           const started = await startReplicas(
@@ -103,13 +107,13 @@ export function createRecovery(deps: {
           );
           await waitReady(ssh, started, { timeoutMs: READY_TIMEOUT_MS });
           const standIns = started.map((r) => ({ ...r, standsInFor: lost.serverId }));
-          report.changes.push({ model: model.name, version: version.number, server: switcher.serverName(serverId), replicas: standIns.map((r) => r.name) });
+          report.changes.push({ model: model.name, version: version.number, server: deps.serverName(serverId), replicas: standIns.map((r) => r.name) });
           return { ...placement, replicas: [...placement.replicas, ...standIns] } satisfies Placement;
         });
-        await commitPlacements(model.id, [...merged.values()]);
+        await commitPlacements(groupId, model.name, version.number, [...merged.values()], `stand-ins for ${lost.server}`);
       });
     }
-    await deps.audit?.({ action: 'recover', target: `${registry.group(groupId).name} without ${lost.server}`, result: report.shortfalls.length ? 'failed' : 'ok', detail: { ...report, actor: currentActor().holder } });
+    await deps.audit?.({ action: 'recover', target: `${registry.group(groupId).name} without ${lost.server}`, result: report.shortfalls.length ? 'failed' : 'ok', detail: { ...report, actor: deps.actor() } });
     return report;
   }
 
@@ -131,17 +135,22 @@ export function createRecovery(deps: {
     return { perServer, placed };
   }
 
-  /** Routes the new replica sets on their servers, then records them; a failed switch leaves the database as it was. */
-  async function commitPlacements(modelId: number, placements: Placement[]) {
-    await switcher.switchRoutes(placements.map((p) => p.serverId), { modelId, addPlacements: placements });
-    store.transaction(() => placements.forEach((p) => store.setPlacement(p)));
+  /** Records the new replica sets in the group state, from which every gateway routes them. */
+  async function commitPlacements(groupId: number, model: string, number: number, placements: Placement[], why: string) {
+    const uid = (serverId: number) => registry.get(serverId).uid!;
+    await groups.change(registry.group(groupId).name, `${model} v${number}: ${why}`, (state) => {
+      const version = versionIn(state, model, number);
+      for (const p of placements) {
+        version.placements[uid(p.serverId)] = p.replicas.map((r) => ({ name: r.name, port: r.port, ...(r.standsInFor ? { standsInFor: uid(r.standsInFor) } : {}) }));
+      }
+    });
   }
 
   async function serverReturned(groupId: number, back: RecoveryContext): Promise<RecoveryReport> {
     const report: RecoveryReport = { changes: [], shortfalls: [] };
     const returned = await deps.connection(back.serverId);
-    // Its gateway may hold an old table (aliases may have moved while it was away).
-    await switcher.switchRoutes([back.serverId], undefined);
+    // Its copy of the state (and so its gateway's table) may be behind: the next revision catches it up.
+    await groups.repair(registry.group(groupId).name).catch(() => undefined);
     for (const { model, version, placements } of liveInGroup(groupId)) {
       const own = placements.find((p) => p.serverId === back.serverId);
       const withStandIns = placements.filter((p) => p.replicas.some((r) => r.standsInFor === back.serverId));
@@ -152,17 +161,17 @@ export function createRecovery(deps: {
         report.shortfalls.push(`${model.name} v${version.number}: ${back.server}'s replicas are not ready again (${BerthError.from(err).message}); stand-ins kept`);
         continue;
       }
-      await switcher.withLocks(model.name, withStandIns.map((p) => p.serverId), `rebalance now that ${back.server} is back`, false, () => {}, async () => {
+      await groups.withModelLock(registry.group(groupId).name, model.name, `rebalance now that ${back.server} is back`, async () => {
         const trimmed = withStandIns.map((p) => ({ ...p, replicas: p.replicas.filter((r) => r.standsInFor !== back.serverId) }));
-        await commitPlacements(model.id, trimmed);
-        await switcher.onAll(withStandIns.map((p) => p.serverId), async (ssh, serverId) => {
+        await commitPlacements(groupId, model.name, version.number, trimmed, `${back.server} is back`);
+        await deps.onAll(withStandIns.map((p) => p.serverId), async (ssh, serverId) => {
           const removed = withStandIns.find((p) => p.serverId === serverId)!.replicas.filter((r) => r.standsInFor === back.serverId).map((r) => r.name);
           await removeContainers(ssh, removed);
-          report.changes.push({ model: model.name, version: version.number, server: switcher.serverName(serverId), replicas: removed });
+          report.changes.push({ model: model.name, version: version.number, server: deps.serverName(serverId), replicas: removed });
         });
       });
     }
-    await deps.audit?.({ action: 'recover', target: `${registry.group(groupId).name}: ${back.server} is back`, result: report.shortfalls.length ? 'failed' : 'ok', detail: { ...report, actor: currentActor().holder } });
+    await deps.audit?.({ action: 'recover', target: `${registry.group(groupId).name}: ${back.server} is back`, result: report.shortfalls.length ? 'failed' : 'ok', detail: { ...report, actor: deps.actor() } });
     return report;
   }
 

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError } from '../../../../shared/errors';
-import { shellQuote, type SshConnection } from '../transport/ssh';
-import { FIRST_REPLICA_PORT, labels, replicaName } from './naming';
+import { command, docker, each, orElse, tolerant } from '../remote/command';
+import { FIRST_REPLICA_PORT, labels, replicaName } from '../remote/layout';
+import type { SshConnection } from '../transport/ssh';
 import { remoteGet } from './remote-http';
 
 export interface ReplicaSpec {
@@ -20,33 +21,49 @@ export interface Replica {
   standsInFor?: number;
 }
 
+/** The Docker commands of replicas, kept apart from the code that runs them. */
+const replicaCommands = {
+  /** The port label of every Berth container, running or not. */
+  usedPorts: () => docker('ps', '-a', '--filter', `label=${labels.port}`, '--format', `{{.Label "${labels.port}"}}`),
+
+  /** Removes a leftover of the same name, then runs the replica. */
+  run: (spec: ReplicaSpec, index: number, port: number) => {
+    const name = replicaName(spec.model, spec.version, index);
+    const replica = docker(
+      'run', '-d',
+      '--name', name,
+      '--network', 'host',
+      // Comes back after a crash and after a server reboot; a crash loop is Docker-throttled and reported by the monitor.
+      '--restart', 'unless-stopped',
+      '--memory', `${spec.memoryMb}m`, '--memory-swap', `${spec.memoryMb}m`,
+      '--cpus', spec.cpus,
+      '--log-driver', 'json-file', '--log-opt', 'max-size=20m', '--log-opt', 'max-file=5',
+      '--label', `${labels.model}=${spec.model}`,
+      '--label', `${labels.version}=${spec.version}`,
+      '--label', `${labels.replica}=${index}`,
+      '--label', `${labels.port}=${port}`,
+      '--label', `${labels.operation}=${spec.operationId}`,
+      '-e', `PORT=${port}`, '-e', 'BERTH_HOST=127.0.0.1',
+      '-e', `BERTH_MODEL_NAME=${spec.model}`, '-e', `BERTH_MODEL_VERSION=${spec.version}`,
+      spec.imageRef,
+    );
+    return each(docker('rm', '-f', name).silenced(true), replica);
+  },
+
+  /** "<status> <restart count>", or "missing 0" when there is no such container. */
+  state: (name: string) =>
+    orElse(docker('inspect', '--format', '{{.State.Status}} {{.RestartCount}}', name).withoutErrorOutput(), command('echo', 'missing', 0)),
+
+  logTail: (name: string) => docker('logs', '--tail', 40, name).withErrorsInOutput(),
+  remove: (names: string[]) => tolerant(docker('rm', '-f', ...names).silenced(true)),
+  stop: (names: string[]) => docker('stop', '-t', 10, ...names).silenced(),
+  start: (names: string[]) => docker('start', ...names).silenced(),
+};
+
 /** Ports already claimed by Berth containers on this server (running or not), so a new replica never collides. */
 async function usedPorts(ssh: SshConnection): Promise<Set<number>> {
-  const out = await ssh.run(`docker ps -a --filter label=${labels.port} --format '{{.Label "${labels.port}"}}'`, { timeoutMs: 15_000 });
+  const out = await ssh.run(replicaCommands.usedPorts(), { timeoutMs: 15_000 });
   return new Set(out.split('\n').filter(Boolean).map(Number));
-}
-
-function runCommand(spec: ReplicaSpec, index: number, port: number): string {
-  const name = replicaName(spec.model, spec.version, index);
-  const args = [
-    'docker run -d',
-    `--name ${name}`,
-    '--network host',
-    // Comes back after a crash and after a server reboot; a crash loop is Docker-throttled and reported by the monitor.
-    '--restart unless-stopped',
-    `--memory ${spec.memoryMb}m --memory-swap ${spec.memoryMb}m`,
-    `--cpus ${spec.cpus}`,
-    '--log-driver json-file --log-opt max-size=20m --log-opt max-file=5',
-    `--label ${labels.model}=${spec.model}`,
-    `--label ${labels.version}=${spec.version}`,
-    `--label ${labels.replica}=${index}`,
-    `--label ${labels.port}=${port}`,
-    `--label ${labels.operation}=${spec.operationId}`,
-    `-e PORT=${port} -e BERTH_HOST=127.0.0.1`,
-    `-e BERTH_MODEL_NAME=${spec.model} -e BERTH_MODEL_VERSION=${spec.version}`,
-    shellQuote(spec.imageRef),
-  ];
-  return args.join(' ');
 }
 
 /**
@@ -60,9 +77,8 @@ export async function startReplicas(ssh: SshConnection, spec: ReplicaSpec, count
   for (let index = firstIndex; index < firstIndex + count; index++) {
     while (taken.has(port)) port++;
     taken.add(port);
-    const name = replicaName(spec.model, spec.version, index);
-    await ssh.run(`docker rm -f ${name} >/dev/null 2>&1; ${runCommand(spec, index, port)}`, { timeoutMs: 60_000 });
-    replicas.push({ name, port });
+    await ssh.run(replicaCommands.run(spec, index, port), { timeoutMs: 60_000 });
+    replicas.push({ name: replicaName(spec.model, spec.version, index), port });
   }
   return replicas;
 }
@@ -102,9 +118,7 @@ async function replicaState(
   replica: Replica,
   restartsAtStart: Map<string, number>,
 ): Promise<'ready' | 'starting' | 'dead'> {
-  const result = await ssh.exec(`docker inspect --format '{{.State.Status}} {{.RestartCount}}' ${replica.name} 2>/dev/null || echo missing 0`, {
-    timeoutMs: 10_000,
-  });
+  const result = await ssh.exec(replicaCommands.state(replica.name), { timeoutMs: 10_000 });
   const [status, restartText] = result.stdout.toString().trim().split(' ');
   const restarts = Number(restartText);
   if (!restartsAtStart.has(replica.name)) restartsAtStart.set(replica.name, restarts);
@@ -115,7 +129,7 @@ async function replicaState(
 }
 
 async function notReady(ssh: SshConnection, replica: Replica, why: string): Promise<BerthError> {
-  const logs = await ssh.exec(`docker logs --tail 40 ${replica.name} 2>&1`, { timeoutMs: 10_000 }).then(
+  const logs = await ssh.exec(replicaCommands.logTail(replica.name), { timeoutMs: 10_000 }).then(
     (r) => r.stdout.toString(),
     () => '(logs unavailable)',
   );
@@ -129,15 +143,15 @@ async function notReady(ssh: SshConnection, replica: Replica, why: string): Prom
 /** Removes containers by name; missing ones are fine (idempotent undo). */
 export async function removeContainers(ssh: SshConnection, names: string[]): Promise<void> {
   if (names.length === 0) return;
-  await ssh.run(`docker rm -f ${names.join(' ')} >/dev/null 2>&1 || true`, { timeoutMs: 60_000 });
+  await ssh.run(replicaCommands.remove(names), { timeoutMs: 60_000 });
 }
 
 export async function stopContainers(ssh: SshConnection, names: string[]): Promise<void> {
   if (names.length === 0) return;
-  await ssh.run(`docker stop -t 10 ${names.join(' ')} >/dev/null`, { timeoutMs: 60_000 });
+  await ssh.run(replicaCommands.stop(names), { timeoutMs: 60_000 });
 }
 
 export async function startContainers(ssh: SshConnection, names: string[]): Promise<void> {
   if (names.length === 0) return;
-  await ssh.run(`docker start ${names.join(' ')} >/dev/null`, { timeoutMs: 60_000 });
+  await ssh.run(replicaCommands.start(names), { timeoutMs: 60_000 });
 }

@@ -4,12 +4,12 @@ import type { BuildService } from '../build/service';
 import type { EngineService } from '../build/engine';
 import type { ServerRegistry } from '../servers/registry';
 import type { ServersService } from '../servers/service';
+import type { GroupStateService } from '../groups/service';
 import type { Db } from '../store/database';
 import { asImageSender, createImageTransport } from '../transport/image-transport';
 import { createGatewayManager } from './gateway-manager';
-import { GATEWAY_PORT } from './naming';
+import { GATEWAY_PORT } from '../remote/layout';
 import { createOrchestrator, type AuditRecorder } from './orchestrator';
-import type { RouteKey } from './routes-plan';
 import { createDeployStore } from './store';
 import { modelView } from './views';
 
@@ -20,7 +20,8 @@ export interface DeployServiceDeps {
   registry: ServerRegistry;
   builds: Pick<BuildService, 'get'>;
   gatewayBuilderImage(): string;
-  keys(): RouteKey[];
+  groups: GroupStateService;
+  actor(): string;
   audit?: AuditRecorder;
 }
 
@@ -37,7 +38,8 @@ export function createDeployService(deps: DeployServiceDeps) {
     connection,
     images,
     gateway,
-    keys: deps.keys,
+    groups: deps.groups,
+    actor: deps.actor,
     audit: deps.audit,
   });
 

@@ -1,12 +1,13 @@
 import type { ModelView, VersionView } from '../../../../shared/deploy';
+import { docker } from '../remote/command';
+import { GATEWAY_PORT } from '../remote/layout';
 import type { ServerRegistry } from '../servers/registry';
 import type { SshConnection } from '../transport/ssh';
-import { GATEWAY_PORT } from './naming';
 import type { DeployStore } from './store';
 
 /** Image references present on a server, one round trip; null when the server cannot be asked. */
 export async function imagesOn(ssh: SshConnection): Promise<Set<string>> {
-  const out = await ssh.run(`docker image ls --format '{{.Repository}}:{{.Tag}}'`, { timeoutMs: 10_000 });
+  const out = await ssh.run(docker('image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'), { timeoutMs: 10_000 });
   return new Set(out.split('\n').filter(Boolean));
 }
 

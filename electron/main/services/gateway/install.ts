@@ -1,8 +1,9 @@
 import { BerthError } from '../../../../shared/errors';
 import { GatewayHealth, emptyRoutes } from '../../../../shared/gateway';
-import { shellQuote } from '../transport/ssh';
+import { docker, script } from '../remote/command';
+import { GATEWAY_PORT } from '../remote/layout';
 import { writeRoutes } from './routes';
-import { DEFAULT_GATEWAY, DEFAULT_GATEWAY_PORT, routesPathOf, type GatewayInstance, type RemoteShell } from './remote';
+import { DEFAULT_GATEWAY, routesPathOf, type GatewayInstance, type RemoteShell } from './remote';
 
 export interface EnsureGatewayOptions {
   /** Image reference already present on the server (moving images is the transport's job). */
@@ -23,7 +24,41 @@ export interface EnsureGatewayResult {
   imageId: string;
 }
 
-const q = shellQuote;
+/** The environment setting that makes the gateway listen on `port`; a container without it must be replaced. */
+const listenSetting = (port: number) => `BERTH_GATEWAY_LISTEN=:${port}`;
+
+/** What ensureGateway compares of an existing container, as one JSON object. */
+const INSPECT_FORMAT = '{"id":{{json .Id}},"image":{{json .Image}},"running":{{json .State.Running}},"env":{{json .Config.Env}}}';
+
+/** The remote commands of the gateway, kept apart from the code that runs them. */
+const gatewayCommands = {
+  imageId: (image: string) => docker('image', 'inspect', '-f', '{{.Id}}', image),
+  inspect: (gw: GatewayInstance) => docker('inspect', '--type', 'container', '-f', INSPECT_FORMAT, gw.container),
+  start: (gw: GatewayInstance) => docker('start', gw.container),
+  remove: (gw: GatewayInstance) => docker('rm', '-f', gw.container),
+  /** Makes the folders, then answers whether routes.json is there ($1 folder, $2 log folder, $3 routes.json). */
+  prepareFolders: (gw: GatewayInstance) =>
+    script('mkdir -p "$1" "$2" && { test -e "$3" && echo present || echo missing; }', gw.dir, gw.logDir, routesPathOf(gw)),
+  run: (gw: GatewayInstance, port: number, options: EnsureGatewayOptions) =>
+    docker(
+      'run', '-d',
+      '--name', gw.container,
+      '--network', 'host',
+      '--restart', 'unless-stopped',
+      '--label', 'berth.gateway=1',
+      '--label', `berth.gateway.port=${port}`,
+      '--log-driver', 'json-file', '--log-opt', 'max-size=10m', '--log-opt', 'max-file=3',
+      '-e', listenSetting(port),
+      ...(options.logMaxBytes ? ['-e', `BERTH_GATEWAY_LOG_MAX_BYTES=${Math.floor(options.logMaxBytes)}`] : []),
+      ...(options.logMaxFiles ? ['-e', `BERTH_GATEWAY_LOG_MAX_FILES=${Math.floor(options.logMaxFiles)}`] : []),
+      '-v', `${gw.dir}:/etc/berth-gateway:ro`,
+      '-v', `${gw.logDir}:/var/log/berth-gateway`,
+      options.image,
+    ),
+  /** The image has no shell or curl: the gateway binary checks itself. */
+  healthcheck: (gw: GatewayInstance) => docker('exec', gw.container, '/gateway', '-healthcheck'),
+  logTail: (gw: GatewayInstance) => docker('logs', '--tail', 30, gw.container).withErrorsInOutput(),
+};
 
 /**
  * Makes sure the server runs its gateway container (`berth-gateway` by default) from `image` on `port`: leaves a matching running container alone,
@@ -31,47 +66,29 @@ const q = shellQuote;
  * its own health check inside the container (`/gateway -healthcheck`; the image has no shell or curl).
  */
 export async function ensureGateway(ssh: RemoteShell, options: EnsureGatewayOptions): Promise<EnsureGatewayResult> {
-  const port = options.port ?? DEFAULT_GATEWAY_PORT;
+  const port = options.port ?? GATEWAY_PORT;
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new BerthError('ValidationError', `Gateway port ${port} is not a TCP port`);
   const host = ssh.target.host;
   const gw = options.instance ?? DEFAULT_GATEWAY;
 
-  const imageId = (await ssh.exec(`docker image inspect -f '{{.Id}}' ${q(options.image)}`, { timeoutMs: 20_000 })).stdout.toString().trim();
+  const imageId = (await ssh.exec(gatewayCommands.imageId(options.image), { timeoutMs: 20_000 })).stdout.toString().trim();
   if (!imageId) {
     throw new BerthError('NotFound', `The gateway image ${options.image} is not on ${host}: send it to the server first`);
   }
 
   const existing = await inspectGateway(ssh, gw);
-  const wanted = `BERTH_GATEWAY_LISTEN=:${port}`;
+  const wanted = listenSetting(port);
   let action: EnsureGatewayResult['action'];
   if (existing && existing.image === imageId && existing.env.includes(wanted)) {
     if (existing.running) return { action: 'unchanged', containerId: existing.id, imageId };
-    await ssh.run(`docker start ${q(gw.container)}`, { timeoutMs: 30_000 });
+    await ssh.run(gatewayCommands.start(gw), { timeoutMs: 30_000 });
     action = 'started';
   } else {
-    if (existing) await ssh.run(`docker rm -f ${q(gw.container)}`, { timeoutMs: 30_000 });
-    const routesState = await ssh.run(
-      `mkdir -p ${q(gw.dir)} ${q(gw.logDir)} && { test -e ${q(routesPathOf(gw))} && echo present || echo missing; }`,
-      { timeoutMs: 15_000 },
-    );
+    if (existing) await ssh.run(gatewayCommands.remove(gw), { timeoutMs: 30_000 });
+    const routesState = await ssh.run(gatewayCommands.prepareFolders(gw), { timeoutMs: 15_000 });
     // An empty table rather than no file, so the gateway's health shows no config error.
     if (routesState.trim() === 'missing') await writeRoutes(ssh, emptyRoutes(), { instance: gw });
-    const args = [
-      'docker run -d',
-      `--name ${q(gw.container)}`,
-      '--network host',
-      '--restart unless-stopped',
-      '--label berth.gateway=1',
-      `--label berth.gateway.port=${port}`,
-      '--log-driver json-file --log-opt max-size=10m --log-opt max-file=3',
-      `-e ${q(wanted)}`,
-      ...(options.logMaxBytes ? [`-e BERTH_GATEWAY_LOG_MAX_BYTES=${Math.floor(options.logMaxBytes)}`] : []),
-      ...(options.logMaxFiles ? [`-e BERTH_GATEWAY_LOG_MAX_FILES=${Math.floor(options.logMaxFiles)}`] : []),
-      `-v ${q(`${gw.dir}:/etc/berth-gateway:ro`)}`,
-      `-v ${q(`${gw.logDir}:/var/log/berth-gateway`)}`,
-      q(options.image),
-    ];
-    await ssh.run(args.join(' '), { timeoutMs: 60_000 });
+    await ssh.run(gatewayCommands.run(gw, port, options), { timeoutMs: 60_000 });
     action = existing ? 'replaced' : 'created';
   }
 
@@ -88,10 +105,7 @@ interface GatewayContainer {
 }
 
 async function inspectGateway(ssh: RemoteShell, gw: GatewayInstance): Promise<GatewayContainer | null> {
-  const result = await ssh.exec(
-    `docker inspect --type container -f '{"id":{{json .Id}},"image":{{json .Image}},"running":{{json .State.Running}},"env":{{json .Config.Env}}}' ${q(gw.container)}`,
-    { timeoutMs: 20_000 },
-  );
+  const result = await ssh.exec(gatewayCommands.inspect(gw), { timeoutMs: 20_000 });
   if (result.code !== 0) {
     if (/No such (object|container)/i.test(result.stderr)) return null;
     throw new BerthError('RemoteCommandFailed', `Cannot inspect ${gw.container} on ${ssh.target.host}: ${result.stderr.trim()}`);
@@ -105,13 +119,13 @@ export async function waitForGateway(ssh: RemoteShell, waitMs: number, gw: Gatew
   const deadline = Date.now() + waitMs;
   let last = '';
   for (let attempt = 0; attempt < 200; attempt++) {
-    const result = await ssh.exec(`docker exec ${q(gw.container)} /gateway -healthcheck`, { timeoutMs: 10_000 });
+    const result = await ssh.exec(gatewayCommands.healthcheck(gw), { timeoutMs: 10_000 });
     if (result.code === 0) return;
     last = (result.stderr || result.stdout.toString()).trim();
     if (Date.now() + 250 > deadline) break;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  const logs = await ssh.exec(`docker logs --tail 30 ${q(gw.container)} 2>&1`, { timeoutMs: 10_000 });
+  const logs = await ssh.exec(gatewayCommands.logTail(gw), { timeoutMs: 10_000 });
   const tail = logs.stdout.toString().trim();
   throw new BerthError(
     'RemoteCommandFailed',
@@ -121,7 +135,7 @@ export async function waitForGateway(ssh: RemoteShell, waitMs: number, gw: Gatew
 }
 
 /** Asks a gateway for its health over HTTP from this machine (Berth's monitor does this for every server). */
-export async function gatewayHealth(host: string, port = DEFAULT_GATEWAY_PORT, timeoutMs = 3000): Promise<GatewayHealth> {
+export async function gatewayHealth(host: string, port = GATEWAY_PORT, timeoutMs = 3000): Promise<GatewayHealth> {
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/_berth/health`;
   let response: Response;
   try {

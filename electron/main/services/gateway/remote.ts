@@ -1,14 +1,8 @@
+import { BERTH_DIR, GATEWAY_CONTAINER } from '../remote/layout';
 import type { SshConnection } from '../transport/ssh';
 
 /** What the gateway services need of a server connection (an SshConnection, or a fake in unit tests). */
 export type RemoteShell = Pick<SshConnection, 'run' | 'exec'> & { target: { host: string } };
-
-/** Where Berth keeps the gateway's files on a server (see docs/ARCHITECTURE.md). */
-export const GATEWAY_DIR = '/var/lib/berth/gateway';
-export const ROUTES_PATH = `${GATEWAY_DIR}/routes.json`;
-export const GATEWAY_LOG_DIR = '/var/lib/berth/logs/gateway';
-export const GATEWAY_CONTAINER = 'berth-gateway';
-export const DEFAULT_GATEWAY_PORT = 8700;
 
 /** One gateway on a server: its container and host folders. Berth runs one (the default); tests run their own beside it. */
 export interface GatewayInstance {
@@ -19,6 +13,7 @@ export interface GatewayInstance {
   logDir: string;
 }
 
-export const DEFAULT_GATEWAY: GatewayInstance = { container: GATEWAY_CONTAINER, dir: GATEWAY_DIR, logDir: GATEWAY_LOG_DIR };
+/** Berth's own gateway (see docs/ARCHITECTURE.md). */
+export const DEFAULT_GATEWAY: GatewayInstance = { container: GATEWAY_CONTAINER, dir: `${BERTH_DIR}/gateway`, logDir: `${BERTH_DIR}/logs/gateway` };
 
 export const routesPathOf = (instance: GatewayInstance) => `${instance.dir}/routes.json`;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { BerthError } from '../../../../shared/errors';
 import { RoutesFile, type RoutesFileInput } from '../../../../shared/gateway';
-import { shellQuote } from '../transport/ssh';
+import { command, script } from '../remote/command';
 import { DEFAULT_GATEWAY, routesPathOf, type GatewayInstance, type RemoteShell } from './remote';
 
 /** The hash the gateway compares against: lowercase hex sha256 of the secret (the secret never leaves Berth). */
@@ -17,6 +17,11 @@ export function checkRoutes(routes: RoutesFileInput): RoutesFile {
   return parsed.data;
 }
 
+/** Puts stdin at $2 by way of a temporary file in its folder $1; the temporary file never outlives a failure. */
+const WRITE_ROUTES =
+  'mkdir -p "$1" && tmp=$(mktemp "$1/.routes.json.XXXXXX") && ' +
+  '{ cat > "$tmp" && chmod 644 "$tmp" && mv -f "$tmp" "$2"; } || { rm -f "$tmp"; exit 1; }';
+
 /**
  * Writes routes.json on a server atomically: a temporary file in the same folder, then `mv` over the old one,
  * so the gateway (which polls every 200 ms) reads either the old table or the new one, never half a file.
@@ -28,17 +33,17 @@ export async function writeRoutes(
 ): Promise<RoutesFile> {
   const table = checkRoutes(routes);
   const instance = options.instance ?? DEFAULT_GATEWAY;
-  const command =
-    `mkdir -p ${shellQuote(instance.dir)} && tmp=$(mktemp ${shellQuote(`${instance.dir}/.routes.json.XXXXXX`)}) && ` +
-    `{ cat > "$tmp" && chmod 644 "$tmp" && mv -f "$tmp" ${shellQuote(routesPathOf(instance))}; } || { rm -f "$tmp"; exit 1; }`;
-  await ssh.run(command, { stdin: `${JSON.stringify(table, null, 1)}\n`, timeoutMs: options.timeoutMs ?? 15_000 });
+  await ssh.run(script(WRITE_ROUTES, instance.dir, routesPathOf(instance)), {
+    stdin: `${JSON.stringify(table, null, 1)}\n`,
+    timeoutMs: options.timeoutMs ?? 15_000,
+  });
   return table;
 }
 
 /** The routes.json a server has now, or null when it has none yet. */
 export async function readRoutes(ssh: RemoteShell, instance: GatewayInstance = DEFAULT_GATEWAY): Promise<RoutesFile | null> {
   const path = routesPathOf(instance);
-  const result = await ssh.exec(`cat ${shellQuote(path)}`, { timeoutMs: 15_000 });
+  const result = await ssh.exec(command('cat', path), { timeoutMs: 15_000 });
   if (result.code !== 0) {
     if (/No such file/.test(result.stderr)) return null;
     throw new BerthError('RemoteCommandFailed', `Cannot read ${path} on ${ssh.target.host}: ${result.stderr.trim()}`);

@@ -13,6 +13,8 @@ export interface ServerRow {
   key_origin: string | null;
   host_key_type: string;
   host_key_fingerprint: string;
+  /** The identity the server keeps itself (services/groups); null until Berth first reached it. */
+  uid: string | null;
 }
 
 export interface NewServerRow {
@@ -27,6 +29,17 @@ export interface NewServerRow {
   hostKeyFingerprint: string;
 }
 
+interface GroupRow {
+  id: number;
+  name: string;
+  replicas: number;
+  revision: number | null;
+  changedBy: string | null;
+  changedAt: string | null;
+  refreshedAt: string | null;
+}
+const GROUP_COLUMNS = 'id, name, replicas, state_revision AS revision, state_by AS changedBy, state_at AS changedAt, refreshed_at AS refreshedAt';
+
 const isUniqueViolation = (err: unknown) => err instanceof Error && /UNIQUE constraint failed/.test(err.message);
 
 /** Servers and groups in SQLite; Berth's own known_hosts is the pinned fingerprint column. */
@@ -39,12 +52,14 @@ export function createServerRegistry(db: Db, now: () => Date = () => new Date())
        VALUES (@name, @host, @port, @username, @auth, @keySecretId, @keyOrigin, @hostKeyType, @hostKeyFingerprint, @createdAt) RETURNING *`,
     ),
     remove: db.prepare('DELETE FROM servers WHERE id = ?'),
+    setUid: db.prepare('UPDATE servers SET uid = ? WHERE id = ?'),
+    byUid: db.prepare<[string], ServerRow>('SELECT * FROM servers WHERE uid = ?'),
     groupsOfServer: db.prepare<[number], { name: string }>(
       'SELECT g.name FROM server_groups g JOIN server_group_members m ON m.group_id = g.id WHERE m.server_id = ? ORDER BY g.name',
     ),
-    groups: db.prepare<[], { id: number; name: string; replicas: number }>('SELECT id, name, replicas FROM server_groups ORDER BY name'),
-    groupById: db.prepare<[number], { id: number; name: string; replicas: number }>('SELECT id, name, replicas FROM server_groups WHERE id = ?'),
-    groupByName: db.prepare<[string], { id: number; name: string; replicas: number }>('SELECT id, name, replicas FROM server_groups WHERE name = ?'),
+    groups: db.prepare<[], GroupRow>(`SELECT ${GROUP_COLUMNS} FROM server_groups ORDER BY name`),
+    groupById: db.prepare<[number], GroupRow>(`SELECT ${GROUP_COLUMNS} FROM server_groups WHERE id = ?`),
+    groupByName: db.prepare<[string], GroupRow>(`SELECT ${GROUP_COLUMNS} FROM server_groups WHERE name = ?`),
     members: db.prepare<[number], { server_id: number }>('SELECT server_id FROM server_group_members WHERE group_id = ? ORDER BY server_id'),
     insertGroup: db.prepare<[string, number, string], { id: number }>('INSERT INTO server_groups (name, replicas, created_at) VALUES (?, ?, ?) RETURNING id'),
     updateGroup: db.prepare('UPDATE server_groups SET replicas = ? WHERE id = ?'),
@@ -59,7 +74,7 @@ export function createServerRegistry(db: Db, now: () => Date = () => new Date())
     return row;
   }
 
-  function toGroup(row: { id: number; name: string; replicas: number }): GroupView {
+  function toGroup(row: GroupRow): GroupView {
     return { ...row, serverIds: statements.members.all(row.id).map((m) => m.server_id) };
   }
 
@@ -72,6 +87,14 @@ export function createServerRegistry(db: Db, now: () => Date = () => new Date())
   return {
     list: () => statements.list.all(),
     get,
+    byUid: (uid: string) => statements.byUid.get(uid) ?? null,
+    setUid(id: number, uid: string): void {
+      const other = statements.byUid.get(uid);
+      if (other && other.id !== id) {
+        throw new BerthError('Conflict', `${get(id).name} is the same server as ${other.name} (identity ${uid}): it is already registered under that name`);
+      }
+      statements.setUid.run(uid, id);
+    },
     groupsOf: (serverId: number) => statements.groupsOfServer.all(serverId).map((g) => g.name),
     insert(server: NewServerRow): ServerRow {
       try {

@@ -318,4 +318,37 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 7,
+    sql: `
+      -- Servers hold the truth (docs/ARCHITECTURE.md): SQLite caches each group's state. A server is known by the
+      -- identity it keeps itself; a model, key and member by the group whose state holds it.
+      ALTER TABLE servers ADD COLUMN uid TEXT;
+      CREATE UNIQUE INDEX servers_by_uid ON servers (uid) WHERE uid IS NOT NULL;
+      ALTER TABLE server_groups ADD COLUMN state_revision INTEGER;
+      ALTER TABLE server_groups ADD COLUMN state_hash TEXT;
+      ALTER TABLE server_groups ADD COLUMN state_by TEXT;
+      ALTER TABLE server_groups ADD COLUMN state_at TEXT;
+      ALTER TABLE server_groups ADD COLUMN refreshed_at TEXT;
+      ALTER TABLE models ADD COLUMN group_name TEXT;
+      ALTER TABLE api_keys ADD COLUMN group_name TEXT;
+      CREATE TABLE members_new (
+        id          TEXT PRIMARY KEY,
+        group_name  TEXT,
+        name        TEXT NOT NULL,
+        role        TEXT NOT NULL CHECK (role IN ('viewer', 'deployer', 'admin')),
+        public_key  TEXT NOT NULL,
+        key_type    TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        UNIQUE (group_name, name),
+        UNIQUE (group_name, public_key)
+      );
+      INSERT INTO members_new (id, name, role, public_key, key_type, fingerprint, created_at, updated_at)
+        SELECT id, name, role, public_key, key_type, fingerprint, created_at, updated_at FROM members;
+      DROP TABLE members;
+      ALTER TABLE members_new RENAME TO members;
+    `,
+  },
 ];

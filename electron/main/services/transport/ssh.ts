@@ -1,5 +1,6 @@
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { BerthError } from '../../../../shared/errors';
+import type { RemoteCommand } from '../remote/command';
 import { fingerprintOf, keyTypeOf } from './host-key';
 
 export interface SshTarget {
@@ -67,7 +68,8 @@ export class SshConnection {
   }
 
   /** Runs a command and collects its output; a non-zero exit is returned, not thrown. */
-  exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+  exec(remote: string | RemoteCommand, options: ExecOptions = {}): Promise<ExecResult> {
+    const command = String(remote);
     return new Promise((resolve, reject) => {
       let settled = false;
       let openChannel: ClientChannel | undefined;
@@ -112,7 +114,8 @@ export class SshConnection {
   }
 
   /** Like exec, but a non-zero exit becomes a RemoteCommandFailed carrying stderr; returns stdout as text. */
-  async run(command: string, options: ExecOptions = {}): Promise<string> {
+  async run(remote: string | RemoteCommand, options: ExecOptions = {}): Promise<string> {
+    const command = String(remote);
     const result = await this.exec(command, options);
     if (result.code !== 0) {
       throw new BerthError(
@@ -125,9 +128,9 @@ export class SshConnection {
   }
 
   /** A raw channel for streaming (logs, image transfer); the caller owns it. */
-  stream(command: string): Promise<ClientChannel> {
+  stream(remote: string | RemoteCommand): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
-      this.client.exec(command, (err, channel) => {
+      this.client.exec(String(remote), (err, channel) => {
         if (err) return reject(this.asError(err));
         this.lastActiveAt = Date.now();
         resolve(channel);

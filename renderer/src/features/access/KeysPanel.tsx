@@ -135,6 +135,7 @@ function KeyRow({ apiKey }: { apiKey: ApiKeyView }) {
         <strong>{apiKey.name}</strong>
         <div className="muted mono small">{apiKey.id}</div>
       </td>
+      <td>{apiKey.group ?? <span className="muted">not published</span>}</td>
       <td>{describeScope(apiKey.scope)}</td>
       <td>{apiKey.expiresAt ? formatTime(apiKey.expiresAt) : <span className="muted">never</span>}</td>
       <td>
@@ -203,6 +204,7 @@ export function KeysPanel() {
           <thead>
             <tr>
               <th>Key</th>
+              <th>Group</th>
               <th>Scope</th>
               <th>Expires</th>
               <th>State</th>

@@ -65,6 +65,7 @@ function MemberRow({ member }: { member: MemberView }) {
         <strong>{member.name}</strong>
         <div className="muted mono small">{member.id}</div>
       </td>
+      <td>{member.group ?? <span className="muted">not published</span>}</td>
       <td>
         <select aria-label={`Role of ${member.name}`} value={member.role} disabled={busy} onChange={(e) => void setRole(member.id, e.target.value as Role)}>
           {roles.map((r) => (
@@ -109,7 +110,7 @@ export function TeamPanel() {
       <AddMemberForm />
       {push && (
         <div className="row">
-          <ServerResults title="Pushed to the servers:" results={push.servers} testId="push-report" />
+          <ServerResults title="Pushed to the servers:" results={push.servers} note={push.note} testId="push-report" />
           <span className="spacer" />
           <button onClick={() => void pushAgain()} disabled={busy}>
             Push again
@@ -123,6 +124,7 @@ export function TeamPanel() {
           <thead>
             <tr>
               <th>Member</th>
+              <th>Group</th>
               <th>Role</th>
               <th>Key</th>
               <th>Changed</th>

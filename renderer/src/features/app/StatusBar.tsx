@@ -1,3 +1,4 @@
+import { GroupSyncStatus } from '../groups/GroupSyncStatus';
 import { useApp } from './store';
 
 export function StatusBar() {
@@ -16,6 +17,7 @@ export function StatusBar() {
       <span data-testid="servers-status">
         {status ? `${status.servers.up}/${status.servers.total} servers up` : ''}
       </span>
+      <GroupSyncStatus />
       {error && <span className="bad">{error}</span>}
       <span className="spacer" />
       {info && (

@@ -66,7 +66,7 @@ export function Timeline() {
                 </span>
               ))}
               <span className="muted small">
-                {v.createdBy} · {new Date(v.createdAt).toLocaleString()} · {v.imageRef}
+                by {v.createdBy} · {new Date(v.createdAt).toLocaleString()} · {v.imageRef}
                 {v.notebookHash && ` · notebook ${v.notebookHash.slice(0, 10)}`}
               </span>
               <span className="spacer" />

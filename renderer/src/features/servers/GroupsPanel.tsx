@@ -1,15 +1,21 @@
 import { useState } from 'react';
+import { ErrorBanner } from '../../components/ErrorBanner';
+import { GroupStatePanel } from '../groups/GroupStatePanel';
+import { useGroups } from '../groups/store';
 import { useServers } from './store';
 
 export function GroupsPanel() {
   const { groups, servers, busy, createGroup, setMembers, removeGroup } = useServers();
   const [name, setName] = useState('');
   const [replicas, setReplicas] = useState('2');
+  const groupError = useGroups((s) => s.error);
+  const dismissGroupError = useGroups((s) => s.dismissError);
 
   return (
     <section className="card" aria-label="Server groups">
       <h2>Server groups</h2>
       <p className="muted">A deploy goes to a group: every member runs the given number of replicas. Use at least two servers.</p>
+      <ErrorBanner error={groupError} onDismiss={dismissGroupError} />
       {groups.map((group) => (
         <div key={group.id} className="group" data-group={group.name}>
           <div className="row">
@@ -43,6 +49,7 @@ export function GroupsPanel() {
               );
             })}
           </div>
+          <GroupStatePanel group={group} />
         </div>
       ))}
       <form

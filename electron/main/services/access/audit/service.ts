@@ -10,7 +10,7 @@ import {
 import { BerthError } from '../../../../../shared/errors';
 import type { Db } from '../../store/database';
 import type { SshConnection } from '../../transport/ssh';
-import type { ServerLayout } from '../layout';
+import type { ServerLayout } from '../../remote/layout';
 import { appendAudit, readAuditFile } from '../remote';
 import { canonical, GENESIS, linkHash, parseAuditFile, verifyLinks, type Link } from './chain';
 
