@@ -103,7 +103,8 @@ export const calls = {
   /** Installs berth-shell and the team's keys on every server again; reports per server. */
   'access.push': call(noInput, PushReport),
   'access.locks': call(noInput, LocksReport),
-  'access.breakLock': call(z.object({ model: AccessModelName }).strict(), BreakLockReport),
+  /** A model's lock, or a group's (`group:<name>`). */
+  'access.breakLock': call(z.object({ model: z.union([AccessModelName, z.string().regex(/^group:[a-z0-9][a-z0-9-]{0,31}$/, 'Not a group lock')]) }).strict(), BreakLockReport),
   'audit.list': call(AuditFilter, z.array(AuditEntryView)),
   'audit.verify': call(noInput, AuditVerification),
   /** Servers with their Berth containers and the model versions on them, for the log viewer's target picker. */

@@ -8,6 +8,7 @@ import { buildApp, startApp, type RunningApp } from './harness';
 
 const bed = loadBed();
 const server = bed.servers[0];
+const GROUP = 'access';
 // Berth's server-side files for this run go below tb1's /root, apart from what other tests do in /var/lib/berth.
 const base = `/root/.berth-test-e2e-access-${process.pid}`;
 const rootSsh = (command: string) => execFileSync('ssh', ['-F', bed.sshConfig, server.name, command]).toString();
@@ -27,11 +28,13 @@ describe('access page in Chromium', () => {
   beforeAll(async () => {
     buildApp();
     app = await startApp({ BERTH_REMOTE_DIR: `${base}/var`, BERTH_REMOTE_LIB: `${base}/lib` });
-    await app.page.getByRole('button', { name: 'Access', exact: true }).click();
   });
 
-  /** Registers tb1 through the Servers page (after the key steps: publishing routes.json to the bed's shared /var/lib is not this test's business). */
-  async function addServer() {
+  /**
+   * What a user does first now that keys and members live in a group's state on its servers: register tb1 on the
+   * Servers page, create a group and tick tb1 in it (which publishes the group's first revision to tb1).
+   */
+  async function addServerInGroup() {
     const page = app.page;
     await page.getByRole('button', { name: 'Servers', exact: true }).click();
     await page.getByRole('button', { name: /Add (your first )?server/ }).first().click();
@@ -42,6 +45,14 @@ describe('access page in Chromium', () => {
     await expect.poll(() => page.textContent('[data-testid=host-key]')).toContain(server.hostKeyFingerprint);
     await page.getByRole('button', { name: 'Accept key and add server' }).click();
     await expect.poll(() => page.textContent('[data-testid=server-list]')).toContain(server.name);
+
+    await page.getByLabel('Group name').fill(GROUP);
+    await page.getByRole('button', { name: 'Create group' }).click();
+    const member = page.getByLabel(`${server.name} in ${GROUP}`);
+    await expect.poll(() => member.count()).toBe(1);
+    await member.click();
+    await expect.poll(() => member.isChecked(), { timeout: 60_000 }).toBe(true);
+    await expect.poll(() => page.locator(`[data-group-state=${GROUP}]`).getByTestId('group-revision').textContent(), { timeout: 30_000 }).toMatch(/^Revision 1 · /);
     await page.getByRole('button', { name: 'Access', exact: true }).click();
   }
   afterAll(async () => {
@@ -53,6 +64,10 @@ describe('access page in Chromium', () => {
   });
 
   let secret = '';
+  it('registers tb1 and puts it in a group first: keys and members are changes of a group state on its servers', async () => {
+    await addServerInGroup();
+  });
+
   it('creates a key and shows its secret exactly once, with a warning and a copy button', async () => {
     const page = app.page;
     await page.getByLabel('Key name').fill('billing-service');
@@ -69,7 +84,7 @@ describe('access page in Chromium', () => {
     await page.getByRole('button', { name: 'I have stored the key' }).click();
     await expect.poll(() => reveal.count()).toBe(0);
     const row = page.locator('[data-testid=key-list] tr', { hasText: 'billing-service' });
-    await expect.poll(() => row.textContent()).toMatch(/All models.*active/);
+    await expect.poll(() => row.textContent()).toMatch(new RegExp(`${GROUP}.*All models.*active`));
     expect(await page.content()).not.toContain(secret);
   });
 
@@ -83,7 +98,6 @@ describe('access page in Chromium', () => {
   });
 
   it('adds a member with a role and pushes the key to the server, where the role is enforced', async () => {
-    await addServer();
     const page = app.page;
     await page.getByRole('tab', { name: 'Team' }).click();
     await page.getByLabel('Member name').fill('Vera Viewer');
@@ -109,9 +123,9 @@ describe('access page in Chromium', () => {
     const list = page.getByTestId('audit-list');
     await expect.poll(() => list.locator('tbody tr').count(), { timeout: 15_000 }).toBeGreaterThanOrEqual(4);
     const actions = await list.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-action')));
-    expect(actions).toEqual(['member.add', 'server.add', 'key.revoke', 'key.create']);
+    expect(actions).toEqual(['member.add', 'key.revoke', 'key.create', 'server.add']);
     await page.getByRole('button', { name: 'Verify chain' }).click();
-    await expect.poll(() => page.getByTestId('chain-banner').textContent(), { timeout: 15_000 }).toMatch(/✓ Chain verified.*Berth’s database: 4 entries, intact.*tb1: 2 entries, intact/);
+    await expect.poll(() => page.getByTestId('chain-banner').textContent(), { timeout: 15_000 }).toMatch(/✓ Chain verified.*Berth’s database: 4 entries, intact.*tb1: 4 entries, intact/);
     await app.screenshot('access-audit');
 
     await page.getByLabel('What').selectOption('key');

@@ -180,7 +180,7 @@ describe('Berth killed mid-deploy, then started again', () => {
     );
   });
 
-  it('killed while some gateways were switched: undone, every gateway back on the old version', async () => {
+  it('killed while some gateways were switched: the revision is on every server, so it is finished and every gateway switches', async () => {
     // The child holds its routes write to the last server, so the kill lands with the others switched and it not.
     const last = bed.servers.length - 1;
     await killAndRecover(
@@ -193,12 +193,12 @@ describe('Berth killed mid-deploy, then started again', () => {
         expect((await labels(bed, MODEL, 'latest', [last]))[0]).toBe('one');
         run.child.kill('SIGKILL');
       },
-      { outcome: 'undone', label: 'one' },
+      { outcome: 'finished', label: 'next' },
     );
   });
 
-  it('killed after every gateway switched, before the database commit: the deploy is finished', async () => {
-    // The child kills itself right after the journal says "switched" (a deterministic point, before the commit).
-    await killAndRecover('k-switched', images.next, { KILL_AT_JOURNAL: 'switched' }, async () => {}, { outcome: 'finished', label: 'next' });
+  it('killed after the switch revision, before its local journal closed: the deploy is finished', async () => {
+    // The child kills itself right after the journal says "done" (a deterministic point, before the operation is closed).
+    await killAndRecover('k-switched', images.next, { KILL_AT_JOURNAL: 'done' }, async () => {}, { outcome: 'finished', label: 'next' });
   });
 });

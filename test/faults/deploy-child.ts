@@ -3,8 +3,9 @@
  *   node --require tsx/cjs --require ./bench/raw-hook.cjs test/faults/deploy-child.ts <home> <model> <imageRef>
  * Prints every deploy event as one JSON line. With KILL_AT_JOURNAL=<phase>, it SIGKILLs itself right after the
  * operation journal reaches that phase in SQLite (a deterministic point: the journal row is what `recover()` reads);
- * otherwise the parent kills it when it sees what it waits for. With HOLD_ROUTES_ON=<server>, writing routes.json
- * to that server waits 120 s, so the parent can kill Berth while the other gateways are switched and that one is not.
+ * otherwise the parent kills it when it sees what it waits for. With HOLD_ROUTES_ON=<server>, installing the derived
+ * routes.json on that server waits 120 s, so the parent can kill Berth while the other gateways are switched and that
+ * one is not (the revision itself is already on every server).
  */
 import { createBerth } from '../../electron/main/app';
 
@@ -22,10 +23,10 @@ if (holdOn) {
     if (id !== holdId) return ssh;
     return new Proxy(ssh, {
       get(target, prop) {
-        if (prop === 'run') {
-          return async (command: string, options?: object) => {
-            if (command.includes('.routes.json.')) await new Promise((r) => setTimeout(r, 120_000));
-            return target.run(command, options);
+        if (prop === 'run' || prop === 'exec') {
+          return async (command: unknown, options?: object) => {
+            if (String(command).includes('.routes.json.')) await new Promise((r) => setTimeout(r, 120_000));
+            return prop === 'run' ? target.run(String(command), options) : target.exec(String(command), options);
           };
         }
         const value = Reflect.get(target, prop, target);

@@ -132,6 +132,8 @@ export function createOrchestrator(deps: OrchestratorDeps) {
         journal.save();
         phaseAll(emit, servers, 'switch', `switching latest to v${number}`);
         await groups.change(group.name, `deploy ${req.model} v${number}`, (state) => edits.goLive(state, req.model, number, placements));
+        journal.value.phase = 'done';
+        journal.save();
         store.finishOperation(journal.id, 'succeeded');
         phaseAll(emit, servers, 'done', `v${number} is live`);
         await retireOldVersions(group.name, req.model, emit);
@@ -317,6 +319,8 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       const journal = JSON.parse(op.journal) as Partial<Journal>;
       const committed = journal.group && journal.model && journal.version ? await wasCommitted(journal.group, journal.model, journal.version) : false;
       if (committed) {
+        // The revision reached a majority; a server whose table was not derived from it yet is caught up now.
+        await groups.repair(journal.group!).catch((err) => emit({ type: 'log', message: `Some copies of ${journal.group} are still behind: ${BerthError.from(err).message}` }));
         store.finishOperation(op.id, 'succeeded');
         finished.push(op.id);
       } else {

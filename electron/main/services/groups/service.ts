@@ -219,14 +219,24 @@ export function createGroupStateService(deps: GroupStateDeps) {
     return `Locked on ${server} by ${info.holder ?? 'someone'}@${info.machine ?? '?'} since ${info.since ?? '?'}${info.message ? ` ("${info.message}")` : ''}`;
   }
 
-  async function readCopies(held: HeldLock[], group: string): Promise<Array<ServerCopy & HeldLock>> {
+  async function readCopies(held: HeldLock[], group: string): Promise<Array<ServerCopy & HeldLock & { revocations: Revocation[] }>> {
     return Promise.all(
       held.map(async (h) => {
         const listing = parseListing(await h.ssh.run(remote.listGroups(layout, group), EXEC));
         const line = listing.states.get(group);
-        return { ...h, serverUid: h.target.uid, check: line === undefined ? null : checkCopy(group, line) };
+        return { ...h, serverUid: h.target.uid, check: line === undefined ? null : checkCopy(group, line), revocations: listing.revocations.get(group) ?? [] };
       }),
     );
+  }
+
+  /** Rights taken away on any server (even without a revision) are taken away in every revision that follows. */
+  function applyRevocations(state: GroupState, revocations: Revocation[]): void {
+    for (const r of revocations) {
+      if (r.kind === 'key') {
+        const key = state.keys.find((k) => k.id === r.id);
+        if (key && !key.revokedAt) Object.assign(key, { revokedAt: r.at, revokedBy: r.by });
+      } else state.members = state.members.filter((m) => m.id !== r.id);
+    }
   }
 
   /** A set of copies older than what this Berth already saw was rolled back (e.g. restored from a backup). */
@@ -282,6 +292,7 @@ export function createGroupStateService(deps: GroupStateDeps) {
       const { current } = chooseCurrent(copies);
       refuseRollback(group, current);
       const state = structuredClone(baseState(group, current));
+      applyRevocations(state, copies.flatMap((c) => c.revocations));
       const result = mutate(state);
       const file = nextFile(group, current, validState(state), what);
       const quorum = majorityOf(file.revision.state.servers.length);
