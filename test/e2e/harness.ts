@@ -28,11 +28,15 @@ export async function startApp(env: NodeJS.ProcessEnv = {}, home = mkdtempSync(j
     env: { ...process.env, BERTH_HOME: home, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Everything web mode prints, so a page that loses its server can say why the server went away.
+  let output = '';
+  let exited: string | null = null;
+  server.once('exit', (code, signal) => (exited = signal ?? String(code)));
+  server.stdout!.on('data', (chunk: Buffer) => void (output += chunk.toString()));
+  server.stderr!.on('data', (chunk: Buffer) => void (output += chunk.toString()));
   const url = await new Promise<string>((resolveUrl, reject) => {
-    let output = '';
     const timer = setTimeout(() => reject(new Error(`web mode did not start in 20 s:\n${output}`)), 20_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
+    const onData = () => {
       const match = /Open (http:\/\/127\.0\.0\.1:\d+\/#token=[\w-]+)/.exec(output);
       if (match) {
         clearTimeout(timer);
@@ -68,7 +72,9 @@ export async function startApp(env: NodeJS.ProcessEnv = {}, home = mkdtempSync(j
     },
     async close() {
       await browser.close();
+      const died = exited;
       server.kill('SIGTERM');
+      if (died !== null) throw new Error(`web mode exited (${died}) before the test closed it:\n${output.slice(-4000)}`);
       if (consoleErrors.length) throw new Error(`The page logged errors:\n${consoleErrors.join('\n')}`);
     },
   };

@@ -186,6 +186,8 @@ describe('Projects: packaging a notebook in Chromium (web mode)', () => {
     await page().keyboard.press('Enter');
     await page().keyboard.type('ENV BERTH_ENTRYPOINT=describe');
     await page().locator('[data-testid=build-button]').click(); // "Save and build"
+    // Saving comes first: until this build starts, the card still shows the last build's passed smoke test.
+    await page().locator('[data-testid=cancel-build]').waitFor();
     const smoke = page().locator('[data-testid=smoke]');
     await expect.poll(() => smoke.getAttribute('data-status'), { timeout: 240_000, interval: 1000 }).toMatch(/passed|failed|skipped/);
     expect(await smoke.getAttribute('data-status')).toBe('failed');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, repoRoot } from '../../e2e/harness';
-import { loadBed } from '../bed';
+import { forgetGroupOnBed, loadBed } from '../bed';
 
 const bed = loadBed();
 const server = bed.servers[0];
@@ -21,7 +21,11 @@ function berth(...args: string[]) {
 }
 
 describe('berth command line (same services, exit codes for scripts)', () => {
-  beforeAll(() => buildApp());
+  beforeAll(() => {
+    buildApp();
+    // A fresh data folder attaches to the groups its servers hold: start this one's group afresh.
+    forgetGroupOnBed(bed, 'prod');
+  });
 
   it('shows a new host key and exits 3 until it is accepted', () => {
     const probe = berth('servers', 'add', '--name', server.name, '--host', server.host, '--key', bed.clientKey);

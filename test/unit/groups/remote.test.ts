@@ -10,6 +10,7 @@ import {
   appendRevocations,
   applyRoutes,
   breakLock,
+  extendLock,
   CHANGED_SINCE_READ,
   identifyAndList,
   listGroups,
@@ -79,6 +80,7 @@ else
 fi`;
 
 const RELEASE = `[ -d "$1" ] || { echo not-ours; exit 0; }; exec 9>"$1.guard"; flock -w 10 9 || exit 1; if grep -qF "\\"token\\":\\"$2\\"" "$1/info.json" 2>/dev/null; then rm -rf "$1"; echo released; else echo not-ours; fi`;
+const EXTEND = `[ -d "$1" ] || { echo not-ours; exit 0; }; exec 9>"$1.guard"; flock -w 10 9 || exit 1; if grep -qF "\\"token\\":\\"$2\\"" "$1/info.json" 2>/dev/null; then echo $(( $(date +%s) + $3 )) > "$1/expires"; echo extended; else echo not-ours; fi`;
 const BREAK = `if [ -d "$1" ]; then rm -rf "$1"; echo held; else echo free; fi`;
 const LIST_LOCKS = `for d in "$1"/lock/*/ "$1"/groups/*/lock/; do [ -d "$d" ] || continue; d=\${d%/}; printf '%s\\t' "$d"; head -c 4096 "$d/info.json" 2>/dev/null | tr -d '\\n'; echo; done`;
 
@@ -123,6 +125,7 @@ describe('the exact commands', () => {
       `sh -c '[ -d "$1" ] || { echo not-ours; exit 0; }; exec 9>"$1.guard"; flock -w 10 9 || exit 1; if grep -qF "\\"token\\":\\"$2\\"" "$1/info.json" 2>/dev/null; then rm -rf "$1"; echo released; else echo not-ours; fi' sh /var/lib/berth/lock/iris tok1`,
     );
     expect(String(releaseLock('/var/lib/berth/lock/iris', 'tok1'))).toBe(`sh -c ${quoted(RELEASE)} sh /var/lib/berth/lock/iris tok1`);
+    expect(String(extendLock('/var/lib/berth/lock/iris', 'tok1', 180))).toBe(`sh -c ${quoted(EXTEND)} sh /var/lib/berth/lock/iris tok1 180`);
     expect(String(breakLock('/var/lib/berth/lock/iris'))).toBe(`sh -c ${quoted(BREAK)} sh /var/lib/berth/lock/iris`);
     expect(String(listLocks(defaultLayout))).toBe(`sh -c ${quoted(LIST_LOCKS)} sh /var/lib/berth`);
     expect(String(readFile('/var/lib/berth/groups/team/state.json'))).toBe('cat /var/lib/berth/groups/team/state.json');
@@ -429,6 +432,27 @@ describe('locks (run)', () => {
       expect(readFileSync(join(lock, 'info.json'), 'utf8')).toBe(noteOf(`u${winner}`, `t${winner}`));
       for (const o of outs.filter((x) => x !== 'acquired\n')) expect(o).toBe(`held\t${noteOf(`u${winner}`, `t${winner}`)}\n`);
     }
+  });
+
+  it('extendLock pushes the expiry of its own lock only, never of one taken over since', async () => {
+    const s = server();
+    const lock = join(s.dir, 'lock/iris');
+    const nowS = () => Math.floor(Date.now() / 1000);
+    await ok(acquireLock(lock, noteOf('alice', 'tokA'), 180));
+    writeFileSync(join(lock, 'expires'), `${nowS() + 5}\n`);
+    expect(await ok(extendLock(lock, 'tokA', 180))).toBe('extended\n');
+    expect(Math.abs(Number(readFileSync(join(lock, 'expires'), 'utf8')) - (nowS() + 180))).toBeLessThanOrEqual(2);
+    expect(await ok(extendLock(lock, 'tokB', 999))).toBe('not-ours\n');
+    expect(Number(readFileSync(join(lock, 'expires'), 'utf8'))).toBeLessThan(nowS() + 200);
+
+    // Expired and taken over by bob: alice's late heartbeat does not keep (or extend) bob's lock as hers.
+    writeFileSync(join(lock, 'expires'), `${nowS() - 1}\n`);
+    expect(await ok(acquireLock(lock, noteOf('bob', 'tokB'), 60))).toBe('acquired\n');
+    const bobs = readFileSync(join(lock, 'expires'), 'utf8');
+    expect(await ok(extendLock(lock, 'tokA', 999))).toBe('not-ours\n');
+    expect(readFileSync(join(lock, 'expires'), 'utf8')).toBe(bobs);
+    expect(await ok(extendLock(join(s.dir, 'lock/none'), 'tokA', 60))).toBe('not-ours\n');
+    expect(existsSync(join(s.dir, 'lock/none'))).toBe(false);
   });
 
   it('a lock not yet expired is not taken over', async () => {

@@ -3,21 +3,10 @@
  * SQLite. The first time the new version changes (or attaches) such a group, this is published as revision 1.
  */
 import type { GroupState, StateKey, StateMember, StateModel, StateVersion } from '../../../../shared/group-state';
+import type { VersionRow } from '../deploy/store';
 import type { ServerRegistry } from '../servers/registry';
 import type { Db } from '../store/database';
 
-interface VersionRow {
-  id: number;
-  number: number;
-  image_ref: string;
-  image_id: string;
-  notebook_hash: string | null;
-  dockerfile: string | null;
-  requirements: string | null;
-  created_by: string;
-  created_at: string;
-  state: StateVersion['state'];
-}
 
 /** The group's state as this data folder alone knows it; `content` says whether there is anything to publish. */
 export function stateFromLocalCache(db: Db, registry: ServerRegistry, groupName: string): { state: GroupState; content: boolean } {

@@ -120,10 +120,10 @@ fi`,
   );
 }
 
-/** Pushes a held lock's expiry forward (a long operation's heartbeat); only the lock this token took. */
+/** Pushes a held lock's expiry forward (a long operation's heartbeat); only the lock this token took (under the guard, so never one taken over meanwhile). */
 export function extendLock(lockDir: string, token: string, ttlSeconds: number): RemoteCommand {
   return script(
-    `if grep -qF "\\"token\\":\\"$2\\"" "$1/info.json" 2>/dev/null; then echo $(( $(date +%s) + $3 )) > "$1/expires"; echo extended; else echo not-ours; fi`,
+    `[ -d "$1" ] || { echo not-ours; exit 0; }; exec 9>"$1.guard"; flock -w 10 9 || exit 1; if grep -qF "\\"token\\":\\"$2\\"" "$1/info.json" 2>/dev/null; then echo $(( $(date +%s) + $3 )) > "$1/expires"; echo extended; else echo not-ours; fi`,
     lockDir,
     token,
     ttlSeconds,

@@ -305,10 +305,19 @@ export function createGroupStateService(deps: GroupStateDeps) {
       if (written < quorum) {
         throw new BerthError('RemoteCommandFailed', `Revision ${file.revision.revision} of "${group}" reached only ${written} of the ${quorum} servers it needs:\n${outcomes.filter((o) => !o.ok).map((o) => `${o.server}: ${o.error}`).join('\n')}`);
       }
-      cache.importRevision(file, now().toISOString());
+      importCommitted(file);
       return { result, file, servers: [...outcomes, ...unreachable, ...lock.failed] };
     } finally {
       await lock.release();
+    }
+  }
+
+  /** The change is committed on the servers whatever happens here: a cache that cannot take it is refreshed later. */
+  function importCommitted(file: StateFile) {
+    try {
+      cache.importRevision(file, now().toISOString());
+    } catch (err) {
+      console.error(`Revision ${file.revision.revision} of ${file.revision.group} is on the servers, but this Berth's cache could not take it (${errorText(err)}); it is read again on the next refresh`);
     }
   }
 
