@@ -124,7 +124,7 @@ export function createBerth(options: BerthOptions) {
     'groups.sync': () => groups.poll(),
     'groups.refresh': ({ name }) => groups.refresh(name),
     'groups.repair': ({ name }) => groups.repair(name),
-    'groups.remove': ({ id }) => (registry.removeGroup(id), registry.groups()),
+    'groups.remove': ({ id }) => (groups.removeGroup(id), registry.groups()),
     'build.prepare': ({ path, options }) => builds.prepare(path, options),
     'build.saveEdits': ({ path, dockerfile, requirements }) => builds.saveEdits(path, { dockerfile, requirements }),
     'build.resetEdits': ({ path, files }) => builds.resetEdits(path, files),

@@ -7,6 +7,10 @@ import { shellQuote } from '../../electron/main/services/transport/ssh';
 import { buildApp, startApp, type RunningApp } from './harness';
 
 const PREFIX = 'berth-obse2e';
+// This run's group state (and audit) below each server's /root: a group "prod" another test left in /var/lib/berth
+// would otherwise come along when the servers are registered.
+const base = `/root/.berth-test-e2e-logs-${process.pid}`;
+const remoteEnv = { BERTH_REMOTE_DIR: `${base}/var`, BERTH_REMOTE_LIB: `${base}/lib` };
 const PORT = 19430;
 const TICKER = `
 import time
@@ -32,10 +36,12 @@ describe('logs, requests and alerts in Chromium', () => {
   let app: RunningApp;
   let env: Awaited<ReturnType<typeof berthWithServers>>;
   const gwRoot = mkdtempSync(join(tmpdir(), 'berth-e2e-gw-'));
+  const saved = { ...process.env };
 
   beforeAll(async () => {
     ensureBaseImage();
     buildApp();
+    Object.assign(process.env, remoteEnv);
     // Register two servers in a data folder, then open that folder in web mode.
     env = await berthWithServers(2);
     const group = await call(env.berth, 'groups.create', { name: 'prod', replicas: 1 });
@@ -67,13 +73,23 @@ describe('logs, requests and alerts in Chromium', () => {
       });
     }
     appendOnServer(env.bed, 0, join(gwRoot, 'tb1', 'requests.jsonl'), lines);
-    app = await startApp({ BERTH_HOME: env.home, BERTH_GATEWAY_LOG_DIR: join(gwRoot, '{server}'), BERTH_MONITOR_INTERVAL_MS: '1000' });
+    app = await startApp({ ...remoteEnv, BERTH_HOME: env.home, BERTH_GATEWAY_LOG_DIR: join(gwRoot, '{server}'), BERTH_MONITOR_INTERVAL_MS: '1000' });
     await app.page.getByRole('button', { name: 'Logs', exact: true }).click();
   });
 
   afterAll(async () => {
+    process.env = saved;
     await app?.close();
-    if (env) removeContainers(env.bed, PREFIX);
+    if (env) {
+      removeContainers(env.bed, PREFIX);
+      for (let i = 0; i < env.bed.servers.length; i++) {
+        try {
+          onServer(env.bed, i, `rm -rf ${base}`);
+        } catch {
+          // nothing of this run is left on a server that cannot be reached
+        }
+      }
+    }
     removeServingDirs();
     rmSync(gwRoot, { recursive: true, force: true });
   });

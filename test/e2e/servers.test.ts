@@ -1,17 +1,27 @@
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadBed } from '../integration/bed';
 import { buildApp, startApp, type RunningApp } from './harness';
 
 const bed = loadBed();
+// Berth's files on the servers (group state, audit) go below each server's /root for this run: a server that already
+// holds a group "prod" (another test's, in /var/lib/berth) would bring it along when it is registered.
+const base = `/root/.berth-test-e2e-servers-${process.pid}`;
 
 describe('servers page in Chromium', () => {
   let app: RunningApp;
   beforeAll(async () => {
     buildApp();
-    app = await startApp();
+    app = await startApp({ BERTH_REMOTE_DIR: `${base}/var`, BERTH_REMOTE_LIB: `${base}/lib` });
     await app.page.getByRole('button', { name: 'Servers', exact: true }).click();
   });
-  afterAll(async () => app?.close());
+  afterAll(async () => {
+    try {
+      for (const server of bed.servers) execFileSync('ssh', ['-F', bed.sshConfig, server.name, `rm -rf ${base}`], { stdio: 'ignore', timeout: 30_000 });
+    } finally {
+      await app?.close();
+    }
+  });
 
   async function addServer(index: number) {
     const server = bed.servers[index];

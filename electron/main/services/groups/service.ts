@@ -477,6 +477,18 @@ export function createGroupStateService(deps: GroupStateDeps) {
     return registry.group(group);
   }
 
+  /** A group published to its servers is not forgotten here alone: the next attach would bring it back. */
+  function removeGroup(id: number) {
+    const group = registry.group(id);
+    if (group.revision !== null) {
+      throw new BerthError(
+        'Conflict',
+        `Group "${group.name}" lives on its servers (revision ${group.revision}), so every Berth that adds them sees it again. To retire it, stop its models, then remove ${groupPaths(layout, group.name).dir} on each of its servers.`,
+      );
+    }
+    registry.removeGroup(id);
+  }
+
   /** Reads one group's copies from its servers, refreshes the cache, and says how each copy stands. */
   async function refresh(group: string): Promise<GroupSyncView> {
     const { targets, unreachable } = await targetsOf(group);
@@ -578,6 +590,6 @@ export function createGroupStateService(deps: GroupStateDeps) {
     await Promise.allSettled(serverIds.map(async (id) => (await deps.connection(id)).run(remote.releaseLock(modelLockDir(layout, model), token), EXEC)));
   }
 
-  return { identify, attach, change, revoke, refresh, repair, poll, updateGroup, withModelLock, releaseModelLock, syncView, cache };
+  return { identify, attach, change, revoke, refresh, repair, poll, updateGroup, removeGroup, withModelLock, releaseModelLock, syncView, cache };
 }
 export type GroupStateService = ReturnType<typeof createGroupStateService>;
