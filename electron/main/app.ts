@@ -54,7 +54,7 @@ export function createBerth(options: BerthOptions) {
   const status = createStatusService(engine, () => servers.ping());
   const layout = layoutFromEnv();
   // The servers hold each group's state; this data folder caches it (services/groups).
-  const groups = createGroupStateService({ db, registry, connection: (id) => servers.connection(id, FAST_CONNECT), layout, actor: currentActor, applyTeam: teamInstaller(layout) });
+  const groups = createGroupStateService({ db, registry, connection: (id) => servers.connection(id, FAST_CONNECT), layout, actor: currentActor, folder: options.home, applyTeam: teamInstaller(layout) });
   // Keys, team roles enforced on the servers, and the audit log, all changed through the group state.
   const { access, audit } = createAccessModule({ db, servers, layout, groups });
   const analysis = createProjectService();

@@ -55,8 +55,8 @@ function deploy(imageRef: string, events: DeployEvent[] = [], extra: Record<stri
   );
 }
 
-/** New-version containers (anything beyond v1) on a server. */
-const newContainers = (server: number) => containersOf(bed, server, MODEL).filter((c) => !c.startsWith(`berth-${MODEL}-v1-`));
+/** The containers of one version on a server (what a failed deploy of it must not leave behind). */
+const containersOfVersion = (server: number, version: number) => containersOf(bed, server, MODEL).filter((c) => c.startsWith(`berth-${MODEL}-v${version}-`));
 
 /** The proof after a failed deploy: v1 serving, no failed request, logs complete, nothing left over, audited. */
 async function nothingLost(answers: Answer[], prefix: string, servers: number[], versionNumber: number) {
@@ -66,7 +66,7 @@ async function nothingLost(answers: Answer[], prefix: string, servers: number[],
   expect(answers.length).toBeGreaterThan(20);
   expect(await missingFromLogs(bed, answers, prefix), 'answered requests missing from the inference logs').toEqual([]);
   for (const i of servers) {
-    expect(newContainers(i), `leftover containers on ${names[i]}`).toEqual([]);
+    expect(containersOfVersion(i, versionNumber), `leftover containers on ${names[i]}`).toEqual([]);
     expect(lockHeld(bed, i, MODEL), `lock left on ${names[i]}`).toBe(false);
   }
   const audit = await auditDelivered(berth, { action: 'deploy', target: `${MODEL} v${versionNumber}` }, servers.map((i) => names[i]));
@@ -86,19 +86,15 @@ async function servesOneAgain(server: number) {
 }
 
 /**
- * A deploy lock taken on a server that then died cannot be released by the failed deploy; once the server is back
- * the next deploy is refused (Conflict naming holder, time and message) until someone breaks the lock. This records
- * whether that happened and breaks it the way a user would (audited), so the next test starts clean.
+ * A model lock taken on a server that then died cannot be released by the failed deploy. It never blocks the next
+ * operation (locks are held by a majority), and this Berth releases it, by its token, as soon as it reaches that
+ * server again.
  */
 async function staleLockAfterReturn(server: number, what: string): Promise<void> {
-  if (!lockHeld(bed, server, MODEL)) return;
-  const error = await deploy(images.one).catch((e) => e);
-  console.log(`[finding] ${what}: the lock stayed on ${names[server]} after it returned; next deploy → ${error.kind}: ${String(error.message).split('\n')[0]}`);
-  expect(error.kind).toBe('Conflict');
-  expect(error.message).toMatch(/break the lock if it is stale/);
-  const report = await berth.services.access.breakLock(MODEL);
-  expect(report.servers.find((s: { server: string }) => s.server === names[server])).toMatchObject({ ok: true, held: true });
-  expect(lockHeld(bed, server, MODEL)).toBe(false);
+  const stayed = lockHeld(bed, server, MODEL);
+  await berth.services.groups.withModelLock('prod', MODEL, `check after ${what}`, async () => undefined);
+  console.log(`[finding] ${what}: lock left on ${names[server]} after it returned: ${stayed}; released at the next contact: ${!lockHeld(bed, server, MODEL)}`);
+  for (const i of all) expect(lockHeld(bed, i, MODEL), `lock on ${names[i]}`).toBe(false);
 }
 
 /** Undoes what an interrupted earlier run of this file may have left on the third server (swapped key, small disk). */
@@ -196,13 +192,13 @@ describe('server and link faults during a deploy', () => {
     }
     // Once the link is back, the cut server still serves v1 and the next deploy is not blocked there.
     await servesOneAgain(THIRD);
-    expect(newContainers(THIRD)).toEqual([]);
+    expect(containersOfVersion(THIRD, version)).toEqual([]);
     await staleLockAfterReturn(THIRD, 'f-link');
   });
 
-  it('server killed after some gateways switched: the others are switched back, v1 serves; the returned server too', async () => {
+  it('server killed during the switch: the revision reaches a majority, the survivors serve v2 without a failed request, the returned server catches up', async () => {
     // As in the app (Electron and web mode), the monitor runs: it restores the group while the server is away and
-    // rewrites the returned server's gateway table from the database.
+    // catches the returned server up to the group's current revision.
     const monitor = berth.services.observability.monitor;
     monitor.start();
     await until(() => monitor.snapshot().servers.filter((s) => s.reachable).length === all.length, 30_000, 'the monitor to see every server');
@@ -215,31 +211,28 @@ describe('server and link faults during a deploy', () => {
       await until(() => events.some((e) => e.type === 'progress' && e.phase === 'switch'), 180_000, 'the switch');
       tb('crash', String(THIRD + 1));
       crashed = true;
-      const error = await attempt.catch((e) => e);
-      console.log(`[user sees] ${error.message.split('\n').slice(0, 2).join(' | ')}`);
-      expect(error.message).toMatch(new RegExp(names[THIRD]));
+      const deployed = await attempt;
+      expect(deployed.number).toBe(version);
       const answers = await load.stop();
       console.log(`[measure] f-switch: answers by label ${JSON.stringify(countBy(answers, (a) => a.label ?? String(a.status)))}`);
-      // The survivors may have served v2 for a moment; no request failed and they are back on v1.
       expect(failed(answers)).toEqual([]);
-      expect(await labels(bed, MODEL, 'latest', survivors)).toEqual(survivors.map(() => 'one'));
+      expect(await labels(bed, MODEL, 'latest', survivors)).toEqual(survivors.map(() => 'two'));
       expect(await missingFromLogs(bed, answers, 'f-switch')).toEqual([]);
-      for (const i of survivors) expect(newContainers(i)).toEqual([]);
       const audit = await auditDelivered(berth, { action: 'deploy', target: `${MODEL} v${version}` }, survivors.map((i) => names[i]));
-      expect(audit.delivered.map((e) => e.result)).toEqual(['failed']);
+      expect(audit.delivered.map((e) => e.result)).toEqual(['ok']);
     } finally {
       await load.stop();
       if (crashed) tb('restore', String(THIRD + 1));
     }
     try {
-      await servesOneAgain(THIRD);
+      await until(async () => (await labels(bed, MODEL, 'latest', [THIRD]))[0] === 'two', 90_000, `${names[THIRD]} to catch up to v${version}`);
     } finally {
       monitor.stop();
     }
-    const strays = newContainers(THIRD);
-    console.log(`[finding] f-switch: containers of the undone v${version} left on ${names[THIRD]} after it came back: ${JSON.stringify(strays)}`);
     await staleLockAfterReturn(THIRD, 'f-switch');
-    if (strays.length) onServer(bed, THIRD, `docker rm -f ${strays.join(' ')} >/dev/null`);
+    // The next tests start from v1 serving everywhere.
+    await berth.services.orchestrator.rollback(MODEL, 1);
+    expect(await labels(bed, MODEL, 'latest', all)).toEqual(['one', 'one', 'one']);
   });
 
   it('disk full on a server during transport: the deploy fails with the server and the reason, nothing switched', async () => {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -55,7 +56,7 @@ afterEach(() => {
 });
 
 /** One data folder (Berth) that registered the three fake servers; `group` puts them in group `team`. */
-function dataFolder(fake: Fake, holder: string, options: { group?: boolean; lockWaitMs?: number } = {}): Folder {
+function dataFolder(fake: Fake, holder: string, options: { group?: boolean; lockWaitMs?: number; folder?: string } = {}): Folder {
   const db = openDatabase(join(mkdtempSync(join(fake.root, `home-${holder}-`)), 'berth.db'));
   opened.push(db);
   const registry = createServerRegistry(db);
@@ -85,6 +86,7 @@ function dataFolder(fake: Fake, holder: string, options: { group?: boolean; lock
     layout,
     actor: () => ({ holder, machine: 'laptop' }),
     lockWaitMs: options.lockWaitMs ?? 10_000,
+    folder: options.folder,
     connection: async (id) => {
       if (fake.down.has(id)) throw new BerthError('SshUnreachable', `tb${id} did not answer`);
       return shells[id - 1].connection;
@@ -251,6 +253,23 @@ describe('change', () => {
     expect(refused.message).toMatch(/^Locked on tb\d by carol@ci since 2026-12-01T10:00:00Z \("team: something slow"\)\. Wait for it to finish/);
     // carol's lock is untouched.
     for (let i = 0; i < 3; i++) expect(readFileSync(join(dirOf(i), 'info.json'), 'utf8')).toBe(note);
+  });
+
+  it('a lock left by a dead Berth process of the same data folder is freed at once; a live one is waited for', async () => {
+    const fake = fakeServers();
+    const a = dataFolder(fake, 'alice', { lockWaitMs: 1200, folder: '/home/alice/berth' });
+    await a.groups.change('team', 'create', () => undefined);
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    const noteOf = (pid: number, folder: string) =>
+      JSON.stringify({ holder: 'alice', machine: 'laptop', message: 'team: killed', since: '2026-12-01T10:00:00Z', token: `tok${pid}`, pid, folder });
+    const dirOf = (i: number) => join(fake.dirs[i], 'groups/team/lock');
+    for (let i = 0; i < 3; i++) await runLocally(String(remote.acquireLock(dirOf(i), noteOf(Number(dead.stdout), '/home/alice/berth'), 120)));
+    const started = Date.now();
+    await a.groups.change('team', 'after the crash', () => undefined);
+    expect(Date.now() - started).toBeLessThan(1000);
+    // Another folder's lock, or one whose process still runs, is not this Berth's to free.
+    for (let i = 0; i < 3; i++) await runLocally(String(remote.acquireLock(dirOf(i), noteOf(process.ppid, '/home/alice/berth'), 120)));
+    expect((await a.groups.change('team', 'blocked', () => undefined).catch((e) => e)).kind).toBe('Conflict');
   });
 
   it('refuses a change that would make an invalid state, writing nothing', async () => {

@@ -30,6 +30,8 @@ export interface GroupStateDeps {
   /** Installs who may log in to one server (the access service's authorized_keys block). */
   applyTeam?(ssh: SshConnection, members: StateMember[]): Promise<void>;
   now?(): Date;
+  /** This data folder's path: with the pid in each lock note, it lets a restarted Berth free its dead process's locks. */
+  folder?: string;
   /** How long a change waits for another Berth's lock before it is refused; default 20 s. */
   lockWaitMs?: number;
 }
@@ -73,7 +75,17 @@ const CONFIRM_MS = 5000;
 const DERIVE_ATTEMPTS = 4;
 const EXEC = { timeoutMs: 20_000 };
 
+/** Failures that say the server is not the one pinned, or refuses us: never counted as merely unreachable. */
+const IDENTITY_ERRORS = new Set(['HostKeyMismatch', 'HostKeyUnknown', 'SshAuthError']);
 const errorText = (err: unknown) => BerthError.from(err).message;
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 const majorityOf = (n: number) => Math.floor(n / 2) + 1;
 const newUid = () => `srv_${randomBytes(8).toString('hex')}`;
 
@@ -122,7 +134,7 @@ export function createGroupStateService(deps: GroupStateDeps) {
    */
   async function takeLocks(targets: Target[], dir: string, message: string, ttlSeconds: number, needed: number, waitMs = deps.lockWaitMs ?? 20_000) {
     const token = randomBytes(12).toString('hex');
-    const note = JSON.stringify({ ...deps.actor(), message, since: now().toISOString(), token });
+    const note = JSON.stringify({ ...deps.actor(), message, since: now().toISOString(), token, pid: process.pid, folder: deps.folder ?? null });
     const deadline = Date.now() + waitMs;
     for (let attempt = 0; ; attempt++) {
       // Connections open in parallel (a dead server costs one timeout, not one per server); locks are taken in order.
@@ -131,7 +143,12 @@ export function createGroupStateService(deps: GroupStateDeps) {
       let holder: string | null = null;
       for (const { target, ssh } of reached.connected) {
         try {
-          const out = (await ssh.run(remote.acquireLock(dir, note, ttlSeconds), EXEC)).trim();
+          let out = (await ssh.run(remote.acquireLock(dir, note, ttlSeconds), EXEC)).trim();
+          const orphan = orphanToken(out);
+          if (orphan) {
+            await ssh.run(remote.releaseLock(dir, orphan), EXEC);
+            out = (await ssh.run(remote.acquireLock(dir, note, ttlSeconds), EXEC)).trim();
+          }
           if (out === 'acquired') held.push({ target, ssh });
           else {
             holder = describeHolder(out, target.name);
@@ -175,6 +192,8 @@ export function createGroupStateService(deps: GroupStateDeps) {
           await retryReleases(target.serverId, ssh);
           return { target, ssh };
         } catch (err) {
+          // A server that answers as someone else is not "down": nothing proceeds without it until a person looks.
+          if (IDENTITY_ERRORS.has(BerthError.from(err).kind)) throw err;
           unreachableUntil.set(target.serverId, { until: Date.now() + SKIP_UNREACHABLE_MS, error: errorText(err) });
           return { target, error: errorText(err) };
         }
@@ -207,6 +226,21 @@ export function createGroupStateService(deps: GroupStateDeps) {
     pendingReleases.delete(serverId);
     const held = [{ ssh, target: { serverId, name: registry.get(serverId).name, uid: '' } }];
     for (const { dir, token } of pending) await releaseLocks(held, dir, token);
+  }
+
+  /**
+   * The token of a lock that a Berth process of this same data folder on this machine took and that is no longer
+   * running (it crashed or was killed): such a lock can be released at once instead of waiting for its expiry.
+   */
+  function orphanToken(out: string): string | null {
+    if (!out.startsWith('held') || !deps.folder) return null;
+    try {
+      const info = JSON.parse(out.slice(out.indexOf('\t') + 1)) as { machine?: string; folder?: string; pid?: number; token?: string };
+      if (info.folder !== deps.folder || info.machine !== deps.actor().machine || !info.token || typeof info.pid !== 'number' || info.pid === process.pid) return null;
+      return processAlive(info.pid) ? null : info.token;
+    } catch {
+      return null;
+    }
   }
 
   function describeHolder(out: string, server: string): string {
