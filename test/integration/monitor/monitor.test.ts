@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Alert, AlertEvent } from '../../../shared/monitor';
-import { bedDir } from '../bed';
+import { bedDir, forgetGroupOnBed } from '../bed';
 import { berthWithServers, call, ensureBaseImage, median, onServer, predict, removeContainers, removeServingDirs, runServing, subscribe, until, waitReady } from '../logs/support';
 
 const PREFIX = 'berth-obsmon';
@@ -52,6 +52,7 @@ beforeAll(async () => {
   hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/berth-alerts`;
   env = await berthWithServers(3);
   removeContainers(env.bed, PREFIX);
+  forgetGroupOnBed(env.bed, 'obsmon');
   const group = await call(env.berth, 'groups.create', { name: 'obsmon', replicas: 1 });
   groupId = group.id;
   await call(env.berth, 'groups.update', { id: group.id, serverIds: env.ids });
@@ -67,6 +68,7 @@ afterAll(async () => {
   alerts?.cancel();
   env?.berth.close();
   if (env) removeContainers(env.bed, PREFIX);
+  if (env) forgetGroupOnBed(env.bed, 'obsmon');
   removeServingDirs();
   hook?.close();
 });

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,9 +8,17 @@ import { loadBed } from '../bed';
 
 const bed = loadBed();
 const home = mkdtempSync(join(tmpdir(), 'berth-servers-'));
+// Group state of its own below each server's /root: a fresh data folder attaches to every group the bed's shared
+// /var/lib/berth holds (other test files' groups), and this file counts the groups its servers belong to.
+const remoteBase = `/root/.berth-test-servers-${process.pid}`;
+process.env.BERTH_REMOTE_DIR = `${remoteBase}/var`;
 const berth = createBerth({ home, mode: 'cli', version: 'test' });
+delete process.env.BERTH_REMOTE_DIR;
 const { dispatcher } = berth;
-afterAll(() => berth.close());
+afterAll(() => {
+  for (const s of bed.servers) spawnSync('ssh', ['-F', bed.sshConfig, s.name, `rm -rf ${remoteBase}`], { stdio: 'ignore', timeout: 30_000 });
+  berth.close();
+});
 
 async function call(name: string, input: unknown) {
   const result = await dispatcher.call(name, input);
