@@ -264,9 +264,8 @@ describe('change', () => {
       JSON.stringify({ holder: 'alice', machine: 'laptop', message: 'team: killed', since: '2026-12-01T10:00:00Z', token: `tok${pid}`, pid, folder });
     const dirOf = (i: number) => join(fake.dirs[i], 'groups/team/lock');
     for (let i = 0; i < 3; i++) await runLocally(String(remote.acquireLock(dirOf(i), noteOf(Number(dead.stdout), '/home/alice/berth'), 120)));
-    const started = Date.now();
+    // With a wait of 1.2 s, only freeing the dead process's lock lets this change through.
     await a.groups.change('team', 'after the crash', () => undefined);
-    expect(Date.now() - started).toBeLessThan(1000);
     // Another folder's lock, or one whose process still runs, is not this Berth's to free.
     for (let i = 0; i < 3; i++) await runLocally(String(remote.acquireLock(dirOf(i), noteOf(process.ppid, '/home/alice/berth'), 120)));
     expect((await a.groups.change('team', 'blocked', () => undefined).catch((e) => e)).kind).toBe('Conflict');
