@@ -226,12 +226,12 @@ describe('server and link faults during a deploy', () => {
     }
     try {
       await until(async () => (await labels(bed, MODEL, 'latest', [THIRD]))[0] === 'two', 90_000, `${names[THIRD]} to catch up to v${version}`);
+      await staleLockAfterReturn(THIRD, 'f-switch');
     } finally {
       monitor.stop();
+      // The next tests start from v1 serving everywhere.
+      await berth.services.orchestrator.rollback(MODEL, 1);
     }
-    await staleLockAfterReturn(THIRD, 'f-switch');
-    // The next tests start from v1 serving everywhere.
-    await berth.services.orchestrator.rollback(MODEL, 1);
     expect(await labels(bed, MODEL, 'latest', all)).toEqual(['one', 'one', 'one']);
   });
 

@@ -177,25 +177,18 @@ export function createGroupStateService(deps: GroupStateDeps) {
     }
   }
 
-  /** A server that just failed to answer is skipped for a few seconds, so a dead one does not stall every change. */
-  const unreachableUntil = new Map<number, { until: number; error: string }>();
-  const SKIP_UNREACHABLE_MS = 8000;
-
   async function reach(targets: Target[]): Promise<{ connected: HeldLock[]; failed: ServerOutcome[] }> {
     const settled = await Promise.all(
       targets.map(async (target) => {
-        const skipped = unreachableUntil.get(target.serverId);
-        if (skipped && skipped.until > Date.now()) return { target, error: skipped.error };
         try {
           const ssh = await deps.connection(target.serverId);
-          unreachableUntil.delete(target.serverId);
           await retryReleases(target.serverId, ssh);
           return { target, ssh };
         } catch (err) {
+          const error = BerthError.from(err);
           // A server that answers as someone else is not "down": nothing proceeds without it until a person looks.
-          if (IDENTITY_ERRORS.has(BerthError.from(err).kind)) throw err;
-          unreachableUntil.set(target.serverId, { until: Date.now() + SKIP_UNREACHABLE_MS, error: errorText(err) });
-          return { target, error: errorText(err) };
+          if (IDENTITY_ERRORS.has(error.kind)) throw new BerthError(error.kind, `${target.name}: ${error.message}`, error.detail);
+          return { target, error: error.message };
         }
       }),
     );
