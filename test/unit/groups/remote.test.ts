@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +20,7 @@ import {
 } from '../../../electron/main/services/groups/remote';
 import type { RemoteCommand } from '../../../electron/main/services/remote/command';
 import { defaultLayout, type ServerLayout } from '../../../electron/main/services/remote/layout';
-import type { Answer } from '../support/recording-shell';
+import { runLocally, type Answer } from '../support/recording-shell';
 
 /** Single-quoted for sh, independently of the builder under test. */
 const quoted = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;
@@ -164,20 +163,8 @@ function server(): { dir: string; layout: ServerLayout; env: NodeJS.ProcessEnv; 
   };
 }
 
-/** Runs a command in a local sh (as runLocally does); a script that exits before reading its stdin is no error here. */
-function run(command: RemoteCommand, stdin = '', env: NodeJS.ProcessEnv = process.env): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', String(command)], { env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    child.stdin.on('error', () => undefined);
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ stdout, stderr, code: code ?? -1 }));
-    child.stdin.end(stdin);
-  });
-}
+/** Runs a command in a local sh. */
+const run = (command: RemoteCommand, stdin = '', env: NodeJS.ProcessEnv = process.env): Promise<Answer> => runLocally(String(command), stdin, env);
 
 async function ok(command: RemoteCommand, stdin = '', env?: NodeJS.ProcessEnv): Promise<string> {
   const result = await run(command, stdin, env);

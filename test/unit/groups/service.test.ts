@@ -1,5 +1,4 @@
 import { spawnSync } from 'node:child_process';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +12,7 @@ import { createGroupStateService, type GroupStateService } from '../../../electr
 import { defaultLayout, groupPaths, modelLockDir } from '../../../electron/main/services/remote/layout';
 import { createServerRegistry, type ServerRegistry } from '../../../electron/main/services/servers/registry';
 import { openDatabase, type Db } from '../../../electron/main/services/store/database';
-import { RecordingShell, runLocally, type Answer } from '../support/recording-shell';
+import { RecordingShell, runLocally } from '../support/recording-shell';
 
 /**
  * The group-state service against three fake servers: each a temporary folder, each command run for real by a
@@ -77,7 +76,7 @@ function dataFolder(fake: Fake, holder: string, options: { group?: boolean; lock
   if (options.group !== false) registry.updateGroup(registry.createGroup('team', 1).id, { serverIds: ids });
   const shells = fake.dirs.map(
     (dir, i) =>
-      new RecordingShell([[() => true, (command, stdin) => runHere(command.replaceAll(PLACEHOLDER, dir), stdin ?? '', fake.env)]], { host: `10.0.0.${i + 1}` }),
+      new RecordingShell([[() => true, (command, stdin) => runLocally(command.replaceAll(PLACEHOLDER, dir), stdin ?? '', fake.env)]], { host: `10.0.0.${i + 1}` }),
   );
   const teams: Folder['teams'] = [];
   const groups = createGroupStateService({
@@ -96,20 +95,6 @@ function dataFolder(fake: Fake, holder: string, options: { group?: boolean; lock
   return { db, registry, groups, shells, teams };
 }
 
-/** Like runLocally, but a script that exits before reading its stdin (a refused table switch) is no error here. */
-function runHere(commandLine: string, stdin: string, env: NodeJS.ProcessEnv): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', commandLine], { env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    child.stdin.on('error', () => undefined);
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ stdout, stderr, code: code ?? -1 }));
-    child.stdin.end(stdin);
-  });
-}
 
 const ids = (f: Folder) => f.registry.group('team').serverIds;
 const stateFile = (fake: Fake, i: number) => join(fake.dirs[i], 'groups/team/state.json');

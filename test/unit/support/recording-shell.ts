@@ -97,7 +97,10 @@ export function invocations(commandLine: string | RemoteCommand, programs: strin
     .map((call) => call.split('\x1f').slice(0, -1));
 }
 
-/** Runs a command line in a local sh, for tests of what a script does rather than only of its text. */
+/**
+ * Runs a command line in a local sh, for tests of what a script does rather than only of its text. A script that
+ * exits before reading its stdin (a refused compare-and-swap) is no error here.
+ */
 export function runLocally(commandLine: string, stdin = '', env: NodeJS.ProcessEnv = process.env): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const child = spawn('sh', ['-c', commandLine], { env });
@@ -105,6 +108,7 @@ export function runLocally(commandLine: string, stdin = '', env: NodeJS.ProcessE
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    child.stdin.on('error', () => undefined);
     child.on('error', reject);
     child.on('close', (code) => resolve({ stdout, stderr, code: code ?? -1 }));
     child.stdin.end(stdin);
