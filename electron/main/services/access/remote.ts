@@ -13,7 +13,6 @@ import type { SshConnection } from '../transport/ssh';
 import { keyBlobOf, memberLine, mergeAuthorizedKeys, type MemberKey } from './authorized-keys';
 
 const TIMEOUT_MS = 20_000;
-const MODEL_RE = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 
 const isRoot = (ssh: SshConnection) => ssh.target.username === 'root';
 
@@ -117,40 +116,4 @@ export async function appendAudit(ssh: SshConnection, layout: ServerLayout, cano
 
 export async function readAuditFile(ssh: SshConnection, layout: ServerLayout): Promise<string> {
   return ssh.run(asRoot(ssh, READ_AUDIT, `${layout.berthDir}/audit/audit.jsonl`), { timeoutMs: 60_000 });
-}
-
-export interface RemoteLock {
-  model: string;
-  holder: string | null;
-  machine: string | null;
-  message: string | null;
-  since: string | null;
-}
-
-/** Every deploy lock held on the server (see services/deploy/lock.ts: a directory per model holding info.json). */
-export async function listLocks(ssh: SshConnection, layout: ServerLayout): Promise<RemoteLock[]> {
-  const script = `for d in ${layout.berthDir}/lock/*/; do [ -d "$d" ] || continue; m=\${d%/}; m=\${m##*/}; printf '%s\\t%s\\n' "$m" "$(head -c 4096 "$d/info.json" 2>/dev/null | tr -d '\\n')"; done`;
-  const out = await ssh.run(asRoot(ssh, script), { timeoutMs: TIMEOUT_MS });
-  return out
-    .split('\n')
-    .filter((line) => line.includes('\t'))
-    .map((line) => {
-      const [model, note] = [line.slice(0, line.indexOf('\t')), line.slice(line.indexOf('\t') + 1)];
-      let info: Record<string, unknown> = {};
-      try {
-        info = JSON.parse(note);
-      } catch {
-        // a lock without a readable note is still a lock: shown with an unknown holder
-      }
-      const text = (v: unknown) => (typeof v === 'string' ? v : null);
-      return { model, holder: text(info.holder), machine: text(info.machine), message: text(info.message), since: text(info.since) };
-    });
-}
-
-/** Removes the model's lock; reports whether one was held. */
-export async function breakLock(ssh: SshConnection, layout: ServerLayout, model: string): Promise<boolean> {
-  if (!MODEL_RE.test(model)) throw new BerthError('ValidationError', `"${model}" is not a model name`);
-  const dir = `${layout.berthDir}/lock/${model}`;
-  const out = await ssh.run(asRoot(ssh, `if [ -d ${dir} ]; then rm -rf ${dir}; echo held; else echo free; fi`), { timeoutMs: TIMEOUT_MS });
-  return out.trim() === 'held';
 }
