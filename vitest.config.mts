@@ -2,14 +2,18 @@ import { defineConfig } from 'vitest/config';
 
 // Three suites run by `npm test` (a fourth, `faults`, by `npm run test:faults`): fast unit tests, integration tests against a real Docker engine,
 // real sshd test hosts and real SQLite files, and browser e2e tests in Debian's Chromium.
+// Deploys in tests run no server agent (BERTH_SERVER_AGENT=off): suites share bed servers, and one test's agents would
+// heal, stand in for or alert on another's. test/faults/agent.test.ts turns it on for itself.
+const env = { BERTH_SERVER_AGENT: 'off' };
+
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: 'unit', environment: 'node', include: ['test/unit/**/*.test.ts'] } },
+      { test: { name: 'unit', environment: 'node', env, include: ['test/unit/**/*.test.ts'] } },
       {
         test: {
           name: 'integration',
-          environment: 'node',
+          environment: 'node', env,
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 300_000,
@@ -19,7 +23,7 @@ export default defineConfig({
       {
         test: {
           name: 'e2e',
-          environment: 'node',
+          environment: 'node', env,
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 300_000,
@@ -31,7 +35,7 @@ export default defineConfig({
         // `npm run test:faults` brings it up and down; not part of `npm test`.
         test: {
           name: 'faults',
-          environment: 'node',
+          environment: 'node', env,
           include: ['test/faults/**/*.test.ts'],
           testTimeout: 600_000,
           hookTimeout: 900_000,

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { EngineInfo, RecentProject, Settings, SettingsPatch, AppInfo, StatusSnapshot } from './types';
 import { AddServer, GroupName, GroupView, HostKeyProbe, PresentedHostKey, ServerView, SshConfigHost } from './servers';
-import { GroupSyncView } from './group-state';
+import { GroupSyncView, RequestLogBound } from './group-state';
 import { AliasName, DeployBuildRequest, DeployEvent, ModelName, ModelView } from './deploy';
 import { BuildEvent, BuildRecord, BuildRunInput, EditsState, ListBuildsInput, PrepareInput, PreparedBuild, ResetEditsInput, SaveEditsInput } from './build';
 import {
@@ -70,7 +70,12 @@ export const calls = {
   'servers.importSshConfig': call(z.object({ path: z.string().optional() }).strict(), z.array(SshConfigHost)),
   'groups.list': call(noInput, z.array(GroupView)),
   'groups.create': call(z.object({ name: GroupName, replicas: replicaCount.default(2) }).strict(), GroupView),
-  'groups.update': call(z.object({ id: z.number().int(), replicas: replicaCount.optional(), serverIds: z.array(z.number().int()).optional() }).strict(), GroupView),
+  'groups.update': call(
+    z
+      .object({ id: z.number().int(), replicas: replicaCount.optional(), serverIds: z.array(z.number().int()).optional(), requestLog: RequestLogBound.optional() })
+      .strict(),
+    GroupView,
+  ),
   'groups.remove': call(byId, z.array(GroupView)),
   /** Refreshes every group another Berth changed (a cheap check of each group's revision); the app polls it. */
   'groups.sync': call(noInput, z.array(GroupSyncView)),

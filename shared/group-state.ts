@@ -89,12 +89,22 @@ export const StateMember = z
   .strict();
 export type StateMember = z.infer<typeof StateMember>;
 
+export const RequestLogBound = z.object({ maxMb: z.number().int().min(10).max(100_000), maxDays: z.number().int().min(1).max(3650) }).strict();
+export type RequestLogBound = z.infer<typeof RequestLogBound>;
+
 export const GroupSettings = z
   .object({
     /** Replicas per server for a deploy that names none. */
     replicas: z.number().int().min(1).max(32),
-    /** Webhook that the group's alerts are POSTed to. */
+    /** Webhooks that the agents POST the group's alerts to (generic JSON with a Slack-compatible `text`). */
     webhooks: z.array(z.string().url()),
+    /**
+     * How much of the inference log each server keeps until a Berth pulls it: the gateway rotates at 10 MB and keeps
+     * maxMb in all; the agent removes rotated files older than maxDays. Records rotated away before a pull show as a gap.
+     */
+    requestLog: RequestLogBound.optional(),
+    /** The bearer token the group's agents show each other (docs/AGENT.md); made with the first revision that lacks it. */
+    peerToken: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   })
   .strict();
 
@@ -108,6 +118,8 @@ export const GroupState = z
   })
   .strict();
 export type GroupState = z.infer<typeof GroupState>;
+/** What a group keeps when its settings name no bound (the gateway's own defaults: 5 files of 10 MB). */
+export const DEFAULT_REQUEST_LOG: RequestLogBound = { maxMb: 50, maxDays: 30 };
 
 /** One revision of a group's state. Its hash is sha256 over its canonical JSON (RFC 8785). */
 export const StateRevision = z

@@ -22,6 +22,24 @@ export const ReplicaHealth = z.object({
 });
 export type ReplicaHealth = z.infer<typeof ReplicaHealth>;
 
+/** What the server's agent (docs/AGENT.md) last reported, as read by this Berth over SSH. */
+export const AgentSummary = z.object({
+  /** The view's own time (RFC 3339, the server's clock). */
+  at: z.string(),
+  /** The view's age in seconds when Berth last read it (the server's clock): ≤ 15 is a live agent. */
+  ageSeconds: z.number(),
+  /** This server's agent leads (sends the alerts of) at least one of its groups. */
+  leader: z.boolean(),
+  caughtUp: z.boolean(),
+  /** The other servers of its groups as this agent sees them. */
+  peers: z.array(z.object({ name: z.string(), state: z.enum(['up', 'lost', 'unknown']) })),
+  /** Open incidents in its groups. */
+  incidents: z.number(),
+  /** Stand-in replicas running on this server for lost peers. */
+  standIns: z.number(),
+});
+export type AgentSummary = z.infer<typeof AgentSummary>;
+
 export const ServerHealth = z.object({
   serverId: z.number(),
   name: z.string(),
@@ -35,6 +53,8 @@ export const ServerHealth = z.object({
   error: z.string().nullable(),
   checkedAt: z.string().nullable(),
   replicas: z.array(ReplicaHealth),
+  /** The agent's last fresh view; null when the server has no agent (or its view is older than 15 s). */
+  agent: AgentSummary.nullable().optional(),
 });
 export type ServerHealth = z.infer<typeof ServerHealth>;
 

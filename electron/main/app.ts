@@ -8,7 +8,7 @@ import { createBuildService } from './services/build/service';
 import { createDeployService } from './services/deploy/service';
 import { currentActor } from './services/groups/actor';
 import { createGroupStateService } from './services/groups/service';
-import { layoutFromEnv } from './services/remote/layout';
+import { agentLayoutFromEnv, layoutFromEnv } from './services/remote/layout';
 import { createProjectService } from './services/project';
 import { createStatusService } from './services/monitor/status';
 import { createObservability } from './services/monitor/observability';
@@ -73,6 +73,7 @@ export function createBerth(options: BerthOptions) {
     builds,
     gatewayBuilderImage: () => settings.get().gatewayBuilderImage,
     groups,
+    agentLayout: agentLayoutFromEnv(layout),
     actor: () => currentActor().holder,
     audit: ({ action, target, result, detail }) => void audit.record({ action, target, result, details: detail ? { detail } : {} }).catch(() => {}),
   });
@@ -81,6 +82,7 @@ export function createBerth(options: BerthOptions) {
     db,
     servers,
     registry,
+    layout,
     gatewayLogDir: process.env.BERTH_GATEWAY_LOG_DIR ? (s) => process.env.BERTH_GATEWAY_LOG_DIR!.replace('{server}', s.name) : undefined,
     monitorIntervalMs: process.env.BERTH_MONITOR_INTERVAL_MS ? Number(process.env.BERTH_MONITOR_INTERVAL_MS) : undefined,
   });
@@ -119,12 +121,13 @@ export function createBerth(options: BerthOptions) {
     'servers.remove': ({ id }) => audit.around({ action: 'server.remove', target: registry.get(id).name }, () => servers.remove(id)),
     'servers.importSshConfig': ({ path }) => importSshConfig(path),
     'groups.list': () => registry.groups(),
-    'groups.create': ({ name, replicas }) => registry.createGroup(name, replicas),
-    'groups.update': ({ id, ...change }) => groups.updateGroup(registry.group(id).name, change),
+    'groups.create': ({ name, replicas }) => audit.around({ action: 'group.create', target: name, details: { replicas } }, async () => registry.createGroup(name, replicas)),
+    'groups.update': ({ id, ...change }) =>
+      audit.around({ action: 'group.update', target: registry.group(id).name, details: { ...change } }, () => groups.updateGroup(registry.group(id).name, change)),
     'groups.sync': () => groups.poll(),
     'groups.refresh': ({ name }) => groups.refresh(name),
     'groups.repair': ({ name }) => groups.repair(name),
-    'groups.remove': ({ id }) => (groups.removeGroup(id), registry.groups()),
+    'groups.remove': ({ id }) => audit.around({ action: 'group.remove', target: registry.group(id).name }, async () => (groups.removeGroup(id), registry.groups())),
     'build.prepare': ({ path, options }) => builds.prepare(path, options),
     'build.saveEdits': ({ path, dockerfile, requirements }) => builds.saveEdits(path, { dockerfile, requirements }),
     'build.resetEdits': ({ path, files }) => builds.resetEdits(path, files),
@@ -136,6 +139,12 @@ export function createBerth(options: BerthOptions) {
     'deploy.stopVersion': ({ model, version }) => deploy.stopVersion(model, version),
     'deploy.startVersion': ({ model, version }) => deploy.startVersion(model, version),
     ...observability.calls,
+    // The servers' agents send the group's alerts, so the webhook lives in the group state; this folder keeps a copy.
+    'alerts.setWebhook': ({ groupId, url }) =>
+      audit.around({ action: 'group.webhook', target: registry.group(groupId).name, details: { set: url !== null } }, async () => {
+        await groups.updateGroup(registry.group(groupId).name, { webhooks: url === null ? [] : [url] });
+        return observability.webhooks.set(groupId, url);
+      }),
   };
   const streams: StreamHandlers = {
     'status.watch': ({ intervalMs }, emit, signal) => status.watch(intervalMs, emit, signal),

@@ -188,7 +188,10 @@ export function predict(bed: Bed, server: number, model: string, path: string, o
  * Open-loop load: `rps` requests per second spread round-robin over `servers`, each recorded with its answer.
  * Bounded: stops by itself after `maxSeconds`.
  */
-export function startLoad(bed: Bed, options: { model: string; path?: string; rps: number; servers: number[]; prefix: string; maxSeconds?: number }) {
+export function startLoad(
+  bed: Bed,
+  options: { model: string; path?: string; rps: number; servers: number[]; prefix: string; maxSeconds?: number; headers?: Record<string, string> },
+) {
   const answers: Answer[] = [];
   const inflight = new Set<Promise<void>>();
   let n = 0;
@@ -205,7 +208,7 @@ export function startLoad(bed: Bed, options: { model: string; path?: string; rps
       due -= 1;
       const server = servers[n % servers.length];
       const requestId = `${tagged(options.prefix)}-${n++}`;
-      const p = predict(bed, server, options.model, options.path ?? 'latest', { requestId, timeoutMs: 15_000 }).then((a) => void answers.push(a));
+      const p = predict(bed, server, options.model, options.path ?? 'latest', { requestId, timeoutMs: 15_000, headers: options.headers }).then((a) => void answers.push(a));
       inflight.add(p);
       void p.finally(() => inflight.delete(p));
     }

@@ -123,7 +123,7 @@ describe('monitoring the test servers', () => {
     expect((done.event as { alert: Alert }).alert.resolvedMessage).toMatch(/no longer exists/);
   });
 
-  it('raises an alert within 5 s of a server crash, restores its group once, and resolves when it is back (3 times)', async () => {
+  it('raises an alert within 10 s of a server crash (3 missed probes, never one), restores its group once, and resolves when it is back (3 times)', async () => {
     const detections: number[] = [];
     for (let round = 0; round < 3; round++) {
       const before = restores.length;
@@ -147,7 +147,7 @@ describe('monitoring the test servers', () => {
       await until(() => received.filter((r) => r.body.alert.id === alert.alert.id).length === 2, 15_000, 'both webhook deliveries');
     }
     console.log(`[measure] crashed server → alert: ${detections.join(', ')} ms (median ${median(detections)} ms)`);
-    expect(Math.max(...detections)).toBeLessThan(5000);
+    expect(Math.max(...detections)).toBeLessThan(10_000);
     const events = await call(env.berth, 'events.list', { limit: 200 });
     expect(events.some((e: any) => e.kind === 'recovery.requested' && e.message === 'Asked the orchestrator to restore obsmon without tb3')).toBe(true);
     expect(events.some((e: any) => e.kind === 'webhook.delivered')).toBe(true);

@@ -6,6 +6,7 @@ import { createAlertStore, createEventLog, createWebhookStore } from '../../../e
 import { createAlertCenter, type AlertChange } from '../../../electron/main/services/monitor/center';
 import { createMonitor } from '../../../electron/main/services/monitor/monitor';
 import { postWebhook } from '../../../electron/main/services/monitor/webhook';
+import { defaultLayout } from '../../../electron/main/services/remote/layout';
 import { createServerRegistry } from '../../../electron/main/services/servers/registry';
 import { openDatabase } from '../../../electron/main/services/store/database';
 import { BerthError } from '../../../shared/errors';
@@ -23,7 +24,8 @@ function fakeServer() {
         return open;
       },
       close: () => void (open = false),
-      async run(command: string, options: { timeoutMs?: number } = {}) {
+      async run(remote: unknown, options: { timeoutMs?: number } = {}) {
+        const command = String(remote);
         if (state.down) return hang(options.timeoutMs);
         if (command.startsWith('echo berth-alive')) return 'berth-alive\n';
         if (command.includes('@ps')) return `@ps 0\n@df /dev/x 1000 500 500 50% /\n@inspect\n${JSON.stringify(state.inspect)}\n`;
@@ -64,6 +66,7 @@ function setup(webhook?: string) {
     events,
     intervalMs: 100,
     livenessTimeoutMs: 300,
+    layout: defaultLayout,
     recovery: { restoreGroup: async (groupId, context) => void restores.push({ groupId, reason: context.reason }) },
   });
   const changes: AlertChange[] = [];

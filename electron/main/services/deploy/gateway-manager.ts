@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { BerthError } from '../../../../shared/errors';
 import { buildGatewayImage, gatewayContextFiles, gatewaySourceDir } from '../gateway/image';
+import { ensureAgent } from '../agent/install';
 import { ensureGateway } from '../gateway/install';
+import type { ServerLayout } from '../remote/layout';
 import type { SshConnection } from '../transport/ssh';
 import type { GatewayManager, ImageSender } from './orchestrator';
 
@@ -14,7 +16,12 @@ export interface GatewayManagerDeps {
   connection(serverId: number): Promise<SshConnection>;
   builderImage(): string;
   port: number;
+  /** Where the agent runs beside the gateway; null: no agent (a test bed shared by several layouts). */
+  agentLayout: ServerLayout | null;
 }
+
+/** The gateway rotates its inference log at this size; the group's bound sets how many files it keeps. */
+const REQUEST_LOG_FILE_BYTES = 10 << 20;
 
 /** The gateway image is named by a hash of its sources, so a Berth upgrade that changes the gateway rolls it out. */
 function gatewayTag(): string {
@@ -24,7 +31,7 @@ function gatewayTag(): string {
   return `berth/gateway:${hash.digest('hex').slice(0, 12)}`;
 }
 
-/** Builds the gateway once locally, sends it like a model image, and keeps `berth-gateway` running on each server. */
+/** Builds the gateway once locally, sends it like a model image, and keeps `berth-gateway` and `berth-agent` running on each server. */
 export function createGatewayManager(deps: GatewayManagerDeps): GatewayManager {
   let built: Promise<string> | undefined;
 
@@ -39,7 +46,7 @@ export function createGatewayManager(deps: GatewayManagerDeps): GatewayManager {
   }
 
   return {
-    async ensure(serverIds, signal) {
+    async ensure(serverIds, requestLog, signal) {
       built ??= localImage(signal).catch((err) => {
         built = undefined;
         throw err;
@@ -51,7 +58,13 @@ export function createGatewayManager(deps: GatewayManagerDeps): GatewayManager {
         const first = failed[0][1] as { ok: false; error: BerthError };
         throw new BerthError(first.error.kind, `The gateway image could not be sent: ${first.error.message}`);
       }
-      await Promise.all(serverIds.map(async (id) => ensureGateway(await deps.connection(id), { image: tag, port: deps.port })));
+      await Promise.all(
+        serverIds.map(async (id) => {
+          const ssh = await deps.connection(id);
+          await ensureGateway(ssh, { image: tag, port: deps.port, logMaxBytes: REQUEST_LOG_FILE_BYTES, logMaxFiles: Math.ceil((requestLog.maxMb * 1024 * 1024) / REQUEST_LOG_FILE_BYTES) });
+          if (deps.agentLayout) await ensureAgent(ssh, deps.agentLayout, tag);
+        }),
+      );
     },
   };
 }

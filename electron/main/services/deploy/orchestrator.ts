@@ -1,6 +1,6 @@
 import { BerthError } from '../../../../shared/errors';
 import { DeployRequest, type DeployEvent, type DeployPhase } from '../../../../shared/deploy';
-import type { StateReplica } from '../../../../shared/group-state';
+import { DEFAULT_REQUEST_LOG, type RequestLogBound, type StateReplica } from '../../../../shared/group-state';
 import type { GroupStateService } from '../groups/service';
 import type { ServerRegistry } from '../servers/registry';
 import type { SshConnection } from '../transport/ssh';
@@ -28,7 +28,8 @@ export interface ImageSender {
 
 /** Runs the gateway on servers (services/gateway). */
 export interface GatewayManager {
-  ensure(serverIds: number[], signal?: AbortSignal): Promise<void>;
+  /** The gateway (and agent) on every server, keeping as much inference log as the group's bound allows. */
+  ensure(serverIds: number[], requestLog: RequestLogBound, signal?: AbortSignal): Promise<void>;
 }
 
 export interface AuditRecorder {
@@ -125,7 +126,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       const journal = startJournal('deploy', { phase: 'transport', group: group.name, model: req.model, version: number, servers, started: {}, lockToken });
       try {
         phaseAll(emit, servers, 'gateway', 'checking the gateway');
-        await deps.gateway.ensure(servers, signal);
+        await deps.gateway.ensure(servers, reserved.file.revision.state.settings.requestLog ?? DEFAULT_REQUEST_LOG, signal);
         await sendImage(req.imageRef, servers, emit, signal);
         const placements = await startAndGate(req.model, number, req.imageRef, servers, replicas, req, journal, emit, signal);
         journal.value.phase = 'switch';

@@ -8,7 +8,7 @@ import type { GroupStateService } from '../groups/service';
 import type { Db } from '../store/database';
 import { asImageSender, createImageTransport } from '../transport/image-transport';
 import { createGatewayManager } from './gateway-manager';
-import { GATEWAY_PORT } from '../remote/layout';
+import { GATEWAY_PORT, type ServerLayout } from '../remote/layout';
 import { createOrchestrator, type AuditRecorder } from './orchestrator';
 import { createDeployStore } from './store';
 import { modelView } from './views';
@@ -23,6 +23,8 @@ export interface DeployServiceDeps {
   groups: GroupStateService;
   actor(): string;
   audit?: AuditRecorder;
+  /** Where the server agent runs; null: none (see agentLayoutFromEnv). */
+  agentLayout: ServerLayout | null;
 }
 
 /** What the contract exposes of deploys: smoke-tested builds to groups, the timeline, aliases, start/stop. */
@@ -31,7 +33,7 @@ export function createDeployService(deps: DeployServiceDeps) {
   const connection = (serverId: number) => deps.servers.connection(serverId);
   const transport = createImageTransport({ docker: deps.engine.client(), connection });
   const images = asImageSender(transport);
-  const gateway = createGatewayManager({ docker: deps.engine.client(), images, connection, builderImage: deps.gatewayBuilderImage, port: GATEWAY_PORT });
+  const gateway = createGatewayManager({ docker: deps.engine.client(), images, connection, builderImage: deps.gatewayBuilderImage, port: GATEWAY_PORT, agentLayout: deps.agentLayout });
   const orchestrator = createOrchestrator({
     store,
     registry: deps.registry,

@@ -24,8 +24,12 @@ export interface EnsureGatewayResult {
   imageId: string;
 }
 
-/** The environment setting that makes the gateway listen on `port`; a container without it must be replaced. */
-const listenSetting = (port: number) => `BERTH_GATEWAY_LISTEN=:${port}`;
+/** The environment that makes the gateway listen on `port` and bound its request log; a container without it must be replaced. */
+const environment = (port: number, options: EnsureGatewayOptions) => [
+  `BERTH_GATEWAY_LISTEN=:${port}`,
+  ...(options.logMaxBytes ? [`BERTH_GATEWAY_LOG_MAX_BYTES=${Math.floor(options.logMaxBytes)}`] : []),
+  ...(options.logMaxFiles ? [`BERTH_GATEWAY_LOG_MAX_FILES=${Math.floor(options.logMaxFiles)}`] : []),
+];
 
 /** What ensureGateway compares of an existing container, as one JSON object. */
 const INSPECT_FORMAT = '{"id":{{json .Id}},"image":{{json .Image}},"running":{{json .State.Running}},"env":{{json .Config.Env}}}';
@@ -48,9 +52,7 @@ const gatewayCommands = {
       '--label', 'berth.gateway=1',
       '--label', `berth.gateway.port=${port}`,
       '--log-driver', 'json-file', '--log-opt', 'max-size=10m', '--log-opt', 'max-file=3',
-      '-e', listenSetting(port),
-      ...(options.logMaxBytes ? ['-e', `BERTH_GATEWAY_LOG_MAX_BYTES=${Math.floor(options.logMaxBytes)}`] : []),
-      ...(options.logMaxFiles ? ['-e', `BERTH_GATEWAY_LOG_MAX_FILES=${Math.floor(options.logMaxFiles)}`] : []),
+      ...environment(port, options).flatMap((setting) => ['-e', setting]),
       '-v', `${gw.dir}:/etc/berth-gateway:ro`,
       '-v', `${gw.logDir}:/var/log/berth-gateway`,
       options.image,
@@ -77,9 +79,9 @@ export async function ensureGateway(ssh: RemoteShell, options: EnsureGatewayOpti
   }
 
   const existing = await inspectGateway(ssh, gw);
-  const wanted = listenSetting(port);
+  const wanted = environment(port, options);
   let action: EnsureGatewayResult['action'];
-  if (existing && existing.image === imageId && existing.env.includes(wanted)) {
+  if (existing && existing.image === imageId && wanted.every((setting) => existing.env.includes(setting))) {
     if (existing.running) return { action: 'unchanged', containerId: existing.id, imageId };
     await ssh.run(gatewayCommands.start(gw), { timeoutMs: 30_000 });
     action = 'started';

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError } from '../../../../shared/errors';
-import { GroupState, STATE_FORMAT, type Revocation, type StateFile, type StateMember, type GroupSyncView } from '../../../../shared/group-state';
+import { GroupState, STATE_FORMAT, type RequestLogBound, type Revocation, type StateFile, type StateMember, type GroupSyncView } from '../../../../shared/group-state';
 import { remoteGet } from '../deploy/remote-http';
 import { checkRoutes } from '../gateway/routes';
 import { command } from '../remote/command';
@@ -91,6 +91,9 @@ const newUid = () => `srv_${randomBytes(8).toString('hex')}`;
 
 let lastTableRevision = 0;
 /** Strictly increasing for every table this process writes, so a gateway's health shows which one it runs. */
+/** A webhook named in a revision's description by its host only: its path often carries a secret (Slack's does). */
+const webhookHost = (url: string) => new URL(url).host;
+
 function nextTableRevision(): number {
   lastTableRevision = Math.max(lastTableRevision + 1, Date.now());
   return lastTableRevision;
@@ -321,6 +324,7 @@ export function createGroupStateService(deps: GroupStateDeps) {
       const state = structuredClone(baseState(group, current));
       applyRevocations(state, copies.flatMap((c) => c.revocations));
       const result = mutate(state);
+      state.settings.peerToken ??= randomBytes(32).toString('hex');
       const file = nextFile(group, current, validState(state), what);
       const quorum = majorityOf(file.revision.state.servers.length);
       const members = new Set(file.revision.state.servers.map((s) => s.uid));
@@ -485,13 +489,22 @@ export function createGroupStateService(deps: GroupStateDeps) {
    * they answer (so they stop serving the group); the majority is counted over the servers the group keeps, so an
    * admin can always remove a lost server with the reachable ones.
    */
-  async function updateGroup(group: string, update: { replicas?: number; serverIds?: number[] }) {
+  async function updateGroup(group: string, update: { replicas?: number; serverIds?: number[]; webhooks?: string[]; requestLog?: RequestLogBound }) {
     const joining = update.serverIds ? await Promise.all(update.serverIds.map(targetOf)) : null;
     await change(
       group,
-      [joining ? `servers: ${joining.map((t) => t.name).join(', ')}` : '', update.replicas ? `${update.replicas} replicas per server` : ''].filter(Boolean).join('; '),
+      [
+        joining ? `servers: ${joining.map((t) => t.name).join(', ')}` : '',
+        update.replicas ? `${update.replicas} replicas per server` : '',
+        update.requestLog ? `inference log kept: ${update.requestLog.maxMb} MB, ${update.requestLog.maxDays} days per server` : '',
+        update.webhooks ? `webhooks: ${update.webhooks.length ? update.webhooks.map(webhookHost).join(', ') : 'none'}` : '',
+      ]
+        .filter(Boolean)
+        .join('; '),
       (state) => {
         if (update.replicas) state.settings.replicas = update.replicas;
+        if (update.webhooks) state.settings.webhooks = update.webhooks;
+        if (update.requestLog) state.settings.requestLog = update.requestLog;
         if (joining) {
           state.servers = joining.map((t) => {
             const row = registry.get(t.serverId);

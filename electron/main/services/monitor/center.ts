@@ -7,6 +7,22 @@ import { postWebhook, type WebhookOptions } from './webhook';
 
 export type AlertChange = { type: 'opened' | 'resolved'; alert: Alert };
 
+/**
+ * A condition raised with `webhook: false` keeps the flag in its alert's detail, so its resolution (possibly by
+ * another Berth process, after a restart) is not posted either.
+ */
+function withWebhookFlag(condition: Condition): Condition {
+  if (condition.webhook !== false) return condition;
+  const detail = condition.detail && typeof condition.detail === 'object' && !Array.isArray(condition.detail) ? condition.detail : condition.detail === undefined ? {} : { value: condition.detail };
+  return { ...condition, detail: { ...detail, webhook: false } };
+}
+
+/** Whether an alert's changes go to the group's webhooks (not for alerts the server agents sent themselves). */
+export function postsWebhook(alert: Alert): boolean {
+  const detail = alert.detail as { webhook?: unknown } | null;
+  return !(detail && typeof detail === 'object' && detail.webhook === false);
+}
+
 /** What the Electron shell (desktop notifications) or any other sink implements to hear about alerts. */
 export interface AlertNotifier {
   notify(change: AlertChange): void;
@@ -42,7 +58,7 @@ export function createAlertCenter(deps: AlertCenterDeps) {
       alertId: change.alert.id,
     });
     emitter.emit('change', change);
-    if (serverId === null) return;
+    if (serverId === null || !postsWebhook(change.alert)) return;
     const groups = deps.groupsOfServer(serverId);
     const hooks = deps.webhooks.list().filter((w) => groups.some((g) => g.id === w.groupId));
     for (const hook of hooks) {
@@ -79,7 +95,7 @@ export function createAlertCenter(deps: AlertCenterDeps) {
     const resolved: Alert[] = [];
     const active = new Set(conditions.map((c) => `${c.kind}\u0000${c.subject}`));
     for (const condition of conditions) {
-      const { alert, opened: isNew } = deps.alerts.raise(serverId, condition);
+      const { alert, opened: isNew } = deps.alerts.raise(serverId, withWebhookFlag(condition));
       if (isNew) {
         opened.push(alert);
         publish({ type: 'opened', alert }, serverId);
@@ -93,6 +109,39 @@ export function createAlertCenter(deps: AlertCenterDeps) {
       if (done) {
         resolved.push(done);
         publish({ type: 'resolved', alert: done }, serverId);
+      }
+    }
+    return { opened, resolved };
+  }
+
+  /**
+   * Like `reconcile`, for conditions that come from several servers at once (the server agents' incidents): the open
+   * alerts of the servers in `scope`, of `kinds`, are made to match `conditions` as one set, so an alert reported by
+   * another server's agent than last time is kept rather than resolved and opened again.
+   */
+  function reconcileMany(
+    scope: ReadonlySet<number>,
+    kinds: readonly AlertKind[] | 'all',
+    conditions: Array<{ serverId: number; condition: Condition }>,
+  ): { opened: Alert[]; resolved: Alert[] } {
+    const opened: Alert[] = [];
+    const resolved: Alert[] = [];
+    const active = new Set(conditions.map(({ condition: c }) => `${c.kind}\u0000${c.subject}`));
+    for (const { serverId, condition } of conditions) {
+      const { alert, opened: isNew } = deps.alerts.raise(serverId, withWebhookFlag(condition));
+      if (isNew) {
+        opened.push(alert);
+        publish({ type: 'opened', alert }, serverId);
+      }
+    }
+    for (const alert of deps.alerts.openAlerts()) {
+      if (alert.serverId === null || !scope.has(alert.serverId)) continue;
+      if (kinds !== 'all' && !kinds.includes(alert.kind)) continue;
+      if (active.has(`${alert.kind}\u0000${alert.subject}`)) continue;
+      const done = deps.alerts.resolve(alert.id, resolvedMessage(alert.kind, alert.subject, alert.openedAt, now().getTime()));
+      if (done) {
+        resolved.push(done);
+        publish({ type: 'resolved', alert: done }, alert.serverId);
       }
     }
     return { opened, resolved };
@@ -124,6 +173,7 @@ export function createAlertCenter(deps: AlertCenterDeps) {
 
   return {
     reconcile,
+    reconcileMany,
     resolveRemoved,
     subscribe,
     addNotifier: (notifier: AlertNotifier) => subscribe((change) => notifier.notify(change)),

@@ -8,6 +8,11 @@ export interface Condition {
   severity: 'critical' | 'warning';
   message: string;
   detail?: unknown;
+  /**
+   * false: the alert is not posted to the group's webhooks (it came from the server agents, which sent it
+   * already); the event trail, the UI and desktop notifications still get it. Default: posted.
+   */
+  webhook?: boolean;
 }
 
 export interface DetectOptions {
@@ -20,6 +25,13 @@ export interface DetectOptions {
   loopWindowMs: number;
   /** A running replica may answer /readyz with non-200 this long (model loading) before it is alerted. */
   notReadyGraceMs: number;
+  /** A server without an agent is alerted as unreachable after this many consecutive failed probes (never one blip). */
+  unreachableAfter: number;
+  /**
+   * A probe that starts more than the interval plus this late means Berth itself was not running (the laptop slept,
+   * the process was stopped): the failure count restarts and that probe raises nothing.
+   */
+  resumeLateMs: number;
 }
 
 export const defaultDetectOptions: DetectOptions = {
@@ -28,6 +40,8 @@ export const defaultDetectOptions: DetectOptions = {
   loopCrashes: 3,
   loopWindowMs: 120_000,
   notReadyGraceMs: 15_000,
+  unreachableAfter: 3,
+  resumeLateMs: 5000,
 };
 
 interface Crash {
@@ -220,11 +234,12 @@ export function serverConditions(
   return conditions;
 }
 
-export const unreachableCondition = (server: string, error: string): Condition => ({
+export const unreachableCondition = (server: string, error: string, failedProbes = 1): Condition => ({
   kind: 'server_unreachable',
   subject: server,
   severity: 'critical',
   message: `${server} does not answer over SSH: ${error}`,
+  detail: { failedProbes },
 });
 
 /** The message stored when an alert's condition clears. */

@@ -5,9 +5,12 @@ import { BerthError } from '../../../../shared/errors';
 import type { AlertKind, MonitorSnapshot, ReplicaHealth, ServerHealth } from '../../../../shared/monitor';
 import { alertKinds } from '../../../../shared/monitor';
 import { closeTied, lineSplitter, tiedToChannel } from '../logs/remote';
+import { agentCommands } from '../agent/install';
+import type { ServerLayout } from '../remote/layout';
 import type { SshConnection } from '../transport/ssh';
+import { agentConditions, agentSummary, isFresh, parseViewOutput, replicasFromView, type AgentView } from './agent-view';
 import type { EventLog } from './alerts';
-import type { AlertCenter } from './center';
+import { postsWebhook, type AlertCenter } from './center';
 import type { OpenConnection } from './connect';
 import {
   applyEvent,
@@ -55,6 +58,12 @@ export interface MonitorDeps {
   /** SSH liveness: connect and `echo` each bounded by this; a cut link hangs rather than refusing. */
   livenessTimeoutMs?: number;
   detect?: Partial<DetectOptions>;
+  /** Where Berth's files are on the servers: the agent's view is `<berthDir>/agent/view.json`. */
+  layout: ServerLayout;
+  /** How often the agent's view is read (default 5 s); also how soon a new agent is noticed. */
+  viewIntervalMs?: number;
+  /** The wall clock (tests move it to simulate a laptop that slept). */
+  now?: () => number;
 }
 
 interface ServerState {
@@ -75,19 +84,34 @@ interface ServerState {
   detailsRunning: boolean;
   detailsAgain: boolean;
   stop: AbortController;
+  /** Consecutive failed probes (servers without an agent are alerted after `unreachableAfter`). */
+  failures: number;
+  lastTickAt: number | null;
+  /** The latest fresh view; kept while the server cannot be read from here (only a read that finds none or a stale one clears it). */
+  agent: { view: AgentView; ageSeconds: number } | null;
+  viewReadAt: number | null;
 }
 
 const REACHABILITY: readonly AlertKind[] = ['server_unreachable'];
 const DETAIL_KINDS: readonly AlertKind[] = alertKinds.filter((k) => k !== 'server_unreachable');
 
 /**
- * Polls every registered server while Berth runs: SSH liveness on a dedicated connection (bounded, so a dead
- * link is noticed within two intervals), then the engine, containers, readiness, memory and disk; follows
- * Docker's container events so crashes and OOM kills between polls are caught. Conditions become alerts;
- * losing a server (and getting it back) calls the injected recovery once per incident.
+ * Polls every registered server while Berth runs: SSH liveness on a dedicated connection (bounded), and every
+ * `viewIntervalMs` the server agent's view (docs/AGENT.md) over the same connection.
+ *
+ * A server whose agent wrote its view in the last 15 s is agent-backed: its alerts are the agents' open incidents
+ * (a lost server is one only when another server's agent says so; the agents already sent the webhooks and stand in
+ * for lost replicas, so neither happens from here), and a probe failure from this laptop only shows in the snapshot.
+ *
+ * A server without an agent is watched from here as before: the engine, containers, readiness, memory and disk,
+ * Docker's container events so crashes and OOM kills between polls are caught; it is alerted as unreachable after
+ * `unreachableAfter` consecutive failed probes, and losing it (and getting it back) calls the injected recovery once
+ * per incident. A probe that comes much too late (the laptop slept) counts no failure and raises nothing.
  */
 export function createMonitor(deps: MonitorDeps) {
   const intervalMs = deps.intervalMs ?? 2000;
+  const viewIntervalMs = deps.viewIntervalMs ?? 5000;
+  const now = deps.now ?? Date.now;
   const livenessTimeoutMs = deps.livenessTimeoutMs ?? 2000;
   const detect: DetectOptions = { ...defaultDetectOptions, ...deps.detect };
   const states = new Map<number, ServerState>();
@@ -99,7 +123,7 @@ export function createMonitor(deps: MonitorDeps) {
 
   const changed = () => {
     const snap = snapshot();
-    const key = JSON.stringify(snap.servers.map((s) => ({ ...s, checkedAt: null, latencyMs: null })));
+    const key = JSON.stringify(snap.servers.map((s) => ({ ...s, checkedAt: null, latencyMs: null, agent: s.agent ? { ...s.agent, at: null, ageSeconds: null } : s.agent })));
     if (key === lastKey) return;
     lastKey = key;
     changes.emit('snapshot', snap);
@@ -112,8 +136,17 @@ export function createMonitor(deps: MonitorDeps) {
     state.ssh = null;
   }
 
-  async function liveness(state: ServerState): Promise<void> {
+  const agentBacked = (state: ServerState) => state.agent !== null;
+
+  function closeEvents(state: ServerState): void {
+    if (state.events) closeTied(state.events);
+    state.events = null;
+  }
+
+  /** One probe of one server; `resumed`: Berth itself was not running for a while, so a failure now says nothing. */
+  async function tick(state: ServerState, resumed: boolean): Promise<void> {
     const started = performance.now();
+    const wasDown = state.reachable === false;
     try {
       if (!state.ssh?.isOpen) {
         state.ssh = null;
@@ -122,27 +155,94 @@ export function createMonitor(deps: MonitorDeps) {
       // SshConnection's own timeout starts once the channel is open; on a cut link the open never answers.
       const out = await withTimeout(state.ssh.run('echo berth-alive', { timeoutMs: livenessTimeoutMs }), livenessTimeoutMs, state.host);
       if (!out.includes('berth-alive')) throw new BerthError('SshUnreachable', 'unexpected answer to the liveness probe');
-      if (state.stop.signal.aborted) return;
-      state.latencyMs = Math.round((performance.now() - started) * 10) / 10;
-      state.checkedAt = new Date().toISOString();
-      const wasDown = state.reachable === false;
-      state.reachable = true;
-      state.error = null;
-      const { resolved } = deps.center.reconcile(state.id, REACHABILITY, []);
-      for (const alert of resolved) if (alert.kind === 'server_unreachable') recover(state, alert.id, 'server-returned');
-      if (wasDown) deps.onServerReturned?.(state.id);
-      ensureEvents(state);
-      void details(state);
     } catch (err) {
       if (state.stop.signal.aborted) return;
       dropConnection(state);
       state.reachable = false;
       state.error = BerthError.from(err).message;
       state.checkedAt = new Date().toISOString();
-      const { opened } = deps.center.reconcile(state.id, REACHABILITY, [unreachableCondition(state.name, state.error)]);
-      for (const alert of opened) recover(state, alert.id, 'server-lost');
+      // An agent-backed server is judged by its peers' agents; a blip between this laptop and it is no alert.
+      if (!agentBacked(state) && !resumed) {
+        state.failures++;
+        if (state.failures >= detect.unreachableAfter) {
+          const { opened } = deps.center.reconcile(state.id, REACHABILITY, [unreachableCondition(state.name, state.error, state.failures)]);
+          for (const alert of opened) recover(state, alert.id, 'server-lost');
+        }
+      }
+      changed();
+      return;
     }
+    if (state.stop.signal.aborted) return;
+    state.failures = 0;
+    state.latencyMs = Math.round((performance.now() - started) * 10) / 10;
+    state.checkedAt = new Date().toISOString();
+    state.reachable = true;
+    state.error = null;
+    if (state.viewReadAt === null || now() - state.viewReadAt >= viewIntervalMs) await readView(state);
+    if (state.stop.signal.aborted) return;
+    if (agentBacked(state)) {
+      closeEvents(state);
+      reconcileAgents();
+    } else {
+      const { resolved } = deps.center.reconcile(state.id, REACHABILITY, []);
+      for (const alert of resolved) if (alert.kind === 'server_unreachable' && postsWebhook(alert)) recover(state, alert.id, 'server-returned');
+      ensureEvents(state);
+      void details(state);
+    }
+    if (wasDown) deps.onServerReturned?.(state.id);
     changed();
+  }
+
+  /** Reads the agent's view and its age; a failed or garbled read changes nothing (the previous answer stands). */
+  async function readView(state: ServerState): Promise<void> {
+    const ssh = state.ssh;
+    if (!ssh) return;
+    state.viewReadAt = now();
+    let out: string;
+    try {
+      out = await withTimeout(ssh.run(agentCommands.viewWithAge(deps.layout), { timeoutMs: 5000 }), 5000, state.host);
+    } catch {
+      return;
+    }
+    if (state.ssh !== ssh || state.stop.signal.aborted) return;
+    const reading = parseViewOutput(out);
+    if (reading.kind === 'unreadable') return;
+    const was = agentBacked(state);
+    state.agent = isFresh(reading) ? { view: reading.view, ageSeconds: reading.ageSeconds } : null;
+    if (was !== agentBacked(state)) {
+      deps.events.record({
+        kind: agentBacked(state) ? 'monitor.agent-found' : 'monitor.agent-lost',
+        subject: state.name,
+        message: agentBacked(state)
+          ? `${state.name} runs the server agent: its alerts now come from the agents`
+          : `${state.name} has no fresh agent view (${reading.kind === 'none' ? 'none written' : `${reading.ageSeconds} s old`}): Berth watches it itself`,
+      });
+      // Alerts of the agents about it go (they are judged by this Berth again), or the desktop's own ones do.
+      reconcileAgents(was && !agentBacked(state) ? state.id : undefined);
+    }
+  }
+
+  /**
+   * The alerts of every agent-backed server, from the open incidents of all the fresh views: one set, so the same
+   * incident reported by two agents is one alert. `released`: a server that just lost its agent, whose agent-made
+   * alerts are resolved here (its own detection takes over).
+   */
+  function reconcileAgents(released?: number): void {
+    const backed = [...states.values()].filter(agentBacked);
+    const scope = new Set(backed.map((s) => s.id));
+    const known = [...states.values()].map((s) => ({ id: s.id, name: s.name, host: s.host }));
+    const conditions = agentConditions(
+      backed.map((s) => ({ server: { id: s.id, name: s.name, host: s.host }, view: s.agent!.view })),
+      known,
+    ).filter((c) => scope.has(c.serverId)); // a server without an agent is judged by this Berth alone
+    if (released !== undefined) scope.add(released);
+    // Every kind: what this Berth detected itself before the server had an agent is the agents' to judge now.
+    const { resolved } = deps.center.reconcileMany(scope, 'all', conditions);
+    for (const alert of resolved) {
+      // A lost server the desktop itself had restored (before its agent ran) is rebalanced as before.
+      const state = alert.serverId === null ? undefined : states.get(alert.serverId);
+      if (state && alert.kind === 'server_unreachable' && postsWebhook(alert)) recover(state, alert.id, 'server-returned');
+    }
   }
 
   function recover(state: ServerState, alertId: number, reason: 'server-lost' | 'server-returned'): void {
@@ -227,7 +327,7 @@ export function createMonitor(deps: MonitorDeps) {
 
   async function detailsOnce(state: ServerState): Promise<void> {
     const ssh = state.ssh;
-    if (!ssh) return;
+    if (!ssh || agentBacked(state)) return;
     let info: ServerDetails;
     let runtime: RuntimeProbe;
     try {
@@ -239,7 +339,7 @@ export function createMonitor(deps: MonitorDeps) {
     } catch {
       return; // the liveness probe decides whether the server is down
     }
-    if (state.ssh !== ssh || state.stop.signal.aborted) return;
+    if (state.ssh !== ssh || state.stop.signal.aborted || agentBacked(state)) return;
     const now = Date.now();
     state.details = info;
     state.runtime = runtime;
@@ -269,9 +369,21 @@ export function createMonitor(deps: MonitorDeps) {
   async function serverLoop(state: ServerState): Promise<void> {
     const signal = state.stop.signal;
     while (!signal.aborted) {
-      const started = Date.now();
-      await liveness(state);
-      const wait = Math.max(0, intervalMs - (Date.now() - started));
+      const started = now();
+      // A tick this late means Berth was not running (the laptop slept, the process was stopped), not that the
+      // server failed: its link may need a moment, so the count restarts and this tick raises nothing.
+      const resumed = state.lastTickAt !== null && started - state.lastTickAt > intervalMs + detect.resumeLateMs;
+      if (resumed) {
+        state.failures = 0;
+        deps.events.record({
+          kind: 'monitor.resumed',
+          subject: state.name,
+          message: `Probes of ${state.name} resumed after ${Math.round((started - state.lastTickAt!) / 1000)} s (Berth was asleep or paused); failures are counted afresh`,
+        });
+      }
+      state.lastTickAt = started;
+      await tick(state, resumed);
+      const wait = Math.max(0, intervalMs - (now() - started));
       await sleep(wait, undefined, { signal }).catch(() => undefined);
     }
     dropConnection(state);
@@ -303,6 +415,10 @@ export function createMonitor(deps: MonitorDeps) {
         detailsRunning: false,
         detailsAgain: false,
         stop: new AbortController(),
+        failures: 0,
+        lastTickAt: null,
+        agent: null,
+        viewReadAt: null,
       };
       states.set(server.id, state);
       void serverLoop(state);
@@ -363,6 +479,25 @@ export function createMonitor(deps: MonitorDeps) {
   }
 
   function serverHealth(state: ServerState): ServerHealth {
+    const agent = state.agent ? agentSummary(state.agent.view, state.agent.ageSeconds) : null;
+    if (state.agent) {
+      // What the agent reports: engine, gateway and disk are not in its view.
+      return {
+        serverId: state.id,
+        name: state.name,
+        host: state.host,
+        reachable: state.reachable === true,
+        engine: 'unknown',
+        gateway: 'unknown',
+        diskFreeBytes: null,
+        diskTotalBytes: null,
+        latencyMs: state.latencyMs,
+        error: state.error,
+        checkedAt: state.checkedAt,
+        replicas: replicasFromView(state.agent.view),
+        agent,
+      };
+    }
     const gatewayInfo = state.details?.containers.find((c) => c.name === GATEWAY_CONTAINER);
     const reachable = state.reachable === true;
     return {
@@ -378,6 +513,7 @@ export function createMonitor(deps: MonitorDeps) {
       error: state.error,
       checkedAt: state.checkedAt,
       replicas: replicaHealth(state),
+      agent: null,
     };
   }
 

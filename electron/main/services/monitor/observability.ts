@@ -4,6 +4,7 @@ import { createLogsService } from '../logs/follow';
 import { createInferenceStore } from '../logs/inference-store';
 import { createInferenceIngest, GATEWAY_LOG_DIR } from '../logs/ingest';
 import { createInferenceSearch } from '../logs/search';
+import { layoutFromEnv, type ServerLayout } from '../remote/layout';
 import type { ServerRegistry } from '../servers/registry';
 import type { ServersService } from '../servers/service';
 import type { Db } from '../store/database';
@@ -26,6 +27,11 @@ export interface ObservabilityDeps {
   detect?: Partial<DetectOptions>;
   webhook?: WebhookOptions;
   recovery?: RecoveryHooks;
+  /**
+   * Where Berth's files are on the servers (the monitor reads the agents' views there). Pass app.ts's layout; the
+   * default is the same one, from the environment.
+   */
+  layout?: ServerLayout;
 }
 
 /**
@@ -67,6 +73,7 @@ export function createObservability(deps: ObservabilityDeps) {
     recovery: deps.recovery,
     intervalMs: deps.monitorIntervalMs,
     detect: deps.detect,
+    layout: deps.layout ?? layoutFromEnv(),
     onServerReturned: (id) => {
       const server = listServers().find((s) => s.id === id);
       if (server) void ingest.pullServer(server);

@@ -13,6 +13,9 @@ export const LIB_DIR = '/usr/local/lib/berth';
 export const FIRST_REPLICA_PORT = 9100;
 export const GATEWAY_PORT = 8700;
 export const GATEWAY_CONTAINER = 'berth-gateway';
+/** The server agent (docs/AGENT.md): the gateway's binary in agent mode, with its peer port on the servers' network. */
+export const AGENT_CONTAINER = 'berth-agent';
+export const AGENT_PORT = 8701;
 
 /**
  * Where Berth's files live on a server. The defaults are the real layout; tests point berthDir and libDir at a
@@ -51,6 +54,15 @@ export function layoutFromEnv(env: NodeJS.ProcessEnv = process.env): ServerLayou
   });
 }
 
+/**
+ * Where deploys run the server agent: beside the one gateway, so only for the real layout. BERTH_SERVER_AGENT=off
+ * leaves it out, for test beds where several layouts share servers and their agents would act on each other's tests.
+ */
+export function agentLayoutFromEnv(layout: ServerLayout, env: NodeJS.ProcessEnv = process.env): ServerLayout | null {
+  if (env.BERTH_SERVER_AGENT === 'off' || layout.berthDir !== BERTH_DIR) return null;
+  return layout;
+}
+
 export function checkModelName(model: string): string {
   if (!MODEL_NAME.test(model)) throw new BerthError('ValidationError', `"${model}" is not a model name (lowercase letters, digits and dashes)`);
   return model;
@@ -69,6 +81,8 @@ export const groupPaths = (layout: ServerLayout, group: string) => {
 export const groupsDir = (layout: ServerLayout) => `${layout.berthDir}/groups`;
 /** The server's own identity, made once by the first Berth that attaches it. */
 export const serverIdentityPath = (layout: ServerLayout) => `${layout.berthDir}/server.json`;
+/** What the agent reports, rewritten every second (docs/AGENT.md, "The view"). */
+export const agentViewPath = (layout: ServerLayout) => `${layout.berthDir}/agent/view.json`;
 /** A model's operation lock (held for a whole deploy, rollback, …). */
 export const modelLockDir = (layout: ServerLayout, model: string) => `${layout.berthDir}/lock/${checkModelName(model)}`;
 

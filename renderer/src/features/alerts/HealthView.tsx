@@ -26,6 +26,22 @@ function AlertItem({ alert }: { alert: Alert }) {
   );
 }
 
+/** One line on the server's agent: "Agent: up · leader · peers fb2 lost · 2 stand-ins", or "no agent". */
+function agentLine(agent: ServerHealth['agent']): string {
+  if (!agent) return 'no agent';
+  const parts = [agent.ageSeconds <= 15 ? 'up' : `last view ${agent.ageSeconds} s old`];
+  if (agent.leader) parts.push('leader');
+  if (!agent.caughtUp) parts.push('catching up');
+  const lost = agent.peers.filter((p) => p.state === 'lost').map((p) => p.name);
+  const unknown = agent.peers.filter((p) => p.state === 'unknown').map((p) => p.name);
+  if (lost.length) parts.push(`peers ${lost.join(', ')} lost`);
+  if (unknown.length) parts.push(`peers ${unknown.join(', ')} unknown`);
+  if (!lost.length && !unknown.length && agent.peers.length) parts.push(`${agent.peers.length} peer${agent.peers.length === 1 ? '' : 's'} up`);
+  if (agent.incidents) parts.push(`${agent.incidents} incident${agent.incidents === 1 ? '' : 's'}`);
+  if (agent.standIns) parts.push(`${agent.standIns} stand-in${agent.standIns === 1 ? '' : 's'}`);
+  return `Agent: ${parts.join(' · ')}`;
+}
+
 function ServerCard({ server }: { server: ServerHealth }) {
   const disk = server.diskFreeBytes !== null && server.diskTotalBytes ? (100 * server.diskFreeBytes) / server.diskTotalBytes : null;
   return (
@@ -38,7 +54,10 @@ function ServerCard({ server }: { server: ServerHealth }) {
         {disk !== null && <span className={disk < 10 ? 'bad' : 'muted'}>{disk.toFixed(0)}% disk free</span>}
         {server.latencyMs !== null && <span className="muted">{server.latencyMs} ms</span>}
       </div>
-      {server.error && <div className="bad">{server.error}</div>}
+      <div className={server.agent ? 'muted' : 'muted obs-no-agent'} data-testid="agent-line">
+        {server.agent ? agentLine(server.agent) : 'Agent: no agent (this Berth watches the server itself)'}
+      </div>
+      {server.error && <div className="bad">{server.error}{server.agent ? ' (from this computer; the agents judge whether the server is lost)' : ''}</div>}
       {server.replicas.length > 0 && (
         <table className="table obs-replicas">
           <thead>
