@@ -32,6 +32,7 @@ type echo struct {
 	APIKey    string `json:"apiKey"`
 	Idem      string `json:"idem"`
 	Body      string `json:"body"`
+	Via       string `json:"via"`
 }
 
 type testReplica struct {
@@ -70,7 +71,7 @@ func newReplica(t *testing.T, name string) *testReplica {
 			Caller: req.Header.Get("X-Berth-Caller"), Version: req.Header.Get("X-Berth-Version"),
 			Alias: req.Header.Get("X-Berth-Alias"), RequestID: req.Header.Get("X-Request-Id"),
 			Auth: req.Header.Get("Authorization"), APIKey: req.Header.Get("X-Api-Key"), Body: string(body),
-			Idem: map[bool]string{true: "present", false: ""}[idem],
+			Idem: map[bool]string{true: "present", false: ""}[idem], Via: req.Header.Get("X-Berth-Via"),
 		})
 	}))
 	t.Cleanup(r.Close)
@@ -104,6 +105,7 @@ type testGateway struct {
 func testOptions(dir string) options {
 	o := defaultOptions()
 	o.config = filepath.Join(dir, "routes.json")
+	o.agentPath = filepath.Join(dir, "agent.json")
 	o.logDir = filepath.Join(dir, "logs")
 	o.pollInterval = 10 * time.Millisecond
 	o.healthInterval = 100 * time.Millisecond

@@ -221,12 +221,12 @@ func TestCompileRejectsBadFiles(t *testing.T) {
 		"no key id":        `{"models":{},"keys":[{"sha256":"` + sha("x") + `"}]}`,
 	}
 	for name, doc := range bad {
-		if _, err := compileRoutes([]byte(doc), newReplicaSet()); err == nil {
+		if _, err := compileRoutes([]byte(doc), nil, newReplicaSet()); err == nil {
 			t.Errorf("%s: must be rejected", name)
 		}
 	}
 	good := `{"revision":3,"future":true,"models":{"iris":{"versions":{"1":{"replicas":["127.0.0.1:1","[::1]:2"],"weight":1}}}},"keys":[]}`
-	if tb, err := compileRoutes([]byte(good), newReplicaSet()); err != nil || tb.revision != 3 {
+	if tb, err := compileRoutes([]byte(good), nil, newReplicaSet()); err != nil || tb.revision != 3 {
 		t.Fatalf("unknown fields are ignored: %v", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,7 @@ var gatewayVersion = "dev"
 type options struct {
 	listen          string
 	config          string
+	agentPath       string // agent.json; "" means beside routes.json
 	logDir          string
 	logMaxBytes     int64
 	logMaxFiles     int
@@ -41,6 +43,10 @@ type options struct {
 	healthInterval  time.Duration
 	healthTimeout   time.Duration
 	flushInterval   time.Duration
+	catchUpHold     time.Duration // longest a request waits for the readiness gate
+	catchUpTimeout  time.Duration // since start: then the gate opens without the agent
+	peerInterval    time.Duration
+	peerTimeout     time.Duration
 }
 
 func defaultOptions() options {
@@ -58,6 +64,10 @@ func defaultOptions() options {
 		healthInterval:  time.Second,
 		healthTimeout:   500 * time.Millisecond,
 		flushInterval:   200 * time.Millisecond,
+		catchUpHold:     20 * time.Second,
+		catchUpTimeout:  60 * time.Second,
+		peerInterval:    time.Second,
+		peerTimeout:     500 * time.Millisecond,
 	}
 }
 
@@ -68,14 +78,22 @@ type gateway struct {
 	transport *http.Transport
 	log       *requestLog
 	watcher   *routesWatcher
+	agent     *agentWatcher
+	gate      *readinessGate
 	health    *healthChecker
+	peers     *peerChecker
 	idPrefix  string
 	idCounter atomic.Uint64
 	started   time.Time
 }
 
-// newGateway opens the request log and loads routes.json once (a missing or bad file starts an empty table).
+// newGateway opens the request log and loads agent.json and routes.json once (a missing or bad routes.json
+// starts an empty table). An agent.json present at start means this server has a group to catch up with first.
 func newGateway(o options) (*gateway, error) {
+	if o.agentPath == "" {
+		o.agentPath = filepath.Join(filepath.Dir(o.config), "agent.json")
+	}
+	_, agentErr := os.Stat(o.agentPath)
 	rl, err := openRequestLog(o.logDir, o.logMaxBytes, o.logMaxFiles)
 	if err != nil {
 		return nil, err
@@ -92,13 +110,15 @@ func newGateway(o options) (*gateway, error) {
 	}
 	g.table.Store(emptyTable)
 	g.health = newHealthChecker(func() *table { return g.table.Load() }, o.healthInterval, o.healthTimeout)
+	g.agent = &agentWatcher{path: o.agentPath}
+	g.gate = newReadinessGate(agentErr == nil)
+	g.peers = newPeerChecker(g.agent.peers, o.peerInterval, o.peerTimeout)
 	g.watcher = &routesWatcher{
-		path:     o.config,
-		interval: o.pollInterval,
-		compile:  func(b []byte) (*table, error) { return compileRoutes(b, g.replicas) },
-		apply:    g.swap,
+		path:    o.config,
+		compile: func(b []byte) (*table, error) { return compileRoutes(b, g.agent.standIns(), g.replicas) },
+		apply:   g.swap,
 	}
-	g.watcher.poll()
+	g.pollFiles()
 	return g, nil
 }
 
@@ -112,9 +132,10 @@ func (g *gateway) swap(t *table) {
 // start runs the background loops until ctx ends.
 func (g *gateway) start(ctx context.Context) *sync.WaitGroup {
 	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() { defer wg.Done(); g.watcher.run(ctx) }()
+	wg.Add(4)
+	go func() { defer wg.Done(); g.watchFiles(ctx) }()
 	go func() { defer wg.Done(); g.health.run(ctx) }()
+	go func() { defer wg.Done(); g.peers.run(ctx) }()
 	go func() { defer wg.Done(); g.log.run(ctx.Done(), g.opts.flushInterval) }()
 	return &wg
 }
@@ -123,6 +144,7 @@ func (g *gateway) close() {
 	g.log.close()
 	g.transport.CloseIdleConnections()
 	g.health.client.CloseIdleConnections()
+	g.peers.client.CloseIdleConnections()
 }
 
 type versionHealth struct {
@@ -162,27 +184,62 @@ func (g *gateway) serveInternal(w http.ResponseWriter, r *http.Request) {
 		}
 		models[name] = mh
 	}
-	var configError *string
-	if msg := g.watcher.err.Load(); msg != "" {
-		configError = &msg
-	}
+	// 200 while the gate holds requests too: Docker's healthcheck must not restart a catching-up gateway.
 	b, _ := json.Marshal(map[string]any{
 		"status":        "ok",
 		"version":       gatewayVersion,
 		"revision":      t.revision,
 		"models":        models,
 		"keys":          len(t.keys),
-		"configError":   configError,
+		"configError":   nullable(g.watcher.err.Load()),
 		"uptimeSeconds": int64(time.Since(g.started).Seconds()),
+		"ready":         g.gate.ready(),
+		"gate":          g.gate.state.Load(),
+		"agentError":    nullable(g.agent.err.Load()),
+		"peers":         g.peerHealth(),
 	})
 	w.Header()["Content-Type"] = jsonContentType
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(append(b, '\n'))
 }
 
+type peerStatus struct {
+	UID       string `json:"uid"`
+	Name      string `json:"name"`
+	Gateway   string `json:"gateway"`
+	Reachable bool   `json:"reachable"`
+}
+
+func (g *gateway) peerHealth() []peerStatus {
+	peers := g.agent.peers()
+	list := make([]peerStatus, 0, len(peers))
+	for _, p := range peers {
+		list = append(list, peerStatus{UID: p.UID, Name: p.Name, Gateway: p.Gateway, Reachable: g.peers.reachable(p.Gateway)})
+	}
+	return list
+}
+
+// nullable is nil for "" (JSON null).
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
 func envOr(name, fallback string) string {
 	if v := os.Getenv(name); v != "" {
 		return v
+	}
+	return fallback
+}
+
+func envDuration(name string, fallback time.Duration) time.Duration {
+	if v := os.Getenv(name); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+		log.Printf("ignoring %s=%q: not a duration", name, v)
 	}
 	return fallback
 }
@@ -204,6 +261,9 @@ func parseFlags(args []string) (options, bool, string, error) {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.StringVar(&o.listen, "listen", envOr("BERTH_GATEWAY_LISTEN", o.listen), "address to listen on (env BERTH_GATEWAY_LISTEN)")
 	fs.StringVar(&o.config, "config", envOr("BERTH_GATEWAY_CONFIG", o.config), "routes.json path (env BERTH_GATEWAY_CONFIG)")
+	fs.StringVar(&o.agentPath, "agent-file", envOr("BERTH_GATEWAY_AGENT_FILE", o.agentPath), "agent.json path, default beside routes.json (env BERTH_GATEWAY_AGENT_FILE)")
+	fs.DurationVar(&o.catchUpHold, "catch-up-hold", envDuration("BERTH_GATEWAY_CATCH_UP_HOLD", o.catchUpHold), "longest a request waits for the server to catch up before 503 (env BERTH_GATEWAY_CATCH_UP_HOLD)")
+	fs.DurationVar(&o.catchUpTimeout, "catch-up-timeout", envDuration("BERTH_GATEWAY_CATCH_UP_TIMEOUT", o.catchUpTimeout), "serve anyway this long after start if the agent has not caught up (env BERTH_GATEWAY_CATCH_UP_TIMEOUT)")
 	fs.StringVar(&o.logDir, "log-dir", envOr("BERTH_GATEWAY_LOG_DIR", o.logDir), "request log folder (env BERTH_GATEWAY_LOG_DIR)")
 	fs.Int64Var(&o.logMaxBytes, "log-max-bytes", envInt("BERTH_GATEWAY_LOG_MAX_BYTES", o.logMaxBytes), "rotate the request log at this size (env BERTH_GATEWAY_LOG_MAX_BYTES)")
 	maxFiles := fs.Int64("log-max-files", envInt("BERTH_GATEWAY_LOG_MAX_FILES", int64(o.logMaxFiles)), "request log files kept, current one included (env BERTH_GATEWAY_LOG_MAX_FILES)")
@@ -295,6 +355,9 @@ func serve(ctx context.Context, g *gateway, ln net.Listener) error {
 func main() {
 	log.SetFlags(log.LstdFlags | log.LUTC)
 	log.SetPrefix("gateway: ")
+	if len(os.Args) > 1 && os.Args[1] == "agent" {
+		os.Exit(runAgent(os.Args[2:]))
+	}
 	o, healthcheck, url, err := parseFlags(os.Args[1:])
 	if err != nil {
 		os.Exit(2)
@@ -312,8 +375,8 @@ func main() {
 	if err != nil {
 		log.Fatalf("cannot listen on %s: %v", o.listen, err)
 	}
-	log.Printf("berth-gateway %s listening on %s, routes %s, request log %s (%d × %d bytes)", gatewayVersion, ln.Addr(), o.config, o.logDir,
-		o.logMaxFiles, o.logMaxBytes)
+	log.Printf("berth-gateway %s listening on %s, routes %s, agent %s, request log %s (%d × %d bytes)", gatewayVersion, ln.Addr(),
+		o.config, g.opts.agentPath, o.logDir, o.logMaxFiles, o.logMaxBytes)
 	if err := serve(ctx, g, ln); err != nil {
 		log.Fatal(err)
 	}

@@ -112,7 +112,6 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *gateway) proxy(w http.ResponseWriter, r *http.Request, e *logEntry) {
-	t := g.table.Load()
 	h := r.Header
 	rid := requestID(h)
 	if rid == "" {
@@ -121,6 +120,18 @@ func (g *gateway) proxy(w http.ResponseWriter, r *http.Request, e *logEntry) {
 	e.requestID = rid
 	ridHeader := []string{rid}
 	w.Header()["X-Request-Id"] = ridHeader
+	// Held before the table is loaded, so a request released by the gate runs on the caught-up table.
+	if !g.gate.wait(r.Context(), g.opts.catchUpHold) {
+		if r.Context().Err() != nil {
+			e.status, e.errKind = 499, "ClientClosed"
+			return
+		}
+		g.fail(w, e, http.StatusServiceUnavailable, "CatchingUp", nil, catchingUpMessage)
+		return
+	}
+	t := g.table.Load()
+	// A request another gateway forwarded is served here or not at all: never a second hop.
+	forwarded := h["X-Berth-Via"] != nil
 
 	// /<model>/<selector>/<rest>
 	p := r.URL.Path
@@ -199,8 +210,10 @@ func (g *gateway) proxy(w http.ResponseWriter, r *http.Request, e *logEntry) {
 		}
 	}
 
-	// Upstream headers: the key never leaves the gateway; identity comes from the gateway, not the caller.
+	// Upstream headers: the key never reaches a replica; identity comes from the gateway, not the caller. A peer
+	// gateway gets the key back, to check it itself.
 	dropHopHeaders(h)
+	authorization, apiKey := h["Authorization"], h["X-Api-Key"]
 	delete(h, "Authorization")
 	delete(h, "X-Api-Key")
 	if key != nil {
@@ -242,22 +255,8 @@ func (g *gateway) proxy(w http.ResponseWriter, r *http.Request, e *logEntry) {
 			tried |= 1 << uint(idx)
 		}
 		attempts++
-		out := &http.Request{
-			Method:     r.Method,
-			URL:        &url.URL{Scheme: "http", Host: rep.addr, Path: rest, RawPath: rawRest, RawQuery: r.URL.RawQuery},
-			Proto:      "HTTP/1.1",
-			ProtoMajor: 1,
-			ProtoMinor: 1,
-			Header:     h,
-		}
-		if body != nil {
-			out.Body = body.reader()
-			out.ContentLength = int64(body.buf.Len())
-			out.GetBody = func() (io.ReadCloser, error) { return body.reader(), nil }
-		}
-		out = out.WithContext(r.Context())
 		e.upstream = rep.addr
-		resp, err := g.transport.RoundTrip(out)
+		resp, err := g.transport.RoundTrip(upstreamRequest(r, rep.addr, rest, rawRest, body))
 		if err == nil {
 			g.relay(w, resp, e, v.header, ridHeader)
 			return
@@ -268,24 +267,58 @@ func (g *gateway) proxy(w http.ResponseWriter, r *http.Request, e *logEntry) {
 			rep.markDown(err)
 			continue // nothing was sent: try another replica
 		}
-		if r.Context().Err() != nil {
-			e.status, e.errKind = 499, "ClientClosed"
-			return
-		}
-		if isTimeout(err) {
-			g.fail(w, e, http.StatusGatewayTimeout, "UpstreamTimeout", nil,
-				"Replica "+rep.addr+" of "+m.name+" v"+v.name+" did not answer within "+g.opts.upstreamTimeout.String()+".")
-			return
-		}
-		g.fail(w, e, http.StatusBadGateway, "UpstreamError", nil, "Replica "+rep.addr+" of "+m.name+" v"+v.name+" failed: "+err.Error())
+		g.failUpstream(w, r, e, "Replica "+rep.addr+" of "+m.name+" v"+v.name, err)
 		return
 	}
 	e.upstream = ""
+	if !forwarded {
+		fwd := peerForward{model: m.name, version: v, rest: rest, rawRest: rawRest, body: body, ridHeader: ridHeader,
+			authorization: authorization, apiKey: apiKey}
+		done, err := g.forwardToPeer(w, r, e, fwd)
+		if done {
+			return
+		}
+		if err != nil {
+			lastErr = err
+		}
+	}
 	msg := "No healthy replica of " + m.name + " v" + v.name + " (" + strconv.Itoa(len(v.replicas)) + " configured)"
 	if lastErr != nil {
 		msg += "; last error: " + lastErr.Error()
 	}
 	g.fail(w, e, http.StatusServiceUnavailable, "NoHealthyReplica", nil, msg+".")
+}
+
+// upstreamRequest is the request to send to a replica or peer gateway at host, with the buffered body (replayable).
+func upstreamRequest(r *http.Request, host, path, rawPath string, body *bodyBuf) *http.Request {
+	out := &http.Request{
+		Method:     r.Method,
+		URL:        &url.URL{Scheme: "http", Host: host, Path: path, RawPath: rawPath, RawQuery: r.URL.RawQuery},
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     r.Header,
+	}
+	if body != nil {
+		out.Body = body.reader()
+		out.ContentLength = int64(body.buf.Len())
+		out.GetBody = func() (io.ReadCloser, error) { return body.reader(), nil }
+	}
+	return out.WithContext(r.Context())
+}
+
+// failUpstream answers for a replica or peer (what) that got the request and then failed; it is never replayed.
+func (g *gateway) failUpstream(w http.ResponseWriter, r *http.Request, e *logEntry, what string, err error) {
+	if r.Context().Err() != nil {
+		e.status, e.errKind = 499, "ClientClosed"
+		return
+	}
+	if isTimeout(err) {
+		g.fail(w, e, http.StatusGatewayTimeout, "UpstreamTimeout", nil,
+			what+" did not answer within "+g.opts.upstreamTimeout.String()+".")
+		return
+	}
+	g.fail(w, e, http.StatusBadGateway, "UpstreamError", nil, what+" failed: "+err.Error())
 }
 
 // pick returns the next healthy, untried replica in round-robin order.

@@ -238,6 +238,10 @@ type healthDoc struct {
 	Revision    int64                  `json:"revision"`
 	Models      map[string]modelHealth `json:"models"`
 	ConfigError *string                `json:"configError"`
+	Ready       bool                   `json:"ready"`
+	Gate        string                 `json:"gate"`
+	AgentError  *string                `json:"agentError"`
+	Peers       []peerStatus           `json:"peers"`
 }
 
 func (tg *testGateway) healthJSON(t *testing.T) healthDoc {

@@ -28,6 +28,7 @@ type logEntry struct {
 	path      string
 	status    int
 	upstream  string
+	via       string // the peer gateway a forwarded request went to
 	bytesIn   int64
 	bytesOut  int64
 	errKind   string
@@ -217,6 +218,8 @@ func appendEntry(b []byte, seq uint64, e *logEntry, now time.Time) []byte {
 	b = strconv.AppendFloat(b, float64(now.Sub(e.start).Microseconds())/1000, 'f', 3, 64)
 	b = append(b, `,"upstream":`...)
 	b = appendNullableString(b, e.upstream)
+	b = append(b, `,"via":`...)
+	b = appendNullableString(b, e.via)
 	b = append(b, `,"bytes_in":`...)
 	b = strconv.AppendInt(b, e.bytesIn, 10)
 	b = append(b, `,"bytes_out":`...)

@@ -86,7 +86,9 @@ func (k *apiKey) allowsVersion(m, v string) bool {
 var emptyTable = &table{models: map[string]*model{}}
 
 // compileRoutes parses and checks a whole routes.json; any error rejects the file so the previous table stays.
-func compileRoutes(data []byte, replicas *replicaSet) (*table, error) {
+// standIns (agent.json's, model → version → addresses) join the replicas of versions routes.json has; stand-ins
+// for other models or versions are ignored, since routes.json alone says what exists.
+func compileRoutes(data []byte, standIns map[string]map[string][]string, replicas *replicaSet) (*table, error) {
 	var f routesFile
 	if err := json.Unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("not valid routes JSON: %w", err)
@@ -103,7 +105,7 @@ func compileRoutes(data []byte, replicas *replicaSet) (*table, error) {
 				return nil, fmt.Errorf("model %q: version %q is not a valid version name", name, vname)
 			}
 			v := &version{name: vname, header: []string{vname}}
-			for _, addr := range vf.Replicas {
+			for _, addr := range withStandIns(vf.Replicas, standIns[name][vname]) {
 				if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
 					return nil, fmt.Errorf("model %q version %q: replica %q is not host:port", name, vname, addr)
 				}
@@ -137,6 +139,26 @@ func compileRoutes(data []byte, replicas *replicaSet) (*table, error) {
 		t.keys = append(t.keys, k)
 	}
 	return t, nil
+}
+
+// withStandIns appends the stand-ins that are not already among the replicas.
+func withStandIns(replicas, standIns []string) []string {
+	all := replicas
+	for _, addr := range standIns {
+		if !contains(replicas, addr) {
+			all = append(all, addr)
+		}
+	}
+	return all
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 func compileKey(kf keyFile) (*apiKey, error) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"io/fs"
 	"log"
@@ -10,8 +9,8 @@ import (
 	"time"
 )
 
-// fileStamp identifies one version of routes.json. Berth replaces the file with `mv`, so the inode changes on
-// every write even when size and mtime happen to match.
+// fileStamp identifies one version of a watched file. Berth and the agent replace files with a rename, so the
+// inode changes on every write even when size and mtime happen to match.
 type fileStamp struct {
 	ino   uint64
 	size  int64
@@ -26,68 +25,82 @@ func stampOf(fi fs.FileInfo) fileStamp {
 	return s
 }
 
+// readChanged reads path when its stamp differs from *last; changed is false when the file is as last read.
+// A file that cannot be stat'ed forgets *last, so it is read again as soon as it is back.
+func readChanged(path string, last *fileStamp) (data []byte, changed bool, err error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		*last = fileStamp{}
+		return nil, false, err
+	}
+	stamp := stampOf(fi)
+	if stamp == *last {
+		return nil, false, nil
+	}
+	*last = stamp
+	data, err = os.ReadFile(path)
+	return data, err == nil, err
+}
+
+// problem is a file's current trouble, read by /_berth/health; each new one is logged once, not every poll.
+type problem struct{ atomicString }
+
+func (p *problem) set(prefix, msg string) {
+	if p.Load() != msg {
+		log.Printf("%s: %s", prefix, msg)
+	}
+	p.Store(msg)
+}
+
 // routesWatcher polls routes.json and hands every valid new version to apply; an invalid one is logged and
-// reported by loadError while the previous table keeps serving.
+// reported by err while the previous table keeps serving.
 type routesWatcher struct {
-	path     string
-	interval time.Duration
-	compile  func([]byte) (*table, error)
-	apply    func(*table)
-	last     fileStamp
-	missing  bool
+	path    string
+	compile func([]byte) (*table, error)
+	apply   func(*table)
+	last    fileStamp
+	// data is the last valid file, compiled again when the agent's stand-ins change.
+	data []byte
 	// Set from the poll goroutine, read by /_berth/health.
-	err atomicString
+	err problem
 }
 
 // poll checks the file once; it reports whether a new table was applied.
 func (w *routesWatcher) poll() bool {
-	fi, err := os.Stat(w.path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			if !w.missing {
-				log.Printf("routes: %s does not exist (yet); keeping the current table", w.path)
-				w.err.Store("routes file " + w.path + " does not exist")
-			}
-			w.missing = true
-			w.last = fileStamp{}
-			return false
-		}
-		w.err.Store(err.Error())
+	data, changed, err := readChanged(w.path, &w.last)
+	if errors.Is(err, fs.ErrNotExist) {
+		w.err.set("routes", "routes file "+w.path+" does not exist; keeping the current table")
 		return false
 	}
-	w.missing = false
-	stamp := stampOf(fi)
-	if stamp == w.last {
+	if err != nil {
+		w.err.set("routes", "cannot read "+w.path+": "+err.Error())
 		return false
 	}
-	w.last = stamp
-	data, err := os.ReadFile(w.path)
-	if err != nil {
-		log.Printf("routes: cannot read %s: %v", w.path, err)
-		w.err.Store(err.Error())
+	if !changed {
 		return false
 	}
 	t, err := w.compile(data)
 	if err != nil {
-		log.Printf("routes: %s rejected, keeping the previous table: %v", w.path, err)
-		w.err.Store(err.Error())
+		w.err.set("routes", w.path+" rejected, keeping the previous table: "+err.Error())
 		return false
 	}
+	w.data = data
 	w.err.Store("")
 	w.apply(t)
 	log.Printf("routes: loaded revision %d (%d models, %d keys)", t.revision, len(t.models), len(t.keys))
 	return true
 }
 
-func (w *routesWatcher) run(ctx context.Context) {
-	tick := time.NewTicker(w.interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			w.poll()
-		}
+// recompile builds the table again from the last valid file, leaving err to say how the file on disk is.
+func (w *routesWatcher) recompile() {
+	if w.data == nil {
+		return
 	}
+	t, err := w.compile(w.data)
+	if err != nil {
+		log.Printf("routes: cannot apply the agent's stand-ins, keeping the previous table: %v", err)
+		return
+	}
+	w.apply(t)
+	log.Printf("routes: revision %d rebuilt with the agent's stand-ins", t.revision)
 }
