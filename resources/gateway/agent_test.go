@@ -403,8 +403,13 @@ func TestAgentFileNamesPeersAndReadyStandIns(t *testing.T) {
 	eventually(t, 3*time.Second, "the ready stand-in is in agent.json", func() bool {
 		return readJSON(t, agentPath, &file) && fmt.Sprint(file.StandIns) == "map[iris:map[3:[127.0.0.1:9150]]]"
 	})
-	want := survivor.runtime.desired()
-	if len(want.StandIns) != 1 || want.StandIns[0].ImageID != "sha256:iris3" || want.StandIns[0].MemoryMB != 512 || want.StandIns[0].For != lostUID {
+	// the reconcile loop takes the desired state after the files are written
+	var want desired
+	eventually(t, 3*time.Second, "the runtime is asked for the stand-in", func() bool {
+		want = survivor.runtime.desired()
+		return len(want.StandIns) == 1
+	})
+	if want.StandIns[0].ImageID != "sha256:iris3" || want.StandIns[0].MemoryMB != 512 || want.StandIns[0].For != lostUID {
 		t.Fatalf("desired stand-ins %+v", want.StandIns)
 	}
 	if len(want.Replicas) != 1 || want.Replicas[0].Name != "berth-iris-v3-r1" || want.Replicas[0].Index != 1 || want.Revision != "prod:1" {

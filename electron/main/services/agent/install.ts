@@ -4,7 +4,8 @@
  */
 import { BerthError } from '../../../../shared/errors';
 import type { RemoteShell } from '../gateway/remote';
-import { command, docker, script } from '../remote/command';
+import { imageIdOnServer } from '../gateway/install';
+import { docker, script } from '../remote/command';
 import { AGENT_CONTAINER, AGENT_PORT, GATEWAY_PORT, agentViewPath, type ServerLayout } from '../remote/layout';
 
 const INSPECT_FORMAT = '{"image":{{json .Image}},"running":{{json .State.Running}},"args":{{json .Args}}}';
@@ -19,7 +20,6 @@ const agentArgs = (layout: ServerLayout) => [
 
 /** The remote commands of the agent, kept apart from the code that runs them. */
 export const agentCommands = {
-  imageId: (image: string) => docker('image', 'inspect', '-f', '{{.Id}}', image),
   inspect: () => docker('inspect', '--type', 'container', '-f', INSPECT_FORMAT, AGENT_CONTAINER),
   remove: () => docker('rm', '-f', AGENT_CONTAINER),
   run: (layout: ServerLayout, image: string) =>
@@ -35,10 +35,7 @@ export const agentCommands = {
       image,
       ...agentArgs(layout),
     ),
-  /** The view's age in seconds, or "none" while the agent has written none. */
-  viewAge: (layout: ServerLayout) => script('if [ -e "$1" ]; then echo $(( $(date +%s) - $(stat -c %Y "$1") )); else echo none; fi', agentViewPath(layout)),
-  readView: (layout: ServerLayout) => command('cat', agentViewPath(layout)),
-  /** One round trip for the monitor: the view's age in seconds (server clock) on the first line, then the view; "none" while there is none. */
+  /** One round trip (the monitor's, and the wait after a start): the view's age in seconds (server clock) on the first line, then the view; "none" while there is none. */
   viewWithAge: (layout: ServerLayout) =>
     script('if [ -e "$1" ]; then echo $(( $(date +%s) - $(stat -c %Y "$1") )); cat "$1"; else echo none; fi', agentViewPath(layout)),
   logTail: () => docker('logs', '--tail', 30, AGENT_CONTAINER).withErrorsInOutput(),
@@ -48,8 +45,7 @@ export type AgentAction = 'unchanged' | 'created' | 'replaced';
 
 /** Runs the agent from `image` unless it already runs from it with these arguments; waits (bounded) for its first view. */
 export async function ensureAgent(ssh: RemoteShell, layout: ServerLayout, image: string, waitMs = 20_000): Promise<AgentAction> {
-  const imageId = (await ssh.exec(agentCommands.imageId(image), { timeoutMs: 20_000 })).stdout.toString().trim();
-  if (!imageId) throw new BerthError('NotFound', `The agent image ${image} is not on ${ssh.target.host}: send it to the server first`);
+  const imageId = await imageIdOnServer(ssh, image, 'agent');
   const inspected = await ssh.exec(agentCommands.inspect(), { timeoutMs: 20_000 });
   const existing = inspected.code === 0 ? (JSON.parse(inspected.stdout.toString()) as { image: string; running: boolean; args: string[] }) : null;
   if (existing && existing.image === imageId && existing.running && existing.args.join(' ') === agentArgs(layout).join(' ')) return 'unchanged';
@@ -63,7 +59,7 @@ export async function ensureAgent(ssh: RemoteShell, layout: ServerLayout, image:
 async function waitForView(ssh: RemoteShell, layout: ServerLayout, waitMs: number): Promise<void> {
   const deadline = Date.now() + waitMs;
   for (let attempt = 0; attempt < 100 && Date.now() < deadline; attempt++) {
-    const age = (await ssh.run(agentCommands.viewAge(layout), { timeoutMs: 10_000 })).trim();
+    const age = (await ssh.run(agentCommands.viewWithAge(layout), { timeoutMs: 10_000 })).split('\n', 1)[0].trim();
     if (age !== 'none' && Number(age) <= 5) return;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }

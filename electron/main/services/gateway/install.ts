@@ -70,13 +70,9 @@ const gatewayCommands = {
 export async function ensureGateway(ssh: RemoteShell, options: EnsureGatewayOptions): Promise<EnsureGatewayResult> {
   const port = options.port ?? GATEWAY_PORT;
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new BerthError('ValidationError', `Gateway port ${port} is not a TCP port`);
-  const host = ssh.target.host;
   const gw = options.instance ?? DEFAULT_GATEWAY;
 
-  const imageId = (await ssh.exec(gatewayCommands.imageId(options.image), { timeoutMs: 20_000 })).stdout.toString().trim();
-  if (!imageId) {
-    throw new BerthError('NotFound', `The gateway image ${options.image} is not on ${host}: send it to the server first`);
-  }
+  const imageId = await imageIdOnServer(ssh, options.image, 'gateway');
 
   const existing = await inspectGateway(ssh, gw);
   const wanted = environment(port, options);
@@ -97,6 +93,13 @@ export async function ensureGateway(ssh: RemoteShell, options: EnsureGatewayOpti
   await waitForGateway(ssh, options.waitMs ?? 20_000, gw);
   const after = await inspectGateway(ssh, gw);
   return { action, containerId: after?.id ?? '', imageId };
+}
+
+/** The id of an image the server holds; `role` names it in the error when the transport has not sent it yet. */
+export async function imageIdOnServer(ssh: RemoteShell, image: string, role: 'gateway' | 'agent'): Promise<string> {
+  const imageId = (await ssh.exec(gatewayCommands.imageId(image), { timeoutMs: 20_000 })).stdout.toString().trim();
+  if (!imageId) throw new BerthError('NotFound', `The ${role} image ${image} is not on ${ssh.target.host}: send it to the server first`);
+  return imageId;
 }
 
 interface GatewayContainer {
