@@ -28,6 +28,8 @@ interface Fake {
   root: string;
   dirs: string[];
   down: Set<number>;
+  /** Servers (by index) whose connection dies once they are locked: their read of the group fails. */
+  dying: Set<number>;
   env: NodeJS.ProcessEnv;
 }
 
@@ -38,7 +40,7 @@ function fakeServers(): Fake {
   // No gateway runs on a fake server: `docker inspect` answers nothing, so no table switch is awaited.
   writeFileSync(join(bin, 'docker'), '#!/bin/sh\nexit 1\n');
   chmodSync(join(bin, 'docker'), 0o755);
-  return { root, dirs: [1, 2, 3].map((n) => join(root, `srv${n}`)), down: new Set(), env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } };
+  return { root, dirs: [1, 2, 3].map((n) => join(root, `srv${n}`)), down: new Set(), dying: new Set(), env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } };
 }
 
 interface Folder {
@@ -76,7 +78,13 @@ function dataFolder(fake: Fake, holder: string, options: { group?: boolean; lock
   if (options.group !== false) registry.updateGroup(registry.createGroup('team', 1).id, { serverIds: ids });
   const shells = fake.dirs.map(
     (dir, i) =>
-      new RecordingShell([[() => true, (command, stdin) => runLocally(command.replaceAll(PLACEHOLDER, dir), stdin ?? '', fake.env)]], { host: `10.0.0.${i + 1}` }),
+      new RecordingShell(
+        [
+          [(command) => fake.dying.has(i) && command.startsWith(prefixOf(remote.listGroups(layout, 'team'))), { code: 255, stderr: 'SSH channel failed: No response from server' }],
+          [() => true, (command, stdin) => runLocally(command.replaceAll(PLACEHOLDER, dir), stdin ?? '', fake.env)],
+        ],
+        { host: `10.0.0.${i + 1}` },
+      ),
   );
   const teams: Folder['teams'] = [];
   const groups = createGroupStateService({
@@ -222,6 +230,18 @@ describe('change', () => {
     expect(refused.message).toMatch(/^Only 1 of 3 servers could be locked; a change needs 2/);
     expect(copyOn(fake, 0)).toMatchObject({ ok: true, file: commit.file });
     expect(existsSync(join(fake.dirs[0], 'groups/team/lock'))).toBe(false);
+  });
+
+  it('a server lost after it was locked is left out: the change commits on the majority and reports it', async () => {
+    const fake = fakeServers();
+    const a = dataFolder(fake, 'alice');
+    await a.groups.change('team', 'create', () => undefined);
+    fake.dying.add(2);
+    const commit = await a.groups.change('team', 'while tb3 dies', (s) => void s.keys.push(key('key_05')));
+    expect(commit.file.revision.revision).toBe(2);
+    expect(commit.servers.find((s) => s.server === 'tb3')).toMatchObject({ ok: false, error: expect.stringMatching(/No response from server/) });
+    expect(copyOn(fake, 1)).toMatchObject({ ok: true, file: commit.file });
+    expect(copyOn(fake, 2)).toMatchObject({ ok: true, file: { revision: { revision: 1 } } });
   });
 
   it('a group lock another Berth holds is waited for (bounded), then refused naming the holder', async () => {

@@ -89,11 +89,11 @@ function processAlive(pid: number): boolean {
 const majorityOf = (n: number) => Math.floor(n / 2) + 1;
 const newUid = () => `srv_${randomBytes(8).toString('hex')}`;
 
-let lastTableRevision = 0;
-/** Strictly increasing for every table this process writes, so a gateway's health shows which one it runs. */
 /** A webhook named in a revision's description by its host only: its path often carries a secret (Slack's does). */
 const webhookHost = (url: string) => new URL(url).host;
 
+let lastTableRevision = 0;
+/** Strictly increasing for every table this process writes, so a gateway's health shows which one it runs. */
 function nextTableRevision(): number {
   lastTableRevision = Math.max(lastTableRevision + 1, Date.now());
   return lastTableRevision;
@@ -249,14 +249,20 @@ export function createGroupStateService(deps: GroupStateDeps) {
     return `Locked on ${server} by ${info.holder ?? 'someone'}@${info.machine ?? '?'} since ${info.since ?? '?'}${info.message ? ` ("${info.message}")` : ''}`;
   }
 
-  async function readCopies(held: HeldLock[], group: string): Promise<Array<ServerCopy & HeldLock & { revocations: Revocation[] }>> {
-    return Promise.all(
+  /** The locked servers' copies of the group; a server lost since it was locked is left out and reported in `lost`. */
+  async function readCopies(held: HeldLock[], group: string) {
+    const settled = await Promise.allSettled(
       held.map(async (h) => {
         const listing = parseListing(await h.ssh.run(remote.listGroups(layout, group), EXEC));
         const line = listing.states.get(group);
         return { ...h, serverUid: h.target.uid, check: line === undefined ? null : checkCopy(group, line), revocations: listing.revocations.get(group) ?? [] };
       }),
     );
+    const copies = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const lost = settled.flatMap((s, i): ServerOutcome[] =>
+      s.status === 'rejected' ? [{ serverId: held[i].target.serverId, server: held[i].target.name, ok: false, error: errorText(s.reason) }] : [],
+    );
+    return { copies, lost };
   }
 
   /** Rights taken away on any server (even without a revision) are taken away in every revision that follows. */
@@ -318,7 +324,7 @@ export function createGroupStateService(deps: GroupStateDeps) {
     const needed = majorityOf(targets.length + unreachable.length);
     const lock = await takeLocks(targets, groupPaths(layout, group).lock, `${group}: ${what}`, GROUP_LOCK_TTL_S, needed);
     try {
-      const copies = await readCopies(lock.held, group);
+      const { copies, lost } = await readCopies(lock.held, group);
       const { current } = chooseCurrent(copies);
       refuseRollback(group, current);
       const state = structuredClone(baseState(group, current));
@@ -337,7 +343,7 @@ export function createGroupStateService(deps: GroupStateDeps) {
         throw new BerthError('RemoteCommandFailed', `Revision ${file.revision.revision} of "${group}" reached only ${written} of the ${quorum} servers it needs:\n${outcomes.filter((o) => !o.ok).map((o) => `${o.server}: ${o.error}`).join('\n')}`);
       }
       importCommitted(file);
-      return { result, file, servers: [...outcomes, ...unreachable, ...lock.failed] };
+      return { result, file, servers: [...outcomes, ...unreachable, ...lock.failed, ...lost] };
     } finally {
       await lock.release();
     }
