@@ -26,11 +26,14 @@ import (
 )
 
 type agentOptions struct {
-	berthDir     string
-	gatewayDir   string
-	listen       string
-	gatewayPort  int
-	dockerSocket string
+	berthDir   string
+	gatewayDir string
+	// requestLogDir holds the gateway's requests.jsonl and its rotations, pruned by the groups' maxDays.
+	requestLogDir string
+	pruneInterval time.Duration
+	listen        string
+	gatewayPort   int
+	dockerSocket  string
 
 	probeInterval   time.Duration
 	probeTimeout    time.Duration
@@ -62,6 +65,7 @@ func defaultAgentOptions() agentOptions {
 		webhookTimeout:  5 * time.Second,
 		webhookDelays:   []time.Duration{time.Second, 3 * time.Second},
 		resolvedKept:    10 * time.Minute,
+		pruneInterval:   time.Minute,
 	}
 }
 
@@ -71,6 +75,7 @@ func parseAgentFlags(args []string) (agentOptions, error) {
 	fs := flag.NewFlagSet("gateway agent", flag.ContinueOnError)
 	fs.StringVar(&o.berthDir, "berth-dir", envOr("BERTH_AGENT_BERTH_DIR", o.berthDir), "Berth's folder on this server (env BERTH_AGENT_BERTH_DIR)")
 	fs.StringVar(&o.gatewayDir, "gateway-dir", os.Getenv("BERTH_AGENT_GATEWAY_DIR"), "the gateway's folder (routes.json, agent.json); default <berth-dir>/gateway (env BERTH_AGENT_GATEWAY_DIR)")
+	fs.StringVar(&o.requestLogDir, "request-log-dir", os.Getenv("BERTH_AGENT_REQUEST_LOG_DIR"), "the gateway's inference log folder; default <berth-dir>/logs/gateway (env BERTH_AGENT_REQUEST_LOG_DIR)")
 	fs.StringVar(&o.listen, "listen", envOr("BERTH_AGENT_LISTEN", o.listen), "peer API address (env BERTH_AGENT_LISTEN)")
 	gatewayPort := fs.Int64("gateway-port", envInt("BERTH_AGENT_GATEWAY_PORT", int64(o.gatewayPort)), "the gateways' port, for agent.json's peers (env BERTH_AGENT_GATEWAY_PORT)")
 	fs.StringVar(&o.dockerSocket, "docker", envOr("BERTH_AGENT_DOCKER", o.dockerSocket), "Docker's socket (env BERTH_AGENT_DOCKER)")
@@ -80,6 +85,9 @@ func parseAgentFlags(args []string) (agentOptions, error) {
 	o.gatewayPort = int(*gatewayPort)
 	if o.gatewayDir == "" {
 		o.gatewayDir = filepath.Join(o.berthDir, "gateway")
+	}
+	if o.requestLogDir == "" {
+		o.requestLogDir = filepath.Join(o.berthDir, "logs", "gateway")
 	}
 	_, port, err := net.SplitHostPort(o.listen)
 	if err != nil {
@@ -188,9 +196,10 @@ func (a *agent) run(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	var loops sync.WaitGroup
-	loops.Add(2)
+	loops.Add(3)
 	go func() { defer loops.Done(); a.catchUpLoop(ctx) }()
 	go func() { defer loops.Done(); a.reconcileLoop(ctx) }()
+	go func() { defer loops.Done(); a.pruneLoop(ctx) }()
 	a.cycleLoop(ctx)
 	srv.Close()
 	loops.Wait()

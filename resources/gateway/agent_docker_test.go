@@ -45,6 +45,9 @@ type fakeDocker struct {
 	creates    []fakeCreate
 	streams    []string // the URL of every events request
 	nextID     int
+	// refused events requests left, each answered 500 after refuseAfter (a daemon slow to come back)
+	refused     int
+	refuseAfter time.Duration
 
 	events chan dockerEvent
 	drop   chan struct{} // ends the open events streams
@@ -219,7 +222,16 @@ func (f *fakeDocker) stream(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.streams = append(f.streams, r.URL.RequestURI())
 	drop := f.drop
+	refuse, after := f.refused > 0, f.refuseAfter
+	if refuse {
+		f.refused--
+	}
 	f.mu.Unlock()
+	if refuse {
+		time.Sleep(after)
+		http.Error(w, `{"message":"daemon is starting"}`, http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	w.(http.Flusher).Flush()
@@ -236,6 +248,13 @@ func (f *fakeDocker) stream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// refuseStreams answers the next n events requests 500, each after a pause.
+func (f *fakeDocker) refuseStreams(n int, after time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refused, f.refuseAfter = n, after
 }
 
 // dropStreams ends every open events stream, as a restarting daemon does.

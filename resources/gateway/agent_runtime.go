@@ -133,7 +133,10 @@ func (r *dockerRuntime) watchEvents(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		since = time.Now().Unix() - 1
+		if connected || since == 0 {
+			// Replay from the loss of a stream (or the first attempt), not from a later failed reconnect.
+			since = time.Now().Unix() - 1
+		}
 		if connected {
 			retry = r.opts.eventsRetry
 		}
@@ -428,6 +431,9 @@ func (r *dockerRuntime) Reconcile(ctx context.Context, want desired) error {
 			pass.ports[labelInt(c.Labels, containerLabels.port)] = true
 		}
 	}
+	for _, w := range want.Replicas {
+		pass.ports[w.Port] = true // a replica placed here keeps its port while it is missing, for its re-creation
+	}
 	pass.keepReplicas()
 	pass.keepStandIns()
 	pass.removeUnwantedStandIns()
@@ -441,7 +447,7 @@ type reconcilePass struct {
 	now     time.Time
 	want    desired
 	byName  map[string]dockerContainer // Berth's containers only
-	ports   map[int]bool               // berth.port of every Berth container, and of those created in this pass
+	ports   map[int]bool               // berth.port of every Berth container, of the wanted replicas and of those created in this pass
 	creates int                        // creates left in this pass
 	failed  []error
 }

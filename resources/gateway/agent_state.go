@@ -48,6 +48,17 @@ type groupState struct {
 	Settings groupSettings         `json:"settings"`
 	Models   map[string]stateModel `json:"models"`
 	Keys     []stateKey            `json:"keys"`
+	Members  []stateMember         `json:"members"`
+}
+
+// stateMember is one team member of the group: berth-shell resolves a key's rights from it, never from the key line.
+type stateMember struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Role      string `json:"role"` // viewer | deployer | admin
+	PublicKey string `json:"publicKey"`
+	// Models limits a deployer to these models of the group (a viewer on the others); absent: every model.
+	Models []string `json:"models"` // null or absent: every model; [] none
 }
 
 type stateServer struct {
@@ -60,6 +71,13 @@ type groupSettings struct {
 	Webhooks []string `json:"webhooks"`
 	// PeerToken is what the group's agents show each other; without it the group's peer features are off.
 	PeerToken string `json:"peerToken"`
+	// RequestLog bounds the inference log kept until a Berth pulls it; nil keeps the defaults.
+	RequestLog *requestLogBound `json:"requestLog"`
+}
+
+type requestLogBound struct {
+	MaxMB   int `json:"maxMb"`
+	MaxDays int `json:"maxDays"`
 }
 
 type stateModel struct {
