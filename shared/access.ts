@@ -87,12 +87,15 @@ export const roles = ['viewer', 'deployer', 'admin'] as const;
 export const Role = z.enum(roles);
 export type Role = z.infer<typeof Role>;
 
-/** What each role may do on the servers (enforced there by berth-shell). */
+/** What each role may do on the servers (enforced there by berth-shell, docs/AGENT.md "berth-shell"). */
 export const roleSummary: Record<Role, string> = {
-  viewer: 'status and logs: ps, logs, inspect, stats, health, images, audit, locks',
-  deployer: 'viewer + deploy, rollback, aliases, start/stop, image load, routes.json, deploy locks',
-  admin: 'deployer + breaking locks and a full shell on every server',
+  viewer: 'status and logs: ps, logs, inspect, stats, health, images, audit, locks, the group state',
+  deployer: 'viewer + deploy, rollback, start/stop and image load of their models, deploy locks, audit entries in their own name',
+  admin: 'deployer on every model + keys, members, the gateway, group settings, breaking locks and a full shell',
 };
+
+/** The models a deployer is limited to (a viewer of the others); none given: every model of the group. */
+export const MemberModels = z.array(ModelName).min(1, 'Name at least one model, or leave the scope empty for every model').max(100);
 
 export const MemberName = z.string().trim().min(1, 'Give the member’s name').max(80);
 export const SshPublicKey = z
@@ -106,11 +109,19 @@ export const AddMember = z
     name: MemberName,
     publicKey: SshPublicKey,
     role: Role,
+    models: MemberModels.optional(),
     /** The server group the member joins; default: the only group. */
     group: GroupName.optional(),
   })
-  .strict();
+  .strict()
+  .refine((m) => m.models === undefined || m.role === 'deployer', { message: 'Only a deployer is limited to some models', path: ['models'] });
 export type AddMember = z.infer<typeof AddMember>;
+
+export const SetRole = z
+  .object({ id: z.string().min(1), role: Role, models: MemberModels.nullable().optional() })
+  .strict()
+  .refine((m) => !m.models || m.role === 'deployer', { message: 'Only a deployer is limited to some models', path: ['models'] });
+export type SetRole = z.infer<typeof SetRole>;
 
 export const MemberView = z.object({
   id: z.string(),
@@ -118,6 +129,8 @@ export const MemberView = z.object({
   group: z.string().nullable(),
   name: z.string(),
   role: Role,
+  /** The models a deployer is limited to; null: every model of the group. */
+  models: z.array(z.string()).nullable(),
   keyType: z.string(),
   fingerprint: z.string(),
   createdAt: z.string(),

@@ -25,7 +25,7 @@ import {
   ModelName as AccessModelName,
   PublishReport,
   PushReport,
-  Role,
+  SetRole,
 } from './access';
 
 import {
@@ -103,7 +103,7 @@ export const calls = {
   'access.setPublic': call(z.object({ model: AccessModelName, public: z.boolean() }).strict(), z.object({ model: z.string(), public: z.boolean(), publish: PublishReport })),
   'access.members': call(noInput, z.array(MemberView)),
   'access.addMember': call(AddMember, MemberChange),
-  'access.setRole': call(z.object({ id: z.string().min(1), role: Role }).strict(), MemberChange),
+  'access.setRole': call(SetRole, MemberChange),
   'access.removeMember': call(z.object({ id: z.string().min(1) }).strict(), MemberChange),
   /** Installs berth-shell and the team's keys on every server again; reports per server. */
   'access.push': call(noInput, PushReport),

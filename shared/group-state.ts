@@ -80,6 +80,8 @@ export const StateMember = z
     id: z.string().regex(/^m_[0-9a-f]+$/),
     name: z.string(),
     role: z.enum(['viewer', 'deployer', 'admin']),
+    /** A deployer limited to these models (berth-shell enforces it); absent: every model of the group. */
+    models: z.array(z.string()).optional(),
     publicKey: z.string(),
     keyType: z.string(),
     fingerprint: z.string(),

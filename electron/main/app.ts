@@ -6,6 +6,7 @@ import { createFileKeyCipher, createSecretStore, type SecretCipher } from './ser
 import { createEngineService } from './services/build/engine';
 import { createBuildService } from './services/build/service';
 import { createDeployService } from './services/deploy/service';
+import { createGatewayImageSource } from './services/gateway/local';
 import { currentActor } from './services/groups/actor';
 import { createGroupStateService } from './services/groups/service';
 import { agentLayoutFromEnv, layoutFromEnv } from './services/remote/layout';
@@ -53,8 +54,10 @@ export function createBerth(options: BerthOptions) {
   const servers = createServersService({ registry, secrets, agentSocket: process.env.SSH_AUTH_SOCK });
   const status = createStatusService(engine, () => servers.ping());
   const layout = layoutFromEnv();
+  // Built locally once: the servers' gateway and agent, and berth-shell, the program every member key runs.
+  const gatewayImage = createGatewayImageSource({ docker: engine.client(), builderImage: () => settings.get().gatewayBuilderImage });
   // The servers hold each group's state; this data folder caches it (services/groups).
-  const groups = createGroupStateService({ db, registry, connection: (id) => servers.connection(id, FAST_CONNECT), layout, actor: currentActor, folder: options.home, applyTeam: teamInstaller(layout) });
+  const groups = createGroupStateService({ db, registry, connection: (id) => servers.connection(id, FAST_CONNECT), layout, actor: currentActor, folder: options.home, applyTeam: teamInstaller(layout, gatewayImage.shellBinary) });
   // Keys, team roles enforced on the servers, and the audit log, all changed through the group state.
   const { access, audit } = createAccessModule({ db, servers, layout, groups });
   const analysis = createProjectService();
@@ -71,7 +74,7 @@ export function createBerth(options: BerthOptions) {
     servers,
     registry,
     builds,
-    gatewayBuilderImage: () => settings.get().gatewayBuilderImage,
+    gatewayImage,
     groups,
     agentLayout: agentLayoutFromEnv(layout),
     actor: () => currentActor().holder,

@@ -353,6 +353,12 @@ func serve(ctx context.Context, g *gateway, ln net.Listener) error {
 }
 
 func main() {
+	if filepath.Base(os.Args[0]) == "berth-shell" {
+		os.Exit(runShell(os.Args[1:], osShellEnv()))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "shell" {
+		os.Exit(runShell(os.Args[2:], osShellEnv()))
+	}
 	log.SetFlags(log.LstdFlags | log.LUTC)
 	log.SetPrefix("gateway: ")
 	if len(os.Args) > 1 && os.Args[1] == "agent" {

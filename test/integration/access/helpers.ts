@@ -2,7 +2,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Docker from 'dockerode';
 import { createAccessModule, teamInstaller } from '../../../electron/main/services/access';
+import { createGatewayImageSource } from '../../../electron/main/services/gateway/local';
 import type { ServerLayout } from '../../../electron/main/services/remote/layout';
 import { createFileKeyCipher, createSecretStore } from '../../../electron/main/services/access/secrets';
 import { createGroupStateService } from '../../../electron/main/services/groups/service';
@@ -12,6 +14,9 @@ import { openDatabase } from '../../../electron/main/services/store/database';
 import { loadBed, type Bed } from '../bed';
 
 export const bed: Bed = loadBed();
+
+/** berth-shell comes out of the locally built gateway image, as in the app (built once per test file). */
+const gatewayImage = createGatewayImageSource({ docker: new Docker(), builderImage: () => 'berth-base/go-builder:bookworm' });
 
 /** The server group the access tests put the bed's servers in (one per test layout, so runs never share it). */
 export const GROUP = 'access';
@@ -46,7 +51,7 @@ export function createTestBerth(layout: ServerLayout, actor = { actor: 'tester',
     connection: (id) => servers.connection(id),
     layout,
     actor: () => ({ holder: actor.actor, machine: actor.machine }),
-    applyTeam: teamInstaller(layout),
+    applyTeam: teamInstaller(layout, gatewayImage.shellBinary),
   });
   const { access, audit } = createAccessModule({ db, servers, layout, groups, actor: () => actor });
   return {

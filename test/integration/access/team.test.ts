@@ -13,6 +13,7 @@ const tag = `accesstest${process.pid}`;
 const image = `berth/${tag}:v1`;
 const evilImage = `${tag}-evil:1`;
 const seed = `berth-${tag}-seed`;
+const unlabelled = `berth-${tag}-plain`; // a berth- container that is no model replica (like the gateway)
 const replica = `berth-${tag}-v1-r0`;
 const vera = memberKey('vera'); // viewer
 const dan = memberKey('dan'); // deployer
@@ -29,7 +30,7 @@ async function makeTestImage() {
   const tar = execFileSync('tar', ['-C', '/usr/bin', '-cf', '-', '--transform', 's,^tini-static$,tini,', 'tini-static']);
   const imported = await berth.root('tb1', `docker import --change 'ENTRYPOINT ["/tini", "-h"]' - ${image} && docker tag ${image} ${evilImage}`, tar);
   expect(imported.code, imported.stderr).toBe(0);
-  const seeded = await berth.root('tb1', `docker run -d --name ${seed} ${image}`);
+  const seeded = await berth.root('tb1', `docker run -d --name ${seed} --label berth.model=${tag} ${image} && docker create --name ${unlabelled} ${image}`);
   expect(seeded.code, seeded.stderr).toBe(0);
 }
 
@@ -51,7 +52,7 @@ afterAll(async () => {
       if (now !== originalKeys.get(s.name)) console.error(`authorized_keys on ${s.name} differs from before the test:\n${now}`);
       await berth.root(s.name, `rm -rf ${layout.base}`);
     }
-    await berth.root('tb1', `docker rm -f ${seed} ${replica} >/dev/null 2>&1; docker image rm -f ${image} ${evilImage} >/dev/null 2>&1; true`);
+    await berth.root('tb1', `docker rm -f ${seed} ${unlabelled} ${replica} >/dev/null 2>&1; docker image rm -f ${image} ${evilImage} >/dev/null 2>&1; true`);
   } finally {
     berth.close();
     other?.close();
@@ -80,8 +81,8 @@ describe('team members enforced on the servers', () => {
       const keys = (await berth.root(s.name, 'cat /root/.ssh/authorized_keys')).stdout.toString();
       expect(keys.startsWith(originalKeys.get(s.name)!)).toBe(true);
       expect(keys).toContain(BLOCK_BEGIN);
-      expect(keys).toContain(`restrict,command="${layout.libDir}/berth-shell viewer ${ids.vera}" ${vera.publicKey.split(' ').slice(0, 2).join(' ')} berth-member:${ids.vera}`);
-      expect(keys).toContain(`restrict,pty,command="${layout.libDir}/berth-shell admin ${ids.ada}"`);
+      expect(keys).toContain(`restrict,command="${layout.libDir}/berth-shell --berth-dir=${layout.berthDir} ${ids.vera}" ${vera.publicKey.split(' ').slice(0, 2).join(' ')} berth-member:${ids.vera}`);
+      expect(keys).toContain(`restrict,pty,command="${layout.libDir}/berth-shell --berth-dir=${layout.berthDir} ${ids.ada}"`);
       const mode = (await berth.root(s.name, `stat -c '%a %U' /root/.ssh/authorized_keys ${layout.libDir}/berth-shell`)).stdout.toString();
       expect(mode.split('\n').slice(0, 2)).toEqual(['600 root', '755 root']);
       // The servers hold who the members are: the group state has them, keys and roles included.
@@ -98,7 +99,7 @@ describe('team members enforced on the servers', () => {
   });
 
   it('lets a viewer see status and logs', () => {
-    expect(JSON.parse(sshAs(vera.path, tb1, 'whoami').stdout)).toEqual({ member: ids.vera, role: 'viewer', host: 'tb1' });
+    expect(JSON.parse(sshAs(vera.path, tb1, 'whoami').stdout)).toMatchObject({ member: ids.vera, name: 'Vera Viewer', role: 'viewer', host: 'tb1', groups: { [GROUP]: { role: 'viewer' } } });
     const ps = sshAs(vera.path, tb1, 'ps');
     expect(ps.code, ps.stderr).toBe(0);
     expect(ps.stdout.split('\n').map((l) => JSON.parse(l).Names)).toContain(seed);
@@ -111,7 +112,7 @@ describe('team members enforced on the servers', () => {
   });
 
   it('refuses a viewer docker itself, deploy verbs, shell tricks, a shell and port forwarding', () => {
-    const verbs = 'whoami help ps logs inspect stats health images audit-read locks';
+    const verbs = 'whoami help ps logs inspect stats health images audit-read locks routes-read state-read view';
     const docker = sshAs(vera.path, tb1, 'docker run --rm -it debian bash');
     expect(docker).toEqual({ code: 126, stdout: '', stderr: `berth: role viewer may not run 'docker run': not a Berth verb; role viewer may run: ${verbs}` });
     const run = sshAs(vera.path, tb1, `run --name berth-x-r0 ${image}`);
@@ -126,8 +127,9 @@ describe('team members enforced on the servers', () => {
     const forward = spawnSshForward(vera.path);
     expect(forward.code).toBe(255);
     expect(forward.stderr).toMatch(/remote port forwarding failed/i);
-    // the seed container is untouched
+    // the seed container is untouched; the gateway is not a model replica: only admins may look into it
     expect(sshAs(vera.path, tb1, `inspect ${seed}`).code).toBe(0);
+    expect(sshAs(vera.path, tb1, `logs ${unlabelled}`)).toMatchObject({ code: 126, stderr: `berth: ${unlabelled} is not a model replica; only an admin may touch it` });
   });
 
   it('lets a deployer run, stop and remove a replica with only the allowed options', async () => {
@@ -154,37 +156,62 @@ describe('team members enforced on the servers', () => {
     expect(sshAs(dan.path, tb1, 'break-lock iris').stderr).toMatch(/^berth: role deployer may not run 'break-lock'/);
   });
 
-  it('lets a deployer load berth/ images only', async () => {
+  it('lets a deployer load berth/ images only, refusing any other tag before anything is loaded', async () => {
     const good = (await berth.root('tb1', `docker save ${image}`)).stdout;
     const loaded = sshAs(dan.path, tb1, 'load', good);
     expect(loaded.code, loaded.stderr).toBe(0);
     expect(loaded.stdout).toContain(`Loaded image: ${image}`);
+    const before = (await berth.root('tb1', `docker image inspect -f '{{.Id}}' ${evilImage}`)).stdout.toString();
     const evil = (await berth.root('tb1', `docker save ${evilImage}`)).stdout;
     const refused = sshAs(dan.path, tb1, 'load', evil);
     expect(refused.code).toBe(126);
-    expect(refused.stderr).toBe(`berth: role deployer may only load images named berth/<model>:<version>; untagged: ${evilImage}`);
-    expect((await berth.root('tb1', `docker image inspect ${evilImage}`)).code).not.toBe(0);
+    expect(refused.stderr).toBe(`berth: role deployer may only load images named berth/<model>:<version>; refused before loading: ${evilImage}`);
+    // Nothing was loaded, so nothing could overwrite an unrelated tag.
+    expect((await berth.root('tb1', `docker image inspect -f '{{.Id}}' ${evilImage}`)).stdout.toString()).toBe(before);
   });
 
-  it('lets a deployer write routes.json, take and release deploy locks and append to the audit log', async () => {
-    const routes = JSON.stringify({ revision: 7, models: {}, keys: [] });
-    expect(sshAs(dan.path, tb1, 'routes-write', routes).code).toBe(0);
-    expect((await berth.root('tb1', `cat ${layout.berthDir}/gateway/routes.json`)).stdout.toString()).toBe(routes);
-    expect(sshAs(dan.path, tb1, 'routes-write', 'not json').code).toBe(64);
-    expect(sshAs(dan.path, tb1, 'routes-read').stdout).toBe(routes);
+  it('derives routes.json on the server instead of taking one; locks and audit entries carry the member the server resolved', async () => {
+    const forged = JSON.stringify({ revision: 7, models: { x: { public: true } }, keys: [] });
+    expect(sshAs(dan.path, tb1, 'routes-write', forged)).toMatchObject({ code: 126, stderr: expect.stringMatching(/^berth: role deployer may not run 'routes-write': not a Berth verb/) });
+    const derived = sshAs(dan.path, tb1, 'routes-derive');
+    expect(derived.code, derived.stderr).toBe(0);
+    const routes = JSON.parse(sshAs(dan.path, tb1, 'routes-read').stdout);
+    expect(routes.models.x).toBeUndefined();
 
-    const note = JSON.stringify({ holder: 'dan', machine: 'laptop', message: 'trying v2', since: '2030-01-01T00:00:00Z' });
+    const note = JSON.stringify({ holder: 'ada', machine: 'laptop', message: 'trying v2', since: '2030-01-01T00:00:00Z' });
     expect(sshAs(dan.path, tb1, `lock ${tag}`, note)).toMatchObject({ code: 0, stdout: 'acquired' });
-    expect(sshAs(dan.path, tb1, `lock ${tag}`, note)).toMatchObject({ code: 75, stdout: note });
-    expect(sshAs(vera.path, tb1, 'locks').stdout).toBe(`${tag}\t${note}`);
+    const busy = sshAs(dan.path, tb1, `lock ${tag}`, note);
+    expect(busy.code).toBe(75);
+    expect(JSON.parse(busy.stdout)).toMatchObject({ holder: 'Dan Deployer', member: ids.dan, machine: 'laptop', message: 'trying v2' });
+    expect(sshAs(vera.path, tb1, 'locks').stdout).toBe(`${tag}\t${busy.stdout}`);
     expect(sshAs(vera.path, tb1, `unlock ${tag}`).code).toBe(126);
     expect(sshAs(dan.path, tb1, `unlock ${tag}`).code).toBe(0);
     expect(sshAs(vera.path, tb1, 'locks').stdout).toBe('');
 
-    const appended = sshAs(dan.path, tb1, 'audit-append', '{"action":"deploy","actor":"dan","target":"x v1"}');
+    // A forged actor is recorded as the member the server resolved from the key.
+    const appended = sshAs(dan.path, tb1, 'audit-append', '{"action":"deploy","actor":"ada","target":"x v1"}');
     expect(appended.code, appended.stderr).toBe(0);
     expect(appended.stdout).toMatch(/^\d+ [0-9a-f]{64}$/);
-    expect(sshAs(vera.path, tb1, 'audit-read --tail 1').stdout).toContain('"actor":"dan"');
+    const last = JSON.parse(sshAs(vera.path, tb1, 'audit-read --tail 1').stdout);
+    expect(last.entry).toMatchObject({ action: 'deploy', actor: 'Dan Deployer', member: ids.dan, target: 'x v1' });
+    expect(sshAs(vera.path, tb1, 'audit-append', '{"action":"x"}').code).toBe(126);
+  });
+
+  it('limits a deployer to their models on every server; the refusal names the role needed', async () => {
+    const limited = await berth.access.setRole(ids.dan, 'deployer', ['m1']);
+    expect(limited.push.servers.every((s) => s.ok)).toBe(true);
+    expect(limited.members.find((m) => m.id === ids.dan)!.models).toEqual(['m1']);
+    const stop = sshAs(dan.path, tb1, `stop ${seed}`);
+    expect(stop.code).toBe(126);
+    expect(stop.stderr).toMatch(new RegExp(`^berth: role deployer on model ${tag} is needed to stop ${seed}`));
+    for (const s of bed.servers) {
+      const lock = sshAs(dan.path, s.host, `lock ${tag}`, '{}');
+      expect(lock.code, s.name).toBe(126);
+      expect(lock.stderr).toMatch(new RegExp(`^berth: role deployer on model ${tag} is needed to`));
+    }
+    expect(sshAs(dan.path, tb1, `logs ${seed} --tail 1`).code).toBe(0); // still a viewer of the others
+    await berth.access.setRole(ids.dan, 'deployer');
+    expect(sshAs(dan.path, tb1, `restart ${seed}`).code).toBe(0);
   });
 
   it('gives an admin a full shell, and the verbs with "berth …"', () => {
@@ -225,12 +252,15 @@ describe('team members enforced on the servers', () => {
       'member.remove Vera Viewer ok',
       'member.role Vera Viewer ok',
       'member.role Vera Viewer ok',
+      'member.role Dan Deployer ok',
+      'member.role Dan Deployer ok',
       'member.add Ada Admin ok',
       'member.add Dan Deployer ok',
       'member.add Vera Viewer ok',
     ]);
     expect(entries[0].details).toMatchObject({ member: ids.vera, role: 'viewer', servers: ['tb1:ok', 'tb2:ok', 'tb3:ok'] });
     expect(entries[1].details).toMatchObject({ from: 'deployer', to: 'viewer' });
+    expect(entries[4].details).toMatchObject({ from: 'deployer', to: 'deployer', models: ['m1'] });
     expect(entries[0].deliveries.map((d) => `${d.server}:${d.state}`)).toEqual(['tb1:delivered', 'tb2:delivered', 'tb3:delivered']);
   });
 

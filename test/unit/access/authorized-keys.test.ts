@@ -46,16 +46,16 @@ describe("Berth's block in authorized_keys", () => {
     { id: 'm_aaaa1', role: 'viewer' as const, publicKey: alice.split(' ').slice(0, 2).join(' ') },
     { id: 'm_bbbb2', role: 'admin' as const, publicKey: bob.split(' ').slice(0, 2).join(' ') },
   ];
-  const lines = members.map((m) => memberLine('/usr/local/lib/berth', m));
+  const lines = members.map((m) => memberLine({ libDir: '/usr/local/lib/berth', berthDir: '/var/lib/berth' }, m));
   const original = `# managed by hand\n${admin}\nfrom="10.0.0.0/8",no-pty ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 ops\n`;
 
   it('writes restricted forced-command lines; only admins get a pty back', () => {
-    expect(lines[0]).toBe(`restrict,command="/usr/local/lib/berth/berth-shell viewer m_aaaa1" ${members[0].publicKey} berth-member:m_aaaa1`);
-    expect(lines[1]).toMatch(/^restrict,pty,command="\/usr\/local\/lib\/berth\/berth-shell admin m_bbbb2" ecdsa-sha2-nistp256 /);
-    expect(memberLine('/opt/berth', members[0], true)).toBe(
-      `restrict,command="sudo -n /opt/berth/berth-shell viewer m_aaaa1 \\"$SSH_ORIGINAL_COMMAND\\"" ${members[0].publicKey} berth-member:m_aaaa1`,
+    expect(lines[0]).toBe(`restrict,command="/usr/local/lib/berth/berth-shell --berth-dir=/var/lib/berth m_aaaa1" ${members[0].publicKey} berth-member:m_aaaa1`);
+    expect(lines[1]).toMatch(/^restrict,pty,command="\/usr\/local\/lib\/berth\/berth-shell --berth-dir=\/var\/lib\/berth m_bbbb2" ecdsa-sha2-nistp256 /);
+    expect(memberLine({ libDir: '/opt/berth', berthDir: '/var/lib/berth' }, members[0], true)).toBe(
+      `restrict,command="sudo -n /opt/berth/berth-shell --berth-dir=/var/lib/berth m_aaaa1 \\"$SSH_ORIGINAL_COMMAND\\"" ${members[0].publicKey} berth-member:m_aaaa1`,
     );
-    expect(() => memberLine('/x', { ...members[0], id: 'm_x"; rm' })).toThrow(/Bad member id/);
+    expect(() => memberLine({ libDir: '/x', berthDir: '/var/lib/berth' }, { ...members[0], id: 'm_x"; rm' })).toThrow(/Bad member id/);
   });
 
   it('keeps every line outside the block byte for byte, and replaces only the block', () => {
@@ -84,7 +84,7 @@ describe("Berth's block in authorized_keys", () => {
 
   it('refuses a member whose key already has unrestricted access outside the block', () => {
     const same = { id: 'm_cccc3', role: 'viewer' as const, publicKey: admin.split(' ').slice(0, 2).join(' ') };
-    expect(() => mergeAuthorizedKeys(original, [memberLine('/l', same)], [same.id])).toThrow(/m_cccc3 is already in this account's authorized_keys without Berth's restriction/);
+    expect(() => mergeAuthorizedKeys(original, [memberLine({ libDir: '/l', berthDir: '/var/lib/berth' }, same)], [same.id])).toThrow(/m_cccc3 is already in this account's authorized_keys without Berth's restriction/);
   });
 
   it('finds the key blob of a line whatever its options', () => {

@@ -3,7 +3,7 @@ import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { appendAudit, installScripts, pushAuthorizedKeys, readAuditFile, renderScripts } from '../../../electron/main/services/access/remote';
+import { appendAudit, installScripts, pushAuthorizedKeys, readAuditFile, renderAuditAppend } from '../../../electron/main/services/access/remote';
 import { defaultLayout, type ServerLayout } from '../../../electron/main/services/remote/layout';
 import { invocations, RecordingShell, runLocally, type Rule } from '../support/recording-shell';
 
@@ -12,12 +12,17 @@ const quoted = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;
 const base64 = (text: string) => Buffer.from(text).toString('base64');
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
-const INSTALL_SCRIPTS = `set -e
+const PREPARE_LIB = `set -e
 umask 022
-mkdir -p "$1" "$2/lock" "$2/gateway"
+mkdir -p "$1" "$2/lock" "$2/gateway" "$2/tmp"
 mkdir -p -m 750 "$2/audit"
-printf %s "$3" | base64 -d > "$1/.berth-shell.new" && chmod 755 "$1/.berth-shell.new" && mv -f "$1/.berth-shell.new" "$1/berth-shell"
-printf %s "$4" | base64 -d > "$1/.berth-audit-append.new" && chmod 755 "$1/.berth-audit-append.new" && mv -f "$1/.berth-audit-append.new" "$1/berth-audit-append"`;
+printf %s "$3" | base64 -d > "$1/.berth-audit-append.new" && chmod 755 "$1/.berth-audit-append.new" && mv -f "$1/.berth-audit-append.new" "$1/berth-audit-append"
+if [ -f "$1/berth-shell" ]; then sha256sum "$1/berth-shell" | cut -c1-64; else echo none; fi`;
+const INSTALL_SHELL = `set -e
+umask 022
+cat > "$1/.berth-shell.new"
+[ "$(sha256sum "$1/.berth-shell.new" | cut -c1-64)" = "$2" ] || { rm -f "$1/.berth-shell.new"; echo "berth-shell arrived damaged; try again" >&2; exit 1; }
+chmod 755 "$1/.berth-shell.new" && mv -f "$1/.berth-shell.new" "$1/berth-shell"`;
 const KEYS_FILE = 'case "$1" in /*) f=$1 ;; *) f=$HOME/$1 ;; esac';
 const READ_KEYS = `${KEYS_FILE}\ncat "$f" 2>/dev/null || true`;
 const SWAP_KEYS = `${KEYS_FILE}
@@ -46,38 +51,52 @@ const localServer = (home: string, username = 'root') =>
   new RecordingShell([[() => true, (command, stdin) => runLocally(command, stdin, { ...process.env, HOME: home })]], { username });
 
 describe('installScripts', () => {
-  const { berthShell, auditAppend } = renderScripts(defaultLayout);
-  const install = `sh -c ${quoted(INSTALL_SCRIPTS)} sh /usr/local/lib/berth /var/lib/berth ${base64(berthShell)} ${base64(auditAppend)}`;
+  const auditAppend = renderAuditAppend(defaultLayout);
+  // Text standing in for the gateway binary: the fake shell records stdin as text.
+  const shellBinary = { bytes: Buffer.from('#!/bin/sh\necho berth-shell\n'), sha256: sha256('#!/bin/sh\necho berth-shell\n') };
+  const prepare = `sh -c ${quoted(PREPARE_LIB)} sh /usr/local/lib/berth /var/lib/berth ${base64(auditAppend)}`;
+  const install = `sh -c ${quoted(INSTALL_SHELL)} sh /usr/local/lib/berth ${shellBinary.sha256}`;
 
-  it('writes both scripts from base64 parameters, as root', async () => {
-    const shell = root();
-    await installScripts(shell.connection, defaultLayout);
-    expect(shell.recorded).toEqual([{ command: install, timeoutMs: 20_000 }]);
+  it('writes the appender from a base64 parameter and sends berth-shell on stdin, checked by its hash, as root', async () => {
+    const shell = root([[PREPARE_LIB.slice(-20), { stdout: 'none\n' }]]);
+    await installScripts(shell.connection, defaultLayout, shellBinary);
+    expect(shell.recorded).toEqual([
+      { command: prepare, timeoutMs: 20_000 },
+      { command: install, stdin: shellBinary.bytes.toString(), timeoutMs: 120_000 },
+    ]);
+  });
+
+  it('sends nothing more when the server already has this berth-shell', async () => {
+    const shell = root([[PREPARE_LIB.slice(-20), { stdout: `${shellBinary.sha256}\n` }]]);
+    await installScripts(shell.connection, defaultLayout, shellBinary);
+    expect(shell.commands).toEqual([prepare]);
   });
 
   it('goes through sudo -n when Berth does not log in as root', async () => {
-    const shell = deployUser();
-    await installScripts(shell.connection, defaultLayout);
-    expect(shell.commands).toEqual([`sudo -n ${install}`]);
+    const shell = deployUser([[PREPARE_LIB.slice(-20), { stdout: 'none\n' }]]);
+    await installScripts(shell.connection, defaultLayout, shellBinary);
+    expect(shell.commands).toEqual([`sudo -n ${prepare}`, `sudo -n ${install}`]);
   });
 
   it('passes hostile folders as parameters', async () => {
     const layout: ServerLayout = { ...defaultLayout, berthDir: '/srv/$(echo injected)', libDir: "/opt/it's" };
-    const shell = root();
-    await installScripts(shell.connection, layout);
+    const shell = root([[PREPARE_LIB.slice(-20), { stdout: 'none\n' }]]);
+    await installScripts(shell.connection, layout, shellBinary);
     const [[, , script, , lib, state]] = invocations(shell.commands[0], ['sh']);
-    expect([script, lib, state]).toEqual([INSTALL_SCRIPTS, "/opt/it's", '/srv/$(echo injected)']);
+    expect([script, lib, state]).toEqual([PREPARE_LIB, "/opt/it's", '/srv/$(echo injected)']);
   });
 
-  it('really installs both scripts, executable and whole', async () => {
+  it('really installs both, executable and whole, and refuses a berth-shell that arrived damaged', async () => {
     const top = mkdtempSync(join(tmpdir(), 'berth-install-'));
     const layout: ServerLayout = { ...defaultLayout, berthDir: join(top, 'state'), libDir: join(top, 'lib') };
-    await installScripts(localServer(top).connection, layout);
-    const rendered = renderScripts(layout);
-    expect(readFileSync(join(layout.libDir, 'berth-shell'), 'utf8')).toBe(rendered.berthShell);
-    expect(readFileSync(join(layout.libDir, 'berth-audit-append'), 'utf8')).toBe(rendered.auditAppend);
+    await installScripts(localServer(top).connection, layout, shellBinary);
+    expect(readFileSync(join(layout.libDir, 'berth-shell'))).toEqual(shellBinary.bytes);
+    expect(readFileSync(join(layout.libDir, 'berth-audit-append'), 'utf8')).toBe(renderAuditAppend(layout));
     expect(statSync(join(layout.libDir, 'berth-shell')).mode & 0o777).toBe(0o755);
     expect(statSync(join(layout.berthDir, 'audit')).mode & 0o777).toBe(0o750);
+    const damaged = { bytes: Buffer.from('#!/bin/sh\necho other\n'), sha256: shellBinary.sha256.replace(/^./, '0') };
+    await expect(installScripts(localServer(top).connection, layout, damaged)).rejects.toThrow(/berth-shell arrived damaged/);
+    expect(readFileSync(join(layout.libDir, 'berth-shell'))).toEqual(shellBinary.bytes);
   });
 });
 
@@ -121,7 +140,7 @@ describe('pushAuthorizedKeys', () => {
     await pushAuthorizedKeys(localServer(home, 'deploy').connection, defaultLayout, [member]);
     const written = readFileSync(join(home, '.ssh/authorized_keys'), 'utf8');
     expect(written.startsWith(OUTSIDE)).toBe(true);
-    expect(written).toContain(`sudo -n /usr/local/lib/berth/berth-shell viewer m_aaaa1`);
+    expect(written).toContain(`sudo -n /usr/local/lib/berth/berth-shell --berth-dir=/var/lib/berth m_aaaa1`);
     expect(statSync(join(home, '.ssh/authorized_keys')).mode & 0o777).toBe(0o600);
   });
 
@@ -146,7 +165,7 @@ describe('pushAuthorizedKeys', () => {
 });
 
 describe('appendAudit and readAuditFile', () => {
-  const { auditAppend } = renderScripts(defaultLayout);
+  const auditAppend = renderAuditAppend(defaultLayout);
   const entry = '{"action":"deploy","target":"iris v1"}';
   const hash = 'a'.repeat(64);
 

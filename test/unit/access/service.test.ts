@@ -259,6 +259,25 @@ describe('members on the group state', () => {
     expect(t.audit.list({ action: 'member.role' }).map((e) => e.details)).toEqual([expect.objectContaining({ from: 'viewer', to: 'deployer', group: 'prod' })]);
   });
 
+  it('limits a deployer to some models in the group state, and only a deployer', async () => {
+    const t = setup();
+    await expect(t.access.addMember({ name: 'Vera', publicKey: vera, role: 'viewer', models: ['iris'] })).rejects.toThrow(/Only a deployer is limited to some models/);
+    const { members } = await t.access.addMember({ name: 'Dan', publicKey: dan, role: 'deployer', models: ['iris', 'churn', 'iris'] });
+    expect(t.calls.at(-1)).toMatchObject({ what: 'member Dan added as deployer on churn, iris' });
+    expect(t.state('prod').members[0].models).toEqual(['churn', 'iris']);
+    expect(members[0].models).toEqual(['churn', 'iris']);
+    t.calls.length = 0;
+    expect((await t.access.setRole(members[0].id, 'deployer', ['iris', 'churn'])).push.note).toMatch(/already has the role deployer on churn, iris/);
+    expect(t.calls).toEqual([]);
+    const widened = await t.access.setRole(members[0].id, 'deployer', null);
+    expect(t.calls).toEqual([{ kind: 'change', group: 'prod', what: 'member Dan now deployer', team: true }]);
+    expect(t.state('prod').members[0]).not.toHaveProperty('models');
+    expect(widened.members[0].models).toBeNull();
+    await t.access.setRole(members[0].id, 'admin', ['iris']);
+    expect(t.state('prod').members[0]).toMatchObject({ role: 'admin' });
+    expect(t.state('prod').members[0]).not.toHaveProperty('models');
+  });
+
   it('offboards a member as a revocation with a team change, at once on every server', async () => {
     const t = setup();
     const { members } = await t.access.addMember({ name: 'Vera', publicKey: vera, role: 'viewer' });

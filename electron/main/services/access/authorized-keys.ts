@@ -49,6 +49,12 @@ export function parsePublicKey(text: string): ParsedPublicKey {
   return { type, base64, fingerprint: fingerprintOf(blob) };
 }
 
+/** Where berth-shell is installed, and the Berth folder (group states) it reads each member's rights from. */
+export interface ShellDirs {
+  libDir: string;
+  berthDir: string;
+}
+
 export interface MemberKey {
   id: string;
   role: Role;
@@ -58,10 +64,14 @@ export interface MemberKey {
 export const BLOCK_BEGIN = '# berth:begin team keys (managed by Berth: edits here are overwritten; lines outside are never touched)';
 export const BLOCK_END = '# berth:end team keys';
 
-/** How sshd runs berth-shell for one member: directly when Berth logs in as root, through sudo otherwise. */
-export function forcedCommand(libDir: string, member: MemberKey, viaSudo: boolean): string {
+/**
+ * How sshd runs berth-shell for one member: directly when Berth logs in as root, through sudo otherwise. The line
+ * names only the member: berth-shell reads their role and scope from the group state on the server.
+ */
+export function forcedCommand(dirs: ShellDirs, member: MemberKey, viaSudo: boolean): string {
   if (!/^m_[a-z0-9]{4,32}$/.test(member.id)) throw new BerthError('Internal', `Bad member id ${member.id}`);
-  const shell = `${libDir}/berth-shell ${member.role} ${member.id}`;
+  if (!/^\/[A-Za-z0-9._/-]*$/.test(dirs.berthDir)) throw new BerthError('ValidationError', `Berth's folder on the servers must be an absolute path of plain characters (got ${dirs.berthDir})`);
+  const shell = `${dirs.libDir}/berth-shell --berth-dir=${dirs.berthDir} ${member.id}`;
   // Through sudo the request becomes an argument: sudo drops SSH_ORIGINAL_COMMAND, and "$…" is expanded once, not evaluated.
   return viaSudo ? `sudo -n ${shell} "$SSH_ORIGINAL_COMMAND"` : shell;
 }
@@ -70,8 +80,8 @@ export function forcedCommand(libDir: string, member: MemberKey, viaSudo: boolea
  * One member's authorized_keys line. `restrict` turns off forwarding, X11, agent, pty and ~/.ssh/rc; only admins
  * get a pty back (for their interactive shell). sshd runs `command=` whatever the client asks for.
  */
-export function memberLine(libDir: string, member: MemberKey, viaSudo = false): string {
-  const command = forcedCommand(libDir, member, viaSudo).replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+export function memberLine(dirs: ShellDirs, member: MemberKey, viaSudo = false): string {
+  const command = forcedCommand(dirs, member, viaSudo).replace(/\\/g, '\\\\').replace(/"/g, '\\"');
   const options = member.role === 'admin' ? `restrict,pty,command="${command}"` : `restrict,command="${command}"`;
   return `${options} ${member.publicKey} berth-member:${member.id}`;
 }

@@ -6,6 +6,7 @@ import type { KeyUsage } from '../../../../shared/access';
 import type { StateMember } from '../../../../shared/group-state';
 import type { CallHandlers } from '../../rpc/dispatcher';
 import { currentActor } from '../groups/actor';
+import type { ShellBinary } from '../gateway/local';
 import type { GroupStateService } from '../groups/service';
 import type { ServerLayout } from '../remote/layout';
 import type { ServersService } from '../servers/service';
@@ -30,9 +31,9 @@ export interface AccessModuleDeps {
  * What the group-state service runs on a server after deriving its team (the members of all its groups): installs
  * berth-shell, then rewrites Berth's block of authorized_keys with exactly those members.
  */
-export function teamInstaller(layout: ServerLayout) {
+export function teamInstaller(layout: ServerLayout, shellBinary: () => Promise<ShellBinary>) {
   return async (ssh: SshConnection, members: StateMember[]): Promise<void> => {
-    await installScripts(ssh, layout);
+    await installScripts(ssh, layout, await shellBinary());
     await pushAuthorizedKeys(
       ssh,
       layout,
@@ -88,7 +89,7 @@ export function accessCalls(access: AccessService, audit: AuditService): Pick<Ca
     'access.setPublic': ({ model, public: isPublic }) => access.setPublic(model, isPublic),
     'access.members': () => access.listMembers(),
     'access.addMember': (input) => access.addMember(input),
-    'access.setRole': ({ id, role }) => access.setRole(id, role),
+    'access.setRole': ({ id, role, models }) => access.setRole(id, role, models ?? null),
     'access.removeMember': ({ id }) => access.removeMember(id),
     'access.push': () => access.push(),
     'access.locks': () => access.locks(),

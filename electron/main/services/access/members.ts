@@ -14,6 +14,7 @@ interface MemberRow {
   group_name: string | null;
   name: string;
   role: MemberView['role'];
+  models: string | null;
   public_key: string;
   key_type: string;
   fingerprint: string;
@@ -26,6 +27,7 @@ const view = (row: MemberRow): MemberView => ({
   group: row.group_name,
   name: row.name,
   role: row.role,
+  models: row.models === null ? null : (JSON.parse(row.models) as string[]),
   keyType: row.key_type,
   fingerprint: row.fingerprint,
   createdAt: row.created_at,
@@ -60,6 +62,7 @@ export function createMemberStore(db: Db, now: () => Date = () => new Date()) {
         id: `m_${randomBytes(5).toString('hex')}`,
         name: member.name,
         role: member.role,
+        ...(member.models ? { models: [...new Set(member.models)].sort() } : {}),
         publicKey: `${key.type} ${key.base64}`,
         keyType: key.type,
         fingerprint: key.fingerprint,
@@ -80,13 +83,16 @@ export function addToState(state: GroupState, entry: StateMember, group: string)
   state.members.push(entry);
 }
 
-/** Changes a member's role in a group state; returns the role before. */
-export function setRoleInState(state: GroupState, id: string, role: Role, at: string): StateMember['role'] {
+/** Changes a member's role (and a deployer's models; null or absent: every model) in a group state; returns the role before. */
+export function setRoleInState(state: GroupState, id: string, role: Role, at: string, models?: string[] | null): StateMember['role'] {
   const member = state.members.find((m) => m.id === id);
   if (!member) throw new BerthError('NotFound', `There is no team member ${id} in the group's state (they may have been offboarded by another Berth)`);
   const before = member.role;
-  if (before !== role) {
+  const scope = role === 'deployer' && models ? [...new Set(models)].sort() : undefined;
+  if (before !== role || JSON.stringify(member.models) !== JSON.stringify(scope)) {
     member.role = Role.parse(role);
+    if (scope) member.models = scope;
+    else delete member.models;
     member.updatedAt = at;
   }
   return before;

@@ -4,11 +4,11 @@
  */
 import { createHash } from 'node:crypto';
 import { utils as sshUtils } from 'ssh2';
-import berthShellSource from '../../../../resources/server/berth-shell?raw';
 import auditAppendSource from '../../../../resources/server/berth-audit-append?raw';
 import { BerthError } from '../../../../shared/errors';
 import { command, script, type RemoteCommand } from '../remote/command';
 import type { ServerLayout } from '../remote/layout';
+import type { ShellBinary } from '../gateway/local';
 import type { SshConnection } from '../transport/ssh';
 import { keyBlobOf, memberLine, mergeAuthorizedKeys, type MemberKey } from './authorized-keys';
 
@@ -23,15 +23,23 @@ const elevated = (ssh: SshConnection, program: RemoteCommand) => (isRoot(ssh) ? 
 const asRoot = (ssh: SshConnection, text: string, ...args: Array<string | number>) => elevated(ssh, script(text, ...args));
 
 /**
- * Writes berth-shell ($3) and berth-audit-append ($4), base64-encoded, into the lib folder $1, and makes the state
- * folder $2 with the subfolders the access machinery writes. Each file goes in by a rename, so a login never runs half a script.
+ * Makes the lib folder $1 and the state folder $2 with the subfolders the access machinery writes, writes
+ * berth-audit-append ($3, base64) and prints the sha256 of the installed berth-shell ("none" without one).
+ * Each file goes in by a rename, so a login never runs half a program.
  */
-const INSTALL_SCRIPTS = `set -e
+const PREPARE_LIB = `set -e
 umask 022
-mkdir -p "$1" "$2/lock" "$2/gateway"
+mkdir -p "$1" "$2/lock" "$2/gateway" "$2/tmp"
 mkdir -p -m 750 "$2/audit"
-printf %s "$3" | base64 -d > "$1/.berth-shell.new" && chmod 755 "$1/.berth-shell.new" && mv -f "$1/.berth-shell.new" "$1/berth-shell"
-printf %s "$4" | base64 -d > "$1/.berth-audit-append.new" && chmod 755 "$1/.berth-audit-append.new" && mv -f "$1/.berth-audit-append.new" "$1/berth-audit-append"`;
+printf %s "$3" | base64 -d > "$1/.berth-audit-append.new" && chmod 755 "$1/.berth-audit-append.new" && mv -f "$1/.berth-audit-append.new" "$1/berth-audit-append"
+if [ -f "$1/berth-shell" ]; then sha256sum "$1/berth-shell" | cut -c1-64; else echo none; fi`;
+
+/** berth-shell (the gateway binary) from stdin into the lib folder $1; refused unless its sha256 is $2. */
+const INSTALL_SHELL = `set -e
+umask 022
+cat > "$1/.berth-shell.new"
+[ "$(sha256sum "$1/.berth-shell.new" | cut -c1-64)" = "$2" ] || { rm -f "$1/.berth-shell.new"; echo "berth-shell arrived damaged; try again" >&2; exit 1; }
+chmod 755 "$1/.berth-shell.new" && mv -f "$1/.berth-shell.new" "$1/berth-shell"`;
 
 /** Sets f to the authorized_keys path $1, taken from the login account's home unless absolute. */
 const KEYS_FILE = 'case "$1" in /*) f=$1 ;; *) f=$HOME/$1 ;; esac';
@@ -51,16 +59,20 @@ chmod 600 "$tmp" && mv -f "$tmp" "$f"`;
 
 const READ_AUDIT = 'cat "$1" 2>/dev/null || true';
 
-export function renderScripts(layout: ServerLayout): { berthShell: string; auditAppend: string } {
-  const fill = (text: string) => text.replaceAll('@BERTH_DIR@', layout.berthDir).replaceAll('@LIB_DIR@', layout.libDir);
-  return { berthShell: fill(berthShellSource), auditAppend: fill(auditAppendSource) };
+export function renderAuditAppend(layout: ServerLayout): string {
+  return auditAppendSource.replaceAll('@BERTH_DIR@', layout.berthDir).replaceAll('@LIB_DIR@', layout.libDir);
 }
 
-/** Installs (or refreshes) berth-shell and berth-audit-append, root-owned and not writable by anyone else. */
-export async function installScripts(ssh: SshConnection, layout: ServerLayout): Promise<void> {
-  const { berthShell, auditAppend } = renderScripts(layout);
+/**
+ * Installs (or refreshes) berth-shell, the forced command of every member key (the gateway binary in its shell
+ * mode, resources/gateway/shell.go), and berth-audit-append, root-owned and not writable by anyone else. The
+ * binary is sent only when the server's copy differs.
+ */
+export async function installScripts(ssh: SshConnection, layout: ServerLayout, shell: ShellBinary): Promise<void> {
   const base64 = (text: string) => Buffer.from(text).toString('base64');
-  await ssh.run(asRoot(ssh, INSTALL_SCRIPTS, layout.libDir, layout.berthDir, base64(berthShell), base64(auditAppend)), { timeoutMs: TIMEOUT_MS });
+  const installed = await ssh.run(asRoot(ssh, PREPARE_LIB, layout.libDir, layout.berthDir, base64(renderAuditAppend(layout))), { timeoutMs: TIMEOUT_MS });
+  if (installed.trim() === shell.sha256) return;
+  await ssh.run(asRoot(ssh, INSTALL_SHELL, layout.libDir, shell.sha256), { stdin: shell.bytes, timeoutMs: 120_000 });
 }
 
 /** The key blob (base64) Berth itself logs in with, when it uses a key file. */
@@ -82,7 +94,7 @@ const sha256 = (data: Buffer | string) => createHash('sha256').update(data).dige
 export async function pushAuthorizedKeys(ssh: SshConnection, layout: ServerLayout, members: MemberKey[]): Promise<{ removed: string[] }> {
   const read = await ssh.exec(script(READ_KEYS, layout.authorizedKeys), { timeoutMs: TIMEOUT_MS });
   const current = read.stdout;
-  const lines = members.map((m) => memberLine(layout.libDir, m, !isRoot(ssh)));
+  const lines = members.map((m) => memberLine(layout, m, !isRoot(ssh)));
   const merged = mergeAuthorizedKeys(current.toString('utf8'), lines, members.map((m) => m.id));
 
   // Belt and braces: every key outside the block (Berth's own login key among them) must survive the rewrite.
@@ -106,8 +118,7 @@ export async function pushAuthorizedKeys(ssh: SshConnection, layout: ServerLayou
 /** Appends one canonical entry to the server's audit file; the server chains it (resources/server/berth-audit-append). */
 export async function appendAudit(ssh: SshConnection, layout: ServerLayout, canonicalEntry: string): Promise<{ seq: number; hash: string }> {
   // The appender is sent inline, so auditing works on a server before berth-shell was ever installed there.
-  const { auditAppend } = renderScripts(layout);
-  const appender = command('bash', '-c', auditAppend, 'berth-audit-append', layout.berthDir);
+  const appender = command('bash', '-c', renderAuditAppend(layout), 'berth-audit-append', layout.berthDir);
   const out = await ssh.run(elevated(ssh, appender), { stdin: canonicalEntry, timeoutMs: TIMEOUT_MS });
   const match = /^(\d+) ([0-9a-f]{64})\s*$/.exec(out);
   if (!match) throw new BerthError('RemoteCommandFailed', `The audit appender on ${ssh.target.host} answered "${out.trim().slice(0, 200)}"`);

@@ -317,20 +317,25 @@ export function createAccessService(deps: AccessDeps) {
     async addMember(input: AddMember): Promise<MemberChange> {
       const { entry, group: asked } = members.prepare(input);
       const group = chooseGroup(asked, null, `member ${entry.name}`);
-      return memberChange('member.add', entry.name, group, { member: entry.id, role: entry.role, fingerprint: entry.fingerprint }, async () => {
-        const commit = await deps.groups.change(group, `member ${entry.name} added as ${entry.role}`, (state) => addToState(state, entry, group), { team: true });
+      return memberChange('member.add', entry.name, group, { member: entry.id, role: entry.role, models: entry.models ?? null, fingerprint: entry.fingerprint }, async () => {
+        const commit = await deps.groups.change(group, `member ${entry.name} added as ${entry.role}${entry.models ? ` on ${entry.models.join(', ')}` : ''}`, (state) => addToState(state, entry, group), { team: true });
         return { servers: commit.servers, revision: commit.file.revision.revision, members: commit.file.revision.state.members.length };
       });
     },
 
-    async setRole(id: string, role: Role): Promise<MemberChange> {
+    /** A new role; a deployer may be limited to some models (null or absent: every model of the group). */
+    async setRole(id: string, role: Role, models: string[] | null = null): Promise<MemberChange> {
       const member = members.get(id);
-      if (member.role === role) {
-        return { members: members.list(), push: pushReport([], () => 0, `${member.name} already has the role ${role}: nothing changed`) };
+      const scope = role === 'deployer' && models ? [...new Set(models)].sort() : null;
+      const scopeText = scope ? ` on ${scope.join(', ')}` : '';
+      if (member.role === role && JSON.stringify(member.models) === JSON.stringify(scope)) {
+        return { members: members.list(), push: pushReport([], () => 0, `${member.name} already has the role ${role}${scopeText}: nothing changed`) };
       }
       const group = member.group ?? chooseGroup(undefined, null, `member ${member.name}`);
-      return memberChange('member.role', member.name, group, { member: id, from: member.role, to: role }, async () => {
-        const commit = await deps.groups.change(group, `member ${member.name} now ${role}`, (state) => setRoleInState(state, id, role, now().toISOString()), { team: true });
+      return memberChange('member.role', member.name, group, { member: id, from: member.role, to: role, models: scope }, async () => {
+        const commit = await deps.groups.change(group, `member ${member.name} now ${role}${scopeText}`, (state) => setRoleInState(state, id, role, now().toISOString(), scope), {
+          team: true,
+        });
         return { servers: commit.servers, revision: commit.file.revision.revision, members: commit.file.revision.state.members.length };
       });
     },

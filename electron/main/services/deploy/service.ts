@@ -7,6 +7,7 @@ import type { ServersService } from '../servers/service';
 import type { GroupStateService } from '../groups/service';
 import type { Db } from '../store/database';
 import { asImageSender, createImageTransport } from '../transport/image-transport';
+import type { GatewayImageSource } from '../gateway/local';
 import { createGatewayManager } from './gateway-manager';
 import { GATEWAY_PORT, type ServerLayout } from '../remote/layout';
 import { createOrchestrator, type AuditRecorder } from './orchestrator';
@@ -19,7 +20,8 @@ export interface DeployServiceDeps {
   servers: ServersService;
   registry: ServerRegistry;
   builds: Pick<BuildService, 'get'>;
-  gatewayBuilderImage(): string;
+  /** The locally built gateway image (also the agent's, and berth-shell's binary). */
+  gatewayImage: GatewayImageSource;
   groups: GroupStateService;
   actor(): string;
   audit?: AuditRecorder;
@@ -33,7 +35,7 @@ export function createDeployService(deps: DeployServiceDeps) {
   const connection = (serverId: number) => deps.servers.connection(serverId);
   const transport = createImageTransport({ docker: deps.engine.client(), connection });
   const images = asImageSender(transport);
-  const gateway = createGatewayManager({ docker: deps.engine.client(), images, connection, builderImage: deps.gatewayBuilderImage, port: GATEWAY_PORT, agentLayout: deps.agentLayout });
+  const gateway = createGatewayManager({ local: deps.gatewayImage, images, connection, port: GATEWAY_PORT, agentLayout: deps.agentLayout });
   const orchestrator = createOrchestrator({
     store,
     registry: deps.registry,

@@ -3,6 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
+import tar from 'tar-stream';
 import { BerthError } from '../../../../shared/errors';
 
 /** The builder image real users get; tests use berth-base/go-builder:bookworm (test/bed/go-builder-image.sh). */
@@ -130,4 +131,37 @@ async function removeBuildStage(docker: Docker, buildId: string): Promise<void> 
       .remove({ noprune: false })
       .catch(() => undefined); // already gone with a child, or in use: harmless leftovers
   }
+}
+
+/**
+ * The gateway binary out of a built gateway image (`/gateway`, a static Linux binary): installed on servers as
+ * berth-shell, the forced command of every team member's key. Read from a created, never started, container.
+ */
+export async function gatewayBinary(docker: Docker, tag: string): Promise<Buffer> {
+  const container = await docker.createContainer({ Image: tag, name: `berth-gateway-binary-${randomUUID().slice(0, 8)}` });
+  try {
+    const archive = await container.getArchive({ path: '/gateway' });
+    return await firstFileOf(archive);
+  } finally {
+    await container.remove({ force: true }).catch(() => undefined);
+  }
+}
+
+async function firstFileOf(archive: NodeJS.ReadableStream): Promise<Buffer> {
+  const extract = tar.extract();
+  const found = new Promise<Buffer>((resolve, reject) => {
+    let file: Buffer | undefined;
+    extract.on('entry', (header, stream, next) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: unknown) => chunks.push(c as Buffer));
+      stream.on('end', () => {
+        if (header.type === 'file' && !file) file = Buffer.concat(chunks);
+        next();
+      });
+    });
+    extract.on('finish', () => (file ? resolve(file) : reject(new BerthError('Internal', 'The gateway image has no /gateway binary'))));
+    extract.on('error', reject);
+  });
+  archive.pipe(extract as unknown as NodeJS.WritableStream);
+  return found;
 }

@@ -351,4 +351,11 @@ export const migrations: Migration[] = [
       ALTER TABLE members_new RENAME TO members;
     `,
   },
+  {
+    version: 8,
+    sql: `
+      -- A deployer limited to some models (a JSON array; NULL: every model of the group), as the group state says.
+      ALTER TABLE members ADD COLUMN models TEXT;
+    `,
+  },
 ];

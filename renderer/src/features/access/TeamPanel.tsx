@@ -1,6 +1,12 @@
 import { useState } from 'react';
 import { roles, roleSummary, type MemberView, type Role } from '../../../../shared/access';
 import { formatTime } from './format';
+
+/** "m1, m2" as a deployer's models; empty text: every model. */
+const modelsOf = (text: string) => {
+  const names = text.split(/[\s,]+/).filter(Boolean);
+  return names.length ? names : undefined;
+};
 import { ServerResults } from './ServerResults';
 import { useAccess } from './store';
 
@@ -9,12 +15,14 @@ function AddMemberForm() {
   const [name, setName] = useState('');
   const [role, setRole] = useState<Role>('viewer');
   const [publicKey, setPublicKey] = useState('');
+  const [models, setModels] = useState('');
 
   async function submit(e: React.FormEvent) {
     e.preventDefault();
-    if (await addMember({ name, role, publicKey })) {
+    if (await addMember({ name, role, publicKey, ...(role === 'deployer' && modelsOf(models) ? { models: modelsOf(models) } : {}) })) {
       setName('');
       setPublicKey('');
+      setModels('');
     }
   }
 
@@ -36,6 +44,13 @@ function AddMemberForm() {
         </select>
         <span className="muted small">{roleSummary[role]}</span>
       </label>
+      {role === 'deployer' && (
+        <label className="span-2">
+          Models this deployer may change
+          <input aria-label="Deployer models" placeholder="every model of the group (or e.g. iris, churn)" value={models} onChange={(e) => setModels(e.target.value)} />
+          <span className="muted small">They see every model; the servers refuse them any change to a model not listed.</span>
+        </label>
+      )}
       <label className="span-2">
         SSH public key
         <textarea
@@ -53,6 +68,21 @@ function AddMemberForm() {
         </button>
       </div>
     </form>
+  );
+}
+
+/** A deployer's models, editable: saved as a role change (the servers enforce it). */
+function DeployerScope({ member }: { member: MemberView }) {
+  const { busy, setRole } = useAccess();
+  const current = member.models?.join(', ') ?? '';
+  const [draft, setDraft] = useState(current);
+  return (
+    <div className="row small">
+      <input aria-label={`Models of ${member.name}`} placeholder="every model" value={draft} onChange={(e) => setDraft(e.target.value)} />
+      <button disabled={busy || draft === current} onClick={() => void setRole(member.id, 'deployer', modelsOf(draft) ?? null)}>
+        Save
+      </button>
+    </div>
   );
 }
 
@@ -74,6 +104,7 @@ function MemberRow({ member }: { member: MemberView }) {
             </option>
           ))}
         </select>
+        {member.role === 'deployer' && <DeployerScope member={member} />}
       </td>
       <td className="mono small">
         {member.keyType} {member.fingerprint}

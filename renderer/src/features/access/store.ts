@@ -44,7 +44,8 @@ interface AccessState {
   setPublic(model: string, isPublic: boolean): Promise<void>;
   loadTeam(): Promise<void>;
   addMember(input: AddMember): Promise<boolean>;
-  setRole(id: string, role: Role): Promise<void>;
+  /** A deployer's `models` limit them to those models (null: every model). */
+  setRole(id: string, role: Role, models?: string[] | null): Promise<void>;
   removeMember(id: string): Promise<void>;
   pushAgain(): Promise<void>;
   loadAudit(filter?: AuditFilter): Promise<void>;
@@ -99,9 +100,9 @@ export const useAccess = create<AccessState>((set, get) => {
         set({ members, push });
         return true;
       })) ?? false,
-    setRole: async (id, role) =>
+    setRole: async (id, role, models = null) =>
       void (await act(async () => {
-        const { members, push } = await call('access.setRole', { id, role });
+        const { members, push } = await call('access.setRole', { id, role, models });
         set({ members, push });
       })),
     removeMember: async (id) =>

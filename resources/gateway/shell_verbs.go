@@ -1,0 +1,362 @@
+package main
+
+// berth-shell's viewer verbs and the verbs on one container (docs/AGENT.md, "berth-shell (the verbs)").
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// The patterns every word is checked against; a refusal quotes them.
+const (
+	containerRE = `^berth-[a-z0-9][a-z0-9_.-]{0,100}$`
+	imageRE     = `^berth/[a-z0-9][a-z0-9_.-]{0,62}:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`
+	imageIDRE   = `^sha256:[0-9a-f]{64}$`
+	modelRE     = `^[a-z0-9][a-z0-9_.-]{0,62}$`
+	groupRE     = `^[a-z0-9][a-z0-9-]{0,31}$`
+	tailRE      = `^([0-9]{1,6}|all)$`
+	sinceRE     = `^[0-9]{1,12}[smh]?$|^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{2,18}(Z|[+-][0-9]{2}:[0-9]{2})?$`
+)
+
+var imageModelOf = regexp.MustCompile(`^berth/([a-z0-9][a-z0-9_.-]{0,62}):`)
+
+func matches(pattern, value string) bool { return regexp.MustCompile(pattern).MatchString(value) }
+
+// check refuses (exit 64) a value that does not match its pattern.
+func check(value, pattern, what string) error {
+	if matches(pattern, value) {
+		return nil
+	}
+	return invalid("invalid %s '%s' (must match %s)", what, clip(value, 80), pattern)
+}
+
+// imageModel is the model of berth/<model>:<tag>.
+func imageModel(image string) string {
+	if m := imageModelOf.FindStringSubmatch(image); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+func (s *shellSession) noArgs(usage string) error {
+	if len(s.args) != 0 {
+		return invalid("usage: %s", usage)
+	}
+	return nil
+}
+
+type whoamiAnswer struct {
+	Member string                     `json:"member"`
+	Name   string                     `json:"name"`
+	Role   string                     `json:"role"`
+	Groups map[string]shellMembership `json:"groups"`
+	Host   string                     `json:"host"`
+}
+
+func (s *shellSession) whoami() error {
+	answer := whoamiAnswer{Member: s.member, Name: s.who.Name, Role: roleName(s.role), Groups: s.who.Groups, Host: s.env.hostname}
+	return s.printJSON(answer)
+}
+
+func (s *shellSession) printJSON(v any) error {
+	enc := json.NewEncoder(s.env.stdout)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func (s *shellSession) help() error {
+	fmt.Fprintf(s.env.stdout, "role %s may run: %s\n", roleName(s.role), verbsOf(s.role))
+	return nil
+}
+
+func (s *shellSession) ps() error {
+	if err := s.noArgs("ps"); err != nil {
+		return err
+	}
+	return s.docker("ps", "-a", "--no-trunc", "--filter", "name=^berth-", "--format", "{{json .}}")
+}
+
+func (s *shellSession) images() error {
+	if err := s.noArgs("images"); err != nil {
+		return err
+	}
+	return s.docker("image", "ls", "--no-trunc", "--filter", "reference=berth/*", "--format", "{{json .}}")
+}
+
+func (s *shellSession) stats() error {
+	if err := s.noArgs("stats"); err != nil {
+		return err
+	}
+	out, err := s.dockerOutput(s.env.stderr, "ps", "--filter", "name=^berth-", "--format", "{{.Names}}")
+	if err != nil {
+		return err
+	}
+	names := strings.Fields(string(out))
+	if len(names) == 0 {
+		return nil
+	}
+	return s.docker(append([]string{"stats", "--no-stream", "--format", "{{json .}}"}, names...)...)
+}
+
+func (s *shellSession) health() error {
+	if err := s.noArgs("health"); err != nil {
+		return err
+	}
+	version, err := s.dockerOutput(io.Discard, "version", "--format", "{{.Server.Version}}")
+	if err != nil {
+		fmt.Fprintln(s.env.stdout, `{"docker":null}`)
+		return exitStatus(1)
+	}
+	running, _ := s.dockerOutput(s.env.stderr, "ps", "-q", "--filter", "name=^berth-")
+	var fs syscall.Statfs_t
+	var free uint64
+	if syscall.Statfs("/", &fs) == nil {
+		free = fs.Bavail * uint64(fs.Frsize) / 1024 * 1024 // df -Pk's available, in bytes
+	}
+	v, _ := json.Marshal(strings.TrimSpace(string(version)))
+	fmt.Fprintf(s.env.stdout, `{"docker":%s,"running":%d,"diskFreeBytes":%d}`+"\n", v, bytes.Count(running, []byte("\n")), free)
+	return nil
+}
+
+func (s *shellSession) locks() error {
+	if err := s.noArgs("locks"); err != nil {
+		return err
+	}
+	dir := filepath.Join(s.env.berthDir, "lock")
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		if info, err := os.Stat(filepath.Join(dir, e.Name())); err != nil || !info.IsDir() {
+			continue
+		}
+		note := readHead(filepath.Join(dir, e.Name(), "info.json"), 4096)
+		fmt.Fprintf(s.env.stdout, "%s\t%s\n", e.Name(), bytes.ReplaceAll(note, []byte("\n"), nil))
+	}
+	return nil
+}
+
+// readHead is at most n bytes of a file; nothing when it cannot be read.
+func readHead(path string, n int64) []byte {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	data, _ := io.ReadAll(io.LimitReader(f, n))
+	return data
+}
+
+// cat copies a file of the berth folder to the client.
+func (s *shellSession) cat(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return failed(1, "cannot read %s: %v", path, errTextOf(err))
+	}
+	defer f.Close()
+	_, err = io.Copy(s.env.stdout, f)
+	return err
+}
+
+func errTextOf(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+func (s *shellSession) routesRead() error {
+	if err := s.noArgs("routes-read"); err != nil {
+		return err
+	}
+	return s.cat(filepath.Join(s.env.berthDir, "gateway", "routes.json"))
+}
+
+func (s *shellSession) view() error {
+	if err := s.noArgs("view"); err != nil {
+		return err
+	}
+	return s.cat(filepath.Join(s.env.berthDir, "agent", "view.json"))
+}
+
+// stateRead prints a group's state.json, to members of that group only.
+func (s *shellSession) stateRead() error {
+	if len(s.args) != 1 {
+		return invalid("usage: state-read <group>")
+	}
+	group := s.args[0]
+	if err := check(group, groupRE, "group name"); err != nil {
+		return err
+	}
+	if _, ok := s.who.Groups[group]; !ok {
+		return refused("only members of group %s may read its state (you are in: %s)", group, strings.Join(s.who.groupNames(), ", "))
+	}
+	return s.cat(stateStore{s.env.berthDir}.statePath(group))
+}
+
+func (id *shellIdentity) groupNames() []string {
+	names := make([]string, 0, len(id.Groups))
+	for g := range id.Groups {
+		names = append(names, g)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// oneContainer checks `<verb> <container>`.
+func (s *shellSession) oneContainer() (string, error) {
+	if len(s.args) != 1 {
+		return "", invalid("usage: %s <container>", s.verb)
+	}
+	return s.args[0], check(s.args[0], containerRE, "container name")
+}
+
+// checkContainer refuses unless the member has role on the model of the container's berth.model label; a
+// container without one (the gateway, the agent) is an admin's alone.
+func (s *shellSession) checkContainer(role int, name string) error {
+	out, err := s.dockerOutput(s.env.stderr, "inspect", "--type", "container", "-f", "{{json .Config.Labels}}", "--", name)
+	if err != nil {
+		return err
+	}
+	var labels map[string]string
+	json.Unmarshal(bytes.TrimSpace(out), &labels)
+	model := labels["berth.model"]
+	if model == "" {
+		if s.role == roleAdmin {
+			return nil
+		}
+		return refused("%s is not a model replica; only an admin may touch it", name)
+	}
+	return s.who.need(role, model, s.verb+" "+name)
+}
+
+func (s *shellSession) inspect() error {
+	name, err := s.oneContainer()
+	if err == nil {
+		err = s.checkContainer(roleViewer, name)
+	}
+	if err != nil {
+		return err
+	}
+	return s.docker("container", "inspect", "--", name)
+}
+
+// lifecycle is start, stop, restart and rm of one replica.
+func (s *shellSession) lifecycle() error {
+	name, err := s.oneContainer()
+	if err == nil {
+		err = s.checkContainer(roleDeployer, name)
+	}
+	if err != nil {
+		return err
+	}
+	if s.verb == "rm" {
+		return s.docker("rm", "--force", "--", name)
+	}
+	return s.docker(s.verb, "--", name)
+}
+
+func (s *shellSession) logs() error {
+	if len(s.args) < 1 {
+		return invalid("usage: logs <container> [--tail N] [-f] [--since T] [--timestamps]")
+	}
+	name := s.args[0]
+	if err := check(name, containerRE, "container name"); err != nil {
+		return err
+	}
+	opts, err := logsOptions(s.args[1:])
+	if err == nil {
+		err = s.checkContainer(roleViewer, name)
+	}
+	if err != nil {
+		return err
+	}
+	return s.docker(append(append([]string{"logs"}, opts...), "--", name)...)
+}
+
+func logsOptions(args []string) ([]string, error) {
+	var opts []string
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; a {
+		case "-f", "--follow":
+			opts = append(opts, "--follow")
+		case "-t", "--timestamps":
+			opts = append(opts, "--timestamps")
+		case "--tail", "-n", "--since":
+			i++
+			value := ""
+			if i < len(args) {
+				value = args[i]
+			}
+			pattern, what, as := tailRE, "--tail value", "--tail"
+			if a == "--since" {
+				pattern, what, as = sinceRE, "--since value", "--since"
+			}
+			if err := check(value, pattern, what); err != nil {
+				return nil, err
+			}
+			opts = append(opts, as, value)
+		default:
+			return nil, invalid("logs does not accept '%s' (use --tail N, -f, --since T, --timestamps)", clip(a, 40))
+		}
+	}
+	return opts, nil
+}
+
+// auditRead prints the audit log, or its last N lines.
+func (s *shellSession) auditRead() error {
+	n := -1
+	if len(s.args) > 0 {
+		if len(s.args) != 2 || s.args[0] != "--tail" {
+			return invalid("usage: audit-read [--tail N]")
+		}
+		if err := check(s.args[1], `^[0-9]{1,7}$`, "--tail value"); err != nil {
+			return err
+		}
+		n, _ = strconv.Atoi(s.args[1])
+	}
+	path := filepath.Join(s.env.berthDir, "audit", "audit.jsonl")
+	if _, err := os.Stat(path); err != nil {
+		return nil // no audit log yet
+	}
+	if n < 0 {
+		return s.cat(path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return failed(1, "cannot read %s: %v", path, errTextOf(err))
+	}
+	_, err = s.env.stdout.Write(lastLines(data, n))
+	return err
+}
+
+// lastLines is what `tail -n n` prints: the last n lines, the final one possibly without its newline.
+func lastLines(data []byte, n int) []byte {
+	if n == 0 || len(data) == 0 {
+		return nil
+	}
+	i := len(data) - 1
+	if data[i] == '\n' {
+		i--
+	}
+	for count := 0; i >= 0; i-- {
+		if data[i] == '\n' {
+			if count++; count == n {
+				return data[i+1:]
+			}
+		}
+	}
+	return data
+}
