@@ -106,7 +106,11 @@ export function createBerth(options: BerthOptions) {
     'app.info': () => ({ version: options.version, mode: options.mode, dataDir: options.home, platform: process.platform }),
     'engine.info': () => engine.info(),
     'settings.get': () => settings.get(),
-    'settings.update': (patch) => settings.update(patch),
+    'settings.update': ({ theme, ...changed }) => {
+      // The images every build and gateway start from are audited; the theme is only this window's.
+      if (Object.keys(changed).length === 0) return settings.update({ theme });
+      return audit.around({ action: 'settings.update', target: Object.keys(changed).join(', '), details: changed }, async () => settings.update({ theme, ...changed }));
+    },
     'projects.recent': () => projects.recent(),
     'projects.open': ({ path }) => projects.open(path),
     'projects.forget': ({ id }) => projects.forget(id),

@@ -121,11 +121,11 @@ describe('access page in Chromium', () => {
     const page = app.page;
     await page.getByRole('tab', { name: 'Audit log' }).click();
     const list = page.getByTestId('audit-list');
-    await expect.poll(() => list.locator('tbody tr').count(), { timeout: 15_000 }).toBeGreaterThanOrEqual(4);
+    await expect.poll(() => list.locator('tbody tr').count(), { timeout: 15_000 }).toBeGreaterThanOrEqual(6);
     const actions = await list.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-action')));
-    expect(actions).toEqual(['member.add', 'key.revoke', 'key.create', 'server.add']);
+    expect(actions).toEqual(['member.add', 'key.revoke', 'key.create', 'group.update', 'group.create', 'server.add']);
     await page.getByRole('button', { name: 'Verify chain' }).click();
-    await expect.poll(() => page.getByTestId('chain-banner').textContent(), { timeout: 15_000 }).toMatch(/✓ Chain verified.*Berth’s database: 4 entries, intact.*tb1: 4 entries, intact/);
+    await expect.poll(() => page.getByTestId('chain-banner').textContent(), { timeout: 15_000 }).toMatch(/✓ Chain verified.*Berth’s database: 6 entries, intact.*tb1: 6 entries, intact/);
     await app.screenshot('access-audit');
 
     await page.getByLabel('What').selectOption('key');

@@ -3,6 +3,8 @@ import { mkdtempSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { openDatabase } from '../../electron/main/services/store/database';
+import { createSettingsRepo } from '../../electron/main/services/store/settings';
 
 export const repoRoot = resolve(__dirname, '../..');
 export const screenshotDir = join(repoRoot, 'docs/screenshots');
@@ -22,8 +24,19 @@ export interface RunningApp {
   close(): Promise<void>;
 }
 
+/** The gateway (and berth-shell, which comes out of its image) is built from the local Go image: nothing can be pulled here. */
+function useLocalGoBuilder(home: string): void {
+  const db = openDatabase(join(home, 'berth.db'));
+  try {
+    createSettingsRepo(db).update({ gatewayBuilderImage: 'berth-base/go-builder:bookworm' });
+  } finally {
+    db.close();
+  }
+}
+
 /** Starts `web` mode on a data folder (a fresh one unless given) and opens it in Debian's Chromium. */
 export async function startApp(env: NodeJS.ProcessEnv = {}, home = mkdtempSync(join(tmpdir(), 'berth-e2e-'))): Promise<RunningApp> {
+  useLocalGoBuilder(home);
   const server = spawn(process.execPath, [join(repoRoot, 'out/main/web.js')], {
     env: { ...process.env, BERTH_HOME: home, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

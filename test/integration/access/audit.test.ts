@@ -141,7 +141,7 @@ describe('audit log on every server', () => {
     await expect(alice.access.breakLock('Not A Model')).rejects.toThrow(/not a model name/);
   });
 
-  it('records server add and remove through the app’s calls', async () => {
+  it('records server add and remove, and settings changes, through the app’s calls', async () => {
     const env = { dir: process.env.BERTH_REMOTE_DIR, lib: process.env.BERTH_REMOTE_LIB };
     process.env.BERTH_REMOTE_DIR = layout.berthDir;
     process.env.BERTH_REMOTE_LIB = layout.libDir;
@@ -166,6 +166,11 @@ describe('audit log on every server', () => {
       expect(entries[1].details.error).toMatch(/SshUnreachable/);
       const verified = await call('audit.verify', {});
       expect(verified.local).toMatchObject({ ok: true, entries: 3 });
+      // Settings every build and gateway start from are audited; the window's theme is not.
+      await call('settings.update', { theme: 'light' });
+      await call('settings.update', { baseImage: 'registry.local/python:{python}-slim' });
+      await expect.poll(async () => ((await call('audit.list', {})) as any[]).length, { timeout: 15_000 }).toBe(4);
+      expect((await call('audit.list', {}))[0]).toMatchObject({ action: 'settings.update', target: 'baseImage', result: 'ok', details: { baseImage: 'registry.local/python:{python}-slim' } });
     } finally {
       app.close();
       process.env.BERTH_REMOTE_DIR = env.dir ?? '';
