@@ -149,4 +149,20 @@ describe('access page in Chromium', () => {
     expect(denied.status).toBe(255);
     expect(denied.stderr).toMatch(/Permission denied \(publickey\)/);
   });
+
+  it('limits a deployer to some models from the Team tab; the server enforces the scope', async () => {
+    const page = app.page;
+    await page.getByLabel('Member name').fill('Vera Deployer');
+    await page.getByLabel('Member role').selectOption('deployer');
+    await page.getByLabel('Deployer models').fill('iris, churn');
+    await page.getByLabel('SSH public key').fill(veraPublicKey);
+    await page.getByRole('button', { name: 'Add and push to every server' }).click();
+    await expect.poll(() => page.getByLabel('Models of Vera Deployer').inputValue(), { timeout: 30_000 }).toBe('churn, iris');
+    await expect.poll(() => JSON.parse(asVera('whoami').stdout || '{}').groups?.[GROUP]).toEqual({ role: 'deployer', models: ['churn', 'iris'] });
+    expect(asVera('lock other 60').stderr).toMatch(/^berth: role deployer on model other is needed/);
+
+    await page.getByLabel('Models of Vera Deployer').fill('');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => JSON.parse(asVera('whoami').stdout || '{}').groups?.[GROUP]?.models ?? null, { timeout: 30_000 }).toBeNull();
+  });
 });
