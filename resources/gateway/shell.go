@@ -38,6 +38,8 @@ var (
 	memberIDPattern = regexp.MustCompile(`^m_[a-z0-9]{4,32}$`)
 	// Plain words only: no quotes, $, `, ;, |, &, <, >, (, ), *, ?, ~, !, #, \ or control characters.
 	safeLinePattern = regexp.MustCompile(`^[A-Za-z0-9 ._:=/,@+%-]*$`)
+	// The one word outside them: `state-list *` (every group of the member), never given to a shell either.
+	stateListAll = regexp.MustCompile(`^ *(berth +)?state-list +\* *$`)
 )
 
 // shellEnv is everything berth-shell takes from the world, so tests can give it their own.
@@ -212,7 +214,7 @@ func (s *shellSession) parseRequest(request string) error {
 	if request == "" {
 		return refused("role %s has no interactive shell on this server; run one of: %s", role, verbsOf(s.role))
 	}
-	if !safeLinePattern.MatchString(request) {
+	if !safeLinePattern.MatchString(request) && !stateListAll.MatchString(request) {
 		return refused("refused '%s': berth-shell accepts plain words only (no quotes, $, ;, |, &, redirections or globs); role %s may run: %s",
 			clip(request, 60), role, verbsOf(s.role))
 	}
@@ -355,12 +357,13 @@ var shellVerbList = []struct {
 }{
 	{"whoami", roleViewer}, {"help", roleViewer}, {"ps", roleViewer}, {"logs", roleViewer}, {"inspect", roleViewer},
 	{"stats", roleViewer}, {"health", roleViewer}, {"images", roleViewer}, {"audit-read", roleViewer},
-	{"locks", roleViewer}, {"routes-read", roleViewer}, {"state-read", roleViewer}, {"view", roleViewer},
+	{"locks", roleViewer}, {"routes-read", roleViewer}, {"state-read", roleViewer}, {"state-list", roleViewer}, {"view", roleViewer},
 	{"run", roleDeployer}, {"start", roleDeployer}, {"stop", roleDeployer}, {"restart", roleDeployer},
 	{"rm", roleDeployer}, {"load", roleDeployer}, {"rmi", roleDeployer}, {"tag", roleDeployer},
-	{"lock", roleDeployer}, {"unlock", roleDeployer}, {"audit-append", roleDeployer}, {"probe", roleDeployer},
-	{"routes-derive", roleDeployer},
-	{"break-lock", roleAdmin},
+	{"lock", roleDeployer}, {"extend", roleDeployer}, {"unlock", roleDeployer},
+	{"group-lock", roleDeployer}, {"group-extend", roleDeployer}, {"group-unlock", roleDeployer},
+	{"state-apply", roleDeployer}, {"audit-append", roleDeployer}, {"probe", roleDeployer}, {"routes-derive", roleDeployer},
+	{"break-lock", roleAdmin}, {"group-break-lock", roleAdmin},
 }
 
 func verbRole(verb string) (int, bool) {
@@ -392,8 +395,11 @@ func shellHandlers() map[string]func(*shellSession) error {
 		"view": (*shellSession).view,
 		"run":  (*shellSession).run, "start": (*shellSession).lifecycle, "stop": (*shellSession).lifecycle,
 		"restart": (*shellSession).lifecycle, "rm": (*shellSession).lifecycle, "load": (*shellSession).load,
-		"rmi": (*shellSession).rmi, "tag": (*shellSession).tag, "lock": (*shellSession).lock,
-		"unlock": (*shellSession).unlock, "break-lock": (*shellSession).unlock, "audit-append": (*shellSession).auditAppend,
+		"rmi": (*shellSession).rmi, "tag": (*shellSession).tag, "audit-append": (*shellSession).auditAppend,
+		"lock": (*shellSession).lock, "extend": (*shellSession).extend, "unlock": (*shellSession).unlock,
+		"break-lock": (*shellSession).breakLock, "group-lock": (*shellSession).lock, "group-extend": (*shellSession).extend,
+		"group-unlock": (*shellSession).unlock, "group-break-lock": (*shellSession).breakLock,
+		"state-list": (*shellSession).stateList, "state-apply": (*shellSession).stateApply,
 		"probe": (*shellSession).probe, "routes-derive": (*shellSession).routesDerive,
 	}
 }

@@ -1,6 +1,6 @@
 package main
 
-// berth-shell's deployer verbs: replicas, images, deploy locks, probes and routes.json.
+// berth-shell's deployer verbs: replicas, images, probes and routes.json (locks and the group state: shell_state.go).
 
 import (
 	"bytes"
@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -199,63 +198,6 @@ func (s *shellSession) tag() error {
 	return s.docker("tag", source, target)
 }
 
-// lockModel checks `<verb> <model>` and the member's role on the model.
-func (s *shellSession) lockModel(role int, usage, what string) (string, error) {
-	if len(s.args) != 1 {
-		return "", invalid("usage: %s", usage)
-	}
-	model := s.args[0]
-	if err := check(model, modelRE, "model name"); err != nil {
-		return "", err
-	}
-	return model, s.who.need(role, model, what+" "+model)
-}
-
-// lock takes a model's deploy lock (a directory: mkdir is atomic) with the holder's note from stdin, stamped
-// with who the member really is. Prints "acquired", or the current holder's note and exits 75.
-func (s *shellSession) lock() error {
-	model, err := s.lockModel(roleDeployer, "lock <model> (note as JSON on stdin)", "lock")
-	if err != nil {
-		return err
-	}
-	note, err := s.lockNote()
-	if err != nil {
-		return err
-	}
-	parent := filepath.Join(s.env.berthDir, "lock")
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return err
-	}
-	dir := filepath.Join(parent, model)
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		if !errors.Is(err, os.ErrExist) {
-			return err
-		}
-		held, _ := os.ReadFile(filepath.Join(dir, "info.json"))
-		fmt.Fprintf(s.env.stdout, "%s\n", held)
-		return exitStatus(exitBusy)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "info.json"), note, 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintln(s.env.stdout, "acquired")
-	return nil
-}
-
-// lockNote reads the note (one JSON object, at most 4096 bytes) and stamps member and holder into it.
-func (s *shellSession) lockNote() ([]byte, error) {
-	data, _ := io.ReadAll(io.LimitReader(s.env.stdin, 4097))
-	data = bytes.TrimRight(data, "\n")
-	if len(data) > 4096 {
-		return nil, invalid("lock: the note is longer than 4096 bytes")
-	}
-	note, err := stampedObject(data, map[string]string{"member": s.member, "holder": s.who.Name})
-	if err != nil {
-		return nil, invalid("lock: the note on stdin must be one JSON object")
-	}
-	return note, nil
-}
-
 // stampedObject is one JSON object with fields set (over the client's), in canonical form (RFC 8785).
 func stampedObject(data []byte, fields map[string]string) ([]byte, error) {
 	if _, err := canonicalJSON(data); err != nil {
@@ -275,19 +217,6 @@ func stampedObject(data []byte, fields map[string]string) ([]byte, error) {
 		return nil, err
 	}
 	return canonicalJSON(raw)
-}
-
-// unlock (deployer) and break-lock (admin) remove a model's deploy lock.
-func (s *shellSession) unlock() error {
-	role, what := roleDeployer, "unlock"
-	if s.verb == "break-lock" {
-		role, what = roleAdmin, "break the lock of"
-	}
-	model, err := s.lockModel(role, s.verb+" <model>", what)
-	if err != nil {
-		return err
-	}
-	return os.RemoveAll(filepath.Join(s.env.berthDir, "lock", model))
 }
 
 // probe <port> [/healthz|/readyz|/metadata]: one HTTP/1.0 GET to a replica on this server; the raw answer.
@@ -337,44 +266,52 @@ func (s *shellSession) routesDerive() error {
 	if err := s.noArgs("routes-derive"); err != nil {
 		return err
 	}
-	store := stateStore{s.env.berthDir}
-	uid, err := store.readServerUID()
-	if err != nil {
-		return failed(1, "routes-derive: this server has no identity yet (%v)", err)
-	}
-	states, revocations, err := serverStates(store, uid)
+	result, err := s.deriveRoutes()
 	if err != nil {
 		return err
 	}
+	fmt.Fprintln(s.env.stdout, result)
+	return nil
+}
+
+// deriveRoutes derives routes.json and replaces it when it differs; it returns the revision written, or
+// "unchanged". Its messages name the verb that asked.
+func (s *shellSession) deriveRoutes() (string, error) {
+	store := stateStore{s.env.berthDir}
+	uid, err := store.readServerUID()
+	if err != nil {
+		return "", failed(1, "%s: this server has no identity yet (%v)", s.verb, err)
+	}
+	states, revocations, err := serverStates(store, uid, s.verb)
+	if err != nil {
+		return "", err
+	}
 	if len(states) == 0 {
-		fmt.Fprintln(s.env.stderr, "berth: routes-derive: no group state here names this server; routes.json is left as it is")
-		fmt.Fprintln(s.env.stdout, "unchanged")
-		return nil
+		fmt.Fprintf(s.env.stderr, "berth: %s: no group state here names this server; routes.json is left as it is\n", s.verb)
+		return "unchanged", nil
 	}
 	now := s.env.now()
 	routes := deriveRoutes(states, revocations, uid, now)
 	w := &routesWriter{berthDir: s.env.berthDir, gatewayDir: filepath.Join(s.env.berthDir, "gateway")}
 	if current, found := w.current(); found && sameRoutes(current, routes) {
-		fmt.Fprintln(s.env.stdout, "unchanged")
-		return nil
+		return "unchanged", nil
 	}
 	if err := w.write(routes, now); err != nil {
-		return failed(1, "routes-derive: cannot write routes.json: %v", err)
+		return "", failed(1, "%s: cannot write routes.json: %v", s.verb, err)
 	}
-	fmt.Fprintln(s.env.stdout, w.last)
-	return nil
+	return strconv.FormatInt(w.last, 10), nil
 }
 
 // serverStates are the verified states naming uid, with their revocations; like Berth and the agent, nothing is
 // derived while a group's copy here is damaged.
-func serverStates(store stateStore, uid string) (map[string]groupState, map[string][]revocation, error) {
+func serverStates(store stateStore, uid, verb string) (map[string]groupState, map[string][]revocation, error) {
 	states := map[string]groupState{}
 	revocations := map[string][]revocation{}
 	copies := store.readGroups()
 	for _, group := range sortedGroupNames(copies) {
 		c := copies[group]
 		if !c.verified() {
-			return nil, nil, failed(65, "routes-derive: the state of group %s here is damaged (%s): routes.json keeps its table", group, c.Problem)
+			return nil, nil, failed(65, "%s: the state of group %s here is damaged (%s): routes.json keeps its table", verb, group, c.Problem)
 		}
 		if c.names(uid) {
 			states[group] = c.Rev.State

@@ -17,16 +17,17 @@ type shellMembership struct {
 }
 
 type shellIdentity struct {
-	ID      string
-	Name    string
-	Groups  map[string]shellMembership
-	owners  map[string][]string // model → the groups whose verified states hold it
-	damaged []string            // groups whose state here does not verify
+	ID       string
+	Name     string
+	Groups   map[string]shellMembership
+	owners   map[string][]string // model → the groups whose verified states hold it
+	damaged  []string            // groups whose state here does not verify
+	verified map[string]bool     // groups whose state here verifies
 }
 
 // loadIdentity reads every group state of the store; a member in none of them has no groups.
 func loadIdentity(store stateStore, member string) *shellIdentity {
-	id := &shellIdentity{ID: member, Groups: map[string]shellMembership{}, owners: map[string][]string{}}
+	id := &shellIdentity{ID: member, Groups: map[string]shellMembership{}, owners: map[string][]string{}, verified: map[string]bool{}}
 	copies := store.readGroups()
 	for _, group := range sortedGroupNames(copies) {
 		c := copies[group]
@@ -34,6 +35,7 @@ func loadIdentity(store stateStore, member string) *shellIdentity {
 			id.damaged = append(id.damaged, group)
 			continue
 		}
+		id.verified[group] = true
 		for model := range c.Rev.State.Models {
 			id.owners[model] = append(id.owners[model], group)
 		}

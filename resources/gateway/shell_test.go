@@ -148,6 +148,11 @@ func shellStateModel(name string, port int) map[string]any {
 // writeGroup writes groups/<name>/state.json as Berth would: the hash over the revision's canonical JSON.
 func (f *shellFixture) writeGroup(g shellGroup) {
 	f.t.Helper()
+	writeFile(f.t, stateStore{f.dir}.statePath(g.name), shellStateText(f.t, shellRevision(g))+"\n")
+}
+
+// shellRevision is the revision of a group as Berth writes it (v1 of each model live on server 1).
+func shellRevision(g shellGroup) map[string]any {
 	models := map[string]any{}
 	for i, name := range g.models {
 		models[name] = shellStateModel(name, 9101+i)
@@ -160,7 +165,7 @@ func (f *shellFixture) writeGroup(g shellGroup) {
 			*list = []map[string]any{}
 		}
 	}
-	revision := map[string]any{
+	return map[string]any{
 		"format": 1, "group": g.name, "revision": g.revision, "prev": nil, "at": "2026-12-01T12:00:00Z",
 		"by": map[string]any{"holder": "alice", "machine": "laptop"}, "change": "test",
 		"state": map[string]any{
@@ -169,13 +174,18 @@ func (f *shellFixture) writeGroup(g shellGroup) {
 			"models":   models, "keys": g.keys, "members": g.members,
 		},
 	}
+}
+
+// shellStateText is the state file (one line, without its newline) of a revision: its hash and itself.
+func shellStateText(t *testing.T, revision map[string]any) string {
+	t.Helper()
 	raw, _ := json.Marshal(revision)
 	hash, err := revisionHash(raw)
 	if err != nil {
-		f.t.Fatal(err)
+		t.Fatal(err)
 	}
 	file, _ := json.Marshal(map[string]any{"hash": hash, "revision": json.RawMessage(raw)})
-	writeFile(f.t, stateStore{f.dir}.statePath(g.name), string(file)+"\n")
+	return string(file)
 }
 
 func (f *shellFixture) revoke(group, kind, id string) {
@@ -249,7 +259,7 @@ func TestShellOldKeyLineIgnoresItsRoleWord(t *testing.T) {
 	if who.code != 0 || json.Unmarshal([]byte(who.stdout), &answer) != nil || answer.Role != "viewer" || answer.Member != memberVera || answer.Name != "Vera Viewer" {
 		t.Fatalf("%+v", who)
 	}
-	viewerVerbs := "whoami help ps logs inspect stats health images audit-read locks routes-read state-read view"
+	viewerVerbs := "whoami help ps logs inspect stats health images audit-read locks routes-read state-read state-list view"
 	shell := f.ssh([]string{"admin", memberVera}, "id", "")
 	if shell.code != 126 || shell.stderr != "berth: role viewer may not run 'id': not a Berth verb; role viewer may run: "+viewerVerbs {
 		t.Fatalf("a lying role word got a shell: %+v", shell)
@@ -315,7 +325,7 @@ func TestShellDeployerLimitedToModels(t *testing.T) {
 		"berth: role deployer on model m2 is needed to stop berth-m2-v1-r1 (you have: viewer in group prod (deployer only on m1))")
 	expectShell(t, f.as(memberDan, "logs berth-m2-v1-r1"), 0, "") // a viewer on the group's other models
 	expectShell(t, f.as(memberDan, "run --name berth-m2-v2-r1 --label berth.model=m2 berth/m2:2"), 126, "role deployer on model m2 is needed to run berth-m2-v2-r1")
-	expectShell(t, f.as(memberDan, "lock m2", "{}"), 126, "role deployer on model m2 is needed to lock m2")
+	expectShell(t, f.as(memberDan, "lock m2 60", "{}"), 126, "role deployer on model m2 is needed to lock m2")
 	expectShell(t, f.as(memberDan, "rmi berth/m1:1 berth/m2:1"), 126, "role deployer on model m2 is needed to remove berth/m2:1")
 	expectShell(t, f.as(memberDan, "tag sha256:"+strings.Repeat("a", 64)+" berth/m2:3"), 126, "role deployer on model m2 is needed to tag berth/m2:3")
 	expectShell(t, f.as(memberDan, "tag berth/m2:1 berth/m1:3"), 0, "")
@@ -587,28 +597,38 @@ func TestShellAuditAppendDamagedAndBusy(t *testing.T) {
 
 func TestShellLockIsStampedWithTheMember(t *testing.T) {
 	f := shellProdTeam(t)
-	note := `{"holder":"mallory","machine":"laptop","member":"m_evil","message":"trying v2"}`
-	got := f.as(memberDan, "lock m1", note+"\n")
+	note := `{"holder":"mallory","machine":"laptop","member":"m_evil","message":"trying v2","token":"t0k"}`
+	got := f.as(memberDan, "lock m1 0", note+"\n")
 	if got.code != 0 || got.stdout != "acquired\n" {
 		t.Fatalf("%+v", got)
 	}
-	stamped := `{"holder":"Dan Deployer","machine":"laptop","member":"m_dan001","message":"trying v2"}`
+	stamped := `{"holder":"Dan Deployer","machine":"laptop","member":"m_dan001","message":"trying v2","token":"t0k"}`
 	if data, _ := os.ReadFile(filepath.Join(f.dir, "lock", "m1", "info.json")); string(data) != stamped {
 		t.Fatalf("info.json %s", data)
 	}
-	if held := f.as(memberAda, "berth lock m1", "{}"); held.code != 75 || held.stdout != stamped+"\n" {
+	if held := f.as(memberAda, "berth lock m1 60", "{}"); held.code != 0 || held.stdout != "held\t"+stamped+"\n" {
 		t.Fatalf("%+v", held)
 	}
 	if locks := f.as(memberVera, "locks"); locks.stdout != "m1\t"+stamped+"\n" {
 		t.Fatalf("%+v", locks)
 	}
-	expectShell(t, f.as(memberDan, "lock m2", "not json"), 64, "lock: the note on stdin must be one JSON object")
-	expectShell(t, f.as(memberDan, "lock ../../etc", "{}"), 64, "invalid model name")
-	expectShell(t, f.as(memberVera, "unlock m1"), 126, "role viewer may not run 'unlock'")
+	expectShell(t, f.as(memberDan, "lock m2 60", "not json"), 64, "lock: the note on stdin must be one JSON object")
+	expectShell(t, f.as(memberDan, "lock ../../etc 60", "{}"), 64, "invalid model name")
+	expectShell(t, f.as(memberDan, "lock m2", "{}"), 64, "usage: lock <model> <ttl-seconds")
+	expectShell(t, f.as(memberVera, "unlock m1 t0k"), 126, "role viewer may not run 'unlock'")
+	// The old one-word unlock removes the lock whoever holds it: an admin's break-lock.
+	expectShell(t, f.as(memberDan, "unlock m1"), 126, "berth: role admin on model m1 is needed to break the lock of m1 (you have: deployer in group prod)")
 	expectShell(t, f.as(memberDan, "break-lock m1"), 126, "berth: role deployer may not run 'break-lock'")
-	expectShell(t, f.as(memberAda, "berth break-lock m1"), 0, "")
-	expectShell(t, f.as(memberDan, "lock m1", "{}"), 0, "")
-	expectShell(t, f.as(memberDan, "unlock m1"), 0, "")
+	if broken := f.as(memberAda, "berth break-lock m1"); broken.code != 0 || broken.stdout != "held\n" {
+		t.Fatalf("%+v", broken)
+	}
+	expectShell(t, f.as(memberDan, "lock m1 60", "{}"), 0, "")
+	if broken := f.as(memberAda, "berth unlock m1"); broken.code != 0 || broken.stdout != "held\n" {
+		t.Fatalf("%+v", broken)
+	}
+	if again := f.as(memberAda, "berth unlock m1"); again.stdout != "free\n" {
+		t.Fatalf("%+v", again)
+	}
 	if locks := f.as(memberVera, "locks"); locks.stdout != "" {
 		t.Fatalf("%+v", locks)
 	}

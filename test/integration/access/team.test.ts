@@ -112,7 +112,7 @@ describe('team members enforced on the servers', () => {
   });
 
   it('refuses a viewer docker itself, deploy verbs, shell tricks, a shell and port forwarding', () => {
-    const verbs = 'whoami help ps logs inspect stats health images audit-read locks routes-read state-read view';
+    const verbs = 'whoami help ps logs inspect stats health images audit-read locks routes-read state-read state-list view';
     const docker = sshAs(vera.path, tb1, 'docker run --rm -it debian bash');
     expect(docker).toEqual({ code: 126, stdout: '', stderr: `berth: role viewer may not run 'docker run': not a Berth verb; role viewer may run: ${verbs}` });
     const run = sshAs(vera.path, tb1, `run --name berth-x-r0 ${image}`);
@@ -178,14 +178,18 @@ describe('team members enforced on the servers', () => {
     const routes = JSON.parse(sshAs(dan.path, tb1, 'routes-read').stdout);
     expect(routes.models.x).toBeUndefined();
 
-    const note = JSON.stringify({ holder: 'ada', machine: 'laptop', message: 'trying v2', since: '2030-01-01T00:00:00Z' });
-    expect(sshAs(dan.path, tb1, `lock ${tag}`, note)).toMatchObject({ code: 0, stdout: 'acquired' });
-    const busy = sshAs(dan.path, tb1, `lock ${tag}`, note);
-    expect(busy.code).toBe(75);
-    expect(JSON.parse(busy.stdout)).toMatchObject({ holder: 'Dan Deployer', member: ids.dan, machine: 'laptop', message: 'trying v2' });
-    expect(sshAs(vera.path, tb1, 'locks').stdout).toBe(`${tag}\t${busy.stdout}`);
-    expect(sshAs(vera.path, tb1, `unlock ${tag}`).code).toBe(126);
-    expect(sshAs(dan.path, tb1, `unlock ${tag}`).code).toBe(0);
+    // The app's lock semantics (token, expiry), with the holder stamped by the server.
+    const note = JSON.stringify({ holder: 'ada', machine: 'laptop', message: 'trying v2', since: '2030-01-01T00:00:00Z', token: 'tok1' });
+    expect(sshAs(dan.path, tb1, `lock ${tag} 60`, note)).toMatchObject({ code: 0, stdout: 'acquired' });
+    const busy = sshAs(dan.path, tb1, `lock ${tag} 60`, note);
+    expect(busy).toMatchObject({ code: 0, stdout: expect.stringMatching(/^held\t/) });
+    const held = busy.stdout.slice(busy.stdout.indexOf('\t') + 1);
+    expect(JSON.parse(held)).toMatchObject({ holder: 'Dan Deployer', member: ids.dan, machine: 'laptop', message: 'trying v2', token: 'tok1' });
+    expect(sshAs(vera.path, tb1, 'locks').stdout).toBe(`${tag}\t${held}`);
+    expect(sshAs(vera.path, tb1, `unlock ${tag} tok1`).code).toBe(126);
+    expect(sshAs(dan.path, tb1, `unlock ${tag}`).code).toBe(126); // without the token: an admin's break
+    expect(sshAs(dan.path, tb1, `unlock ${tag} other`)).toMatchObject({ code: 0, stdout: 'not-ours' });
+    expect(sshAs(dan.path, tb1, `unlock ${tag} tok1`)).toMatchObject({ code: 0, stdout: 'released' });
     expect(sshAs(vera.path, tb1, 'locks').stdout).toBe('');
 
     // A forged actor is recorded as the member the server resolved from the key.
@@ -205,7 +209,7 @@ describe('team members enforced on the servers', () => {
     expect(stop.code).toBe(126);
     expect(stop.stderr).toMatch(new RegExp(`^berth: role deployer on model ${tag} is needed to stop ${seed}`));
     for (const s of bed.servers) {
-      const lock = sshAs(dan.path, s.host, `lock ${tag}`, '{}');
+      const lock = sshAs(dan.path, s.host, `lock ${tag} 60`, '{}');
       expect(lock.code, s.name).toBe(126);
       expect(lock.stderr).toMatch(new RegExp(`^berth: role deployer on model ${tag} is needed to`));
     }
