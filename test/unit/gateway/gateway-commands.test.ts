@@ -78,7 +78,7 @@ describe('ensureGateway', () => {
   it('replaces a container of another image, keeping an existing routes table', async () => {
     const shell = gatewayShell([container('sha256:0000', true), container(IMAGE_ID, true)], [['test -e', { stdout: 'present\n' }]]);
     expect((await ensureGateway(shell, { image: 'berth/gateway:1' })).action).toBe('replaced');
-    expect(shell.commands).toEqual([imageInspect(), containerInspect(), 'docker rm -f berth-gateway', PREPARE, RUN, HEALTHCHECK, containerInspect()]);
+    expect(shell.commands).toEqual([imageInspect(), containerInspect(), 'docker stop -t 10 berth-gateway >/dev/null 2>&1 ; docker rm -f berth-gateway', PREPARE, RUN, HEALTHCHECK, containerInspect()]);
     expect(shell.recorded[2].timeoutMs).toBe(30_000);
   });
 

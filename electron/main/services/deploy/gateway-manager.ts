@@ -29,13 +29,13 @@ export function createGatewayManager(deps: GatewayManagerDeps): GatewayManager {
         const first = failed[0][1] as { ok: false; error: BerthError };
         throw new BerthError(first.error.kind, `The gateway image could not be sent: ${first.error.message}`);
       }
-      await Promise.all(
-        serverIds.map(async (id) => {
-          const ssh = await deps.connection(id);
-          await ensureGateway(ssh, { image: tag, port: deps.port, logMaxBytes: REQUEST_LOG_FILE_BYTES, logMaxFiles: Math.ceil((requestLog.maxMb * 1024 * 1024) / REQUEST_LOG_FILE_BYTES) });
-          if (deps.agentLayout) await ensureAgent(ssh, deps.agentLayout, tag);
-        }),
-      );
+      // One server at a time: a gateway being replaced (a Berth upgrade) refuses connections for a moment, and
+      // the clients fail over to the servers whose gateways keep running.
+      for (const id of serverIds) {
+        const ssh = await deps.connection(id);
+        await ensureGateway(ssh, { image: tag, port: deps.port, logMaxBytes: REQUEST_LOG_FILE_BYTES, logMaxFiles: Math.ceil((requestLog.maxMb * 1024 * 1024) / REQUEST_LOG_FILE_BYTES) });
+        if (deps.agentLayout) await ensureAgent(ssh, deps.agentLayout, tag);
+      }
     },
   };
 }

@@ -1,6 +1,6 @@
 import { BerthError } from '../../../../shared/errors';
 import { GatewayHealth, emptyRoutes } from '../../../../shared/gateway';
-import { docker, script } from '../remote/command';
+import { docker, each, script } from '../remote/command';
 import { GATEWAY_PORT } from '../remote/layout';
 import { writeRoutes } from './routes';
 import { DEFAULT_GATEWAY, routesPathOf, type GatewayInstance, type RemoteShell } from './remote';
@@ -39,7 +39,8 @@ const gatewayCommands = {
   imageId: (image: string) => docker('image', 'inspect', '-f', '{{.Id}}', image),
   inspect: (gw: GatewayInstance) => docker('inspect', '--type', 'container', '-f', INSPECT_FORMAT, gw.container),
   start: (gw: GatewayInstance) => docker('start', gw.container),
-  remove: (gw: GatewayInstance) => docker('rm', '-f', gw.container),
+  /** SIGTERM first: the gateway finishes the requests in flight (it waits up to 8 s), then the container goes. */
+  remove: (gw: GatewayInstance) => each(docker('stop', '-t', 10, gw.container).silenced(true), docker('rm', '-f', gw.container)),
   /** Makes the folders, then answers whether routes.json is there ($1 folder, $2 log folder, $3 routes.json). */
   prepareFolders: (gw: GatewayInstance) =>
     script('mkdir -p "$1" "$2" && { test -e "$3" && echo present || echo missing; }', gw.dir, gw.logDir, routesPathOf(gw)),
