@@ -658,6 +658,9 @@ class BerthHTTPServer(ThreadingHTTPServer):
     """Threaded server that knows how many connections are still being served."""
 
     daemon_threads = True  # we wait for in-flight work ourselves, with a deadline
+    # socketserver's default backlog is 5: a burst of new gateway connections overflowed it, and the kernel reset
+    # connections the gateway had already written a request to (502, never replayed). The kernel caps this at somaxconn.
+    request_queue_size = socket.SOMAXCONN
 
     def __init__(self, address, handler, app):
         if ":" in address[0]:

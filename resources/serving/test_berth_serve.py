@@ -570,6 +570,27 @@ class LifecycleTests(unittest.TestCase):
         readyz = [r["status"] for r in server.records if r.get("path") == "/readyz"]
         self.assertEqual(readyz, [503, 200])
 
+    def test_a_burst_of_connections_waits_in_the_backlog_instead_of_being_dropped(self):
+        # The gateway opens many upstream connections at once under load; while the server is busy (here: stopped)
+        # the kernel must queue them, not drop them (socketserver's default backlog of 5 made the gateway answer 502).
+        server = start_server(self)
+        server.wait_ready()
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        opened = []
+        try:
+            for _ in range(64):
+                conn = socket.socket()
+                conn.settimeout(0.5)
+                self.addCleanup(conn.close)
+                conn.connect(("127.0.0.1", server.port))
+                opened.append(conn)
+        except OSError:
+            pass
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        self.assertEqual(len(opened), 64)
+        self.assertEqual(post_json(server.port, {"inputs": 1}).status, 200)
+
     def test_load_failure_exits_with_code_3(self):
         server = start_server(self, TEST_LOAD_FAIL=1)
         self.assertEqual(server.wait_exit(), 3)
