@@ -142,8 +142,8 @@ describe('with every Berth closed, the agents keep the group alive', () => {
       figures.alert.push(alert.receivedAt - crashedAt);
       await until(() => readyReplicas(0).own + readyReplicas(0).standIns + readyReplicas(2).own + readyReplicas(2).standIns >= 3 * REPLICAS, 40_000, 'the wanted replica count on the survivors');
       figures.wanted.push(Date.now() - crashedAt);
+      const restoredAt = Date.now(); // from the command, which returns only once the server's sshd and dockerd run
       tb('restore', '2');
-      const restoredAt = Date.now();
       const [resolution] = await until(() => hooksFor('server_lost', 'resolved', restoredAt).length > 0 && hooksFor('server_lost', 'resolved', restoredAt), 15_000, 'the resolution');
       expect(resolution.body.incident).toBe(alert.body.incident);
       figures.resolution.push(resolution.receivedAt - restoredAt);
