@@ -121,13 +121,7 @@ func (s revisionSpec) text(t *testing.T) string {
 			"keys": keys, "members": []any{},
 		},
 	}
-	raw, _ := json.Marshal(revision)
-	hash, err := revisionHash(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file, _ := json.Marshal(map[string]any{"hash": hash, "revision": json.RawMessage(raw)})
-	return string(file)
+	return shellStateText(t, revision)
 }
 
 func testKey(id string) map[string]any {
