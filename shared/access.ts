@@ -97,6 +97,19 @@ export const roleSummary: Record<Role, string> = {
 /** The models a deployer is limited to (a viewer of the others); none given: every model of the group. */
 export const MemberModels = z.array(ModelName).min(1, 'Name at least one model, or leave the scope empty for every model').max(100);
 
+/**
+ * Who a member's key is on one server, as that server's berth-shell resolves it (`whoami`): the rights come from
+ * the group states there, never from the client.
+ */
+export const MemberIdentity = z.object({
+  member: z.string(),
+  name: z.string(),
+  role: Role,
+  groups: z.record(z.string(), z.object({ role: Role, models: z.array(z.string()).optional() })),
+  host: z.string(),
+});
+export type MemberIdentity = z.infer<typeof MemberIdentity>;
+
 export const MemberName = z.string().trim().min(1, 'Give the member’s name').max(80);
 export const SshPublicKey = z
   .string()

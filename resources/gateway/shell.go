@@ -355,8 +355,9 @@ var shellVerbList = []struct {
 	name string
 	role int
 }{
-	{"whoami", roleViewer}, {"help", roleViewer}, {"ps", roleViewer}, {"logs", roleViewer}, {"inspect", roleViewer},
-	{"stats", roleViewer}, {"health", roleViewer}, {"images", roleViewer}, {"audit-read", roleViewer},
+	{"whoami", roleViewer}, {"help", roleViewer}, {"ps", roleViewer}, {"ports", roleViewer}, {"logs", roleViewer},
+	{"inspect", roleViewer}, {"replica-state", roleViewer}, {"stats", roleViewer}, {"health", roleViewer},
+	{"images", roleViewer}, {"image-id", roleViewer}, {"image-inventory", roleViewer}, {"audit-read", roleViewer},
 	{"locks", roleViewer}, {"routes-read", roleViewer}, {"state-read", roleViewer}, {"state-list", roleViewer}, {"view", roleViewer},
 	{"run", roleDeployer}, {"start", roleDeployer}, {"stop", roleDeployer}, {"restart", roleDeployer},
 	{"rm", roleDeployer}, {"load", roleDeployer}, {"rmi", roleDeployer}, {"tag", roleDeployer},
@@ -392,8 +393,9 @@ func shellHandlers() map[string]func(*shellSession) error {
 		"logs": (*shellSession).logs, "inspect": (*shellSession).inspect, "stats": (*shellSession).stats,
 		"health": (*shellSession).health, "images": (*shellSession).images, "audit-read": (*shellSession).auditRead,
 		"locks": (*shellSession).locks, "routes-read": (*shellSession).routesRead, "state-read": (*shellSession).stateRead,
-		"view": (*shellSession).view,
-		"run":  (*shellSession).run, "start": (*shellSession).lifecycle, "stop": (*shellSession).lifecycle,
+		"view": (*shellSession).view, "ports": (*shellSession).ports, "replica-state": (*shellSession).replicaState,
+		"image-id": (*shellSession).imageID, "image-inventory": (*shellSession).imageInventory,
+		"run": (*shellSession).run, "start": (*shellSession).lifecycle, "stop": (*shellSession).lifecycle,
 		"restart": (*shellSession).lifecycle, "rm": (*shellSession).lifecycle, "load": (*shellSession).load,
 		"rmi": (*shellSession).rmi, "tag": (*shellSession).tag, "audit-append": (*shellSession).auditAppend,
 		"lock": (*shellSession).lock, "extend": (*shellSession).extend, "unlock": (*shellSession).unlock,

@@ -219,10 +219,11 @@ func stampedObject(data []byte, fields map[string]string) ([]byte, error) {
 	return canonicalJSON(raw)
 }
 
-// probe <port> [/healthz|/readyz|/metadata]: one HTTP/1.0 GET to a replica on this server; the raw answer.
+// probe <port> [/healthz|/readyz|/metadata|/_berth/health]: one HTTP/1.0 GET to a replica (or the gateway's own
+// health, which the app waits on after a new table) on this server; the raw answer.
 func (s *shellSession) probe() error {
 	if len(s.args) < 1 || len(s.args) > 2 {
-		return invalid("usage: probe <port> [/healthz|/readyz|/metadata]")
+		return invalid("usage: probe <port> [/healthz|/readyz|/metadata|/_berth/health]")
 	}
 	if err := check(s.args[0], `^[0-9]{2,5}$`, "port"); err != nil {
 		return err
@@ -234,7 +235,7 @@ func (s *shellSession) probe() error {
 	if len(s.args) == 2 {
 		path = s.args[1]
 	}
-	if err := check(path, `^/(healthz|readyz|metadata)$`, "probe path"); err != nil {
+	if err := check(path, `^/(healthz|readyz|metadata|_berth/health)$`, "probe path"); err != nil {
 		return err
 	}
 	return s.get(net.JoinHostPort("127.0.0.1", s.args[0]), path)

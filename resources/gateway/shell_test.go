@@ -17,7 +17,8 @@ import (
 )
 
 // shellFixture is one server's berth folder with group states, and a fake docker first in PATH that records
-// its argv (one line per call), answers inspect with the labels set per container, and load -i like docker.
+// its argv (one line per call), answers inspect with the labels (and state) set per container, image inspect and
+// image ls with the images set, and load -i like docker.
 type shellFixture struct {
 	t      *testing.T
 	dir    string // berthDir
@@ -31,9 +32,26 @@ printf '%%s\n' "$*" >> "$fake/argv"
 case "$1" in
   inspect)
     name=${!#}
-    if [ -f "$fake/labels/$name" ]; then cat "$fake/labels/$name"; echo; exit 0; fi
+    if [ -f "$fake/labels/$name" ]; then
+      case "$*" in *State.Status*) printf '%%s ' "$(cat "$fake/state/$name" 2>/dev/null || echo running 0)" ;; esac
+      cat "$fake/labels/$name"; echo; exit 0
+    fi
     echo "Error: No such object: $name" >&2
     exit 1 ;;
+  image)
+    case "$2" in
+      ls) if [ -f "$fake/image-ls-fails" ]; then echo "Cannot connect to the Docker daemon" >&2; exit 1; fi
+          [ -f "$fake/image-ls" ] && cat "$fake/image-ls" ;;
+      inspect)
+        format=$4; shift 5; rc=0
+        for name in "$@"; do
+          if [ ! -f "$fake/image/$name" ]; then echo "Error: No such image: $name" >&2; rc=1; continue; fi
+          id=$(cat "$fake/image/$name")
+          case "$format" in layers=*) echo "layers=$(cat "$fake/layers/$id")" ;; *) echo "$id" ;; esac
+        done
+        exit $rc ;;
+    esac ;;
+  info) cat "$fake/info" ;;
   load)
     cp -- "$3" "$fake/loaded.tar"
     for tag in $(tar -xOf "$3" manifest.json | grep -o '"[a-z0-9/._-]\+:[A-Za-z0-9._-]\+"' | tr -d '"'); do
@@ -41,7 +59,7 @@ case "$1" in
     done ;;
   run) echo 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef ;;
   version) echo 24.0.7 ;;
-  ps) [ -f "$fake/ps" ] && cat "$fake/ps" ;;
+  ps) case "$*" in *label=berth.port*) cat "$fake/ports" ;; *) [ -f "$fake/ps" ] && cat "$fake/ps" ;; esac ;;
 esac
 exit 0
 `
@@ -113,6 +131,16 @@ func (f *shellFixture) labels(container, model string) {
 		labels = fmt.Sprintf(`{"berth.model":%q,"berth.version":"1"}`, model)
 	}
 	writeFile(f.t, filepath.Join(f.fake, "labels", container), labels)
+}
+
+// image makes an image known to image inspect (by id and each ref) and listed by image ls, with its diff ids.
+func (f *shellFixture) image(id, layers string, refs ...string) {
+	for _, name := range append(refs, id) {
+		writeFile(f.t, filepath.Join(f.fake, "image", name), id)
+	}
+	writeFile(f.t, filepath.Join(f.fake, "layers", id), layers)
+	listed, _ := os.ReadFile(filepath.Join(f.fake, "image-ls"))
+	writeFile(f.t, filepath.Join(f.fake, "image-ls"), string(listed)+id+"\n")
 }
 
 // shellGroup is one group's state: its members and models (each with v1 live on server 1, port 9101…).
@@ -259,7 +287,7 @@ func TestShellOldKeyLineIgnoresItsRoleWord(t *testing.T) {
 	if who.code != 0 || json.Unmarshal([]byte(who.stdout), &answer) != nil || answer.Role != "viewer" || answer.Member != memberVera || answer.Name != "Vera Viewer" {
 		t.Fatalf("%+v", who)
 	}
-	viewerVerbs := "whoami help ps logs inspect stats health images audit-read locks routes-read state-read state-list view"
+	viewerVerbs := "whoami help ps ports logs inspect replica-state stats health images image-id image-inventory audit-read locks routes-read state-read state-list view"
 	shell := f.ssh([]string{"admin", memberVera}, "id", "")
 	if shell.code != 126 || shell.stderr != "berth: role viewer may not run 'id': not a Berth verb; role viewer may run: "+viewerVerbs {
 		t.Fatalf("a lying role word got a shell: %+v", shell)
@@ -357,8 +385,9 @@ func TestShellContainersWithoutModelAreForAdmins(t *testing.T) {
 	if len(calls) != 6 || calls[3] != "restart -- berth-gateway" || calls[5] != "logs --follow -- berth-gateway" {
 		t.Fatalf("docker calls %q", calls)
 	}
-	// A container that does not exist: docker's answer and exit code.
-	expectShell(t, f.as(memberDan, "rm berth-m1-v9-r1"), 1, "No such object: berth-m1-v9-r1")
+	// A container that does not exist: docker's answer and exit code; rm counts it as removed (as rm --force).
+	expectShell(t, f.as(memberDan, "stop berth-m1-v9-r1"), 1, "No such object: berth-m1-v9-r1")
+	expectShell(t, f.as(memberDan, "rm berth-m1-v9-r1"), 0, "")
 }
 
 func TestShellRun(t *testing.T) {
@@ -752,6 +781,170 @@ func TestShellProbe(t *testing.T) {
 	closed.Close()
 	expectShell(t, f.as(memberDan, "probe "+free), 7, "connection refused")
 	expectShell(t, f.as(memberDan, "probe 22"), 64, "port must be 1024-65535")
+	// The gateway's own health, which the app waits on after a new table.
+	health := f.as(memberDan, "probe "+port+" /_berth/health")
+	if health.code != 0 || !strings.HasSuffix(health.stdout, `{"path":"/_berth/health","proto":"HTTP/1.0"}`) {
+		t.Fatalf("%+v", health)
+	}
 	expectShell(t, f.as(memberDan, "probe 9100 /etc/passwd"), 64, "invalid probe path")
+	expectShell(t, f.as(memberDan, "probe 9100 /_berth/routes"), 64, "invalid probe path")
 	expectShell(t, f.as(memberVera, "probe 9100"), 126, "role viewer may not run 'probe'")
+}
+
+// shellCalls runs a request on a fresh docker log and checks its exit, stderr and exactly the docker calls made.
+func (f *shellFixture) shellCalls(member, request string, code int, stderr string, calls ...string) shellResult {
+	f.t.Helper()
+	os.Remove(filepath.Join(f.fake, "argv"))
+	got := f.as(member, request)
+	expectShell(f.t, got, code, stderr)
+	if argv := f.argv(); strings.Join(argv, "\n") != strings.Join(calls, "\n") {
+		f.t.Fatalf("%s: docker calls\n%s\nwant\n%s", request, strings.Join(argv, "\n"), strings.Join(calls, "\n"))
+	}
+	return got
+}
+
+func TestShellLifecycleOfManyContainers(t *testing.T) {
+	f := newShellFixture(t)
+	f.writeGroup(shellGroup{name: "prod", models: []string{"m1", "m2"}, members: []map[string]any{shellMember(memberDan, "Dan", "deployer", "m1")}})
+	f.labels("berth-m1-v1-r1", "m1")
+	f.labels("berth-m1-v1-r2", "m1")
+	f.labels("berth-m2-v1-r1", "m2")
+	labels := "inspect --type container -f {{json .Config.Labels}} -- "
+	r1, r2, both := labels+"berth-m1-v1-r1", labels+"berth-m1-v1-r2", " -- berth-m1-v1-r1 berth-m1-v1-r2"
+	f.shellCalls(memberDan, "stop -t 10 berth-m1-v1-r1 berth-m1-v1-r2", 0, "", r1, r2, "stop --time 10"+both)
+	f.shellCalls(memberDan, "restart berth-m1-v1-r1 berth-m1-v1-r2 --time=0", 0, "", r1, r2, "restart --time 0"+both)
+	f.shellCalls(memberDan, "stop --time 600 berth-m1-v1-r2", 0, "", r2, "stop --time 600 -- berth-m1-v1-r2")
+	f.shellCalls(memberDan, "start berth-m1-v1-r1 berth-m1-v1-r2", 0, "", r1, r2, "start"+both)
+	f.shellCalls(memberDan, "rm berth-m1-v1-r1 berth-m1-v1-r2", 0, "", r1, r2, "rm --force"+both)
+	// One refusal, or one missing container to stop, and nothing is stopped or removed.
+	f.shellCalls(memberDan, "stop berth-m1-v1-r1 berth-m2-v1-r1 berth-m1-v1-r2", 126,
+		"berth: role deployer on model m2 is needed to stop berth-m2-v1-r1", r1, labels+"berth-m2-v1-r1")
+	f.shellCalls(memberDan, "stop berth-m1-v1-r1 berth-m1-v9-r1", 1, "No such object: berth-m1-v9-r1", r1, labels+"berth-m1-v9-r1")
+	// rm removes what is there: a container already gone is no error (the app's undo is idempotent).
+	f.shellCalls(memberDan, "rm berth-m1-v1-r1 berth-m1-v9-r1", 0, "", r1, labels+"berth-m1-v9-r1", "rm --force -- berth-m1-v1-r1")
+	// Bad words are found before docker is asked anything.
+	for request, refusal := range map[string]string{
+		"stop berth-m1-v1-r1 postgres":  "berth: invalid container name 'postgres' (must match ^berth-",
+		"stop -t 601 berth-m1-v1-r1":    "berth: invalid timeout '601' (seconds, 0-600)",
+		"restart -t x berth-m1-v1-r1":   "invalid timeout 'x'",
+		"stop --time=-1 berth-m1-v1-r1": "invalid timeout '-1'",
+		"stop berth-m1-v1-r1 -t":        "invalid timeout ''",
+		"start -t 5 berth-m1-v1-r1":     "berth: start does not accept '-t' (usage: start <container>…)",
+		"rm --force berth-m1-v1-r1":     "rm does not accept '--force'",
+		"stop":                          "berth: usage: stop [-t N] <container>… (1 to 64 containers)",
+		"rm":                            "usage: rm <container>…",
+	} {
+		f.shellCalls(memberDan, request, 64, refusal)
+	}
+	var names, checks []string
+	for i := 1; i <= 65; i++ {
+		names = append(names, fmt.Sprintf("berth-m1-v1-r%d", i))
+		checks = append(checks, labels+names[i-1])
+		f.labels(names[i-1], "m1")
+	}
+	f.shellCalls(memberDan, "rm "+strings.Join(names, " "), 64, "usage: rm <container>… (1 to 64 containers)")
+	f.shellCalls(memberDan, "stop "+strings.Join(names[:64], " "), 0, "", append(checks[:64], "stop -- "+strings.Join(names[:64], " "))...)
+}
+
+func TestShellImageInventory(t *testing.T) {
+	f := shellProdTeam(t)
+	id1, id2, id3, absent := "sha256:"+strings.Repeat("1", 64), "sha256:"+strings.Repeat("2", 64), "sha256:"+strings.Repeat("3", 64), "sha256:"+strings.Repeat("f", 64)
+	f.image(id2, `["sha256:aa","sha256:bb"]`, "berth/m1:2")
+	f.image(id1, `["sha256:aa"]`, "berth/m1:1")
+	f.image(id3, `["sha256:aa"]`) // the same layers as id1: one line
+	f.image(id2, `["sha256:aa","sha256:bb"]`)
+	writeFile(t, filepath.Join(f.fake, "info"), `[["Backing Filesystem","extfs"],["Supports d_type","true"]]`+"\n")
+	info := "info --format {{json .DriverStatus}}"
+	layers := "image inspect --format layers={{json .RootFS.Layers}} -- "
+	got := f.shellCalls(memberVera, "image-inventory berth/m1:2 "+id3, 0, "", "image ls -aq --no-trunc",
+		"image inspect --format {{.Id}} -- berth/m1:2", "image inspect --format {{.Id}} -- "+id3, info, layers+id1+" "+id2+" "+id3)
+	want := "ref=" + id2 + "\nhas-id=yes\n" + `driver=[["Backing Filesystem","extfs"],["Supports d_type","true"]]` + "\n" +
+		`layers=["sha256:aa","sha256:bb"]` + "\n" + `layers=["sha256:aa"]` + "\n"
+	if got.stdout != want {
+		t.Fatalf("inventory\n%s\nwant\n%s", got.stdout, want)
+	}
+	absentRef := f.as(memberVera, "image-inventory berth/m2:9 "+absent)
+	if absentRef.code != 0 || !strings.HasPrefix(absentRef.stdout, "ref=\ndriver=[[") || strings.Contains(absentRef.stdout, "has-id") || absentRef.stderr != "" {
+		t.Fatalf("%+v", absentRef)
+	}
+	// Cut at maxLayerLines, inspected in batches.
+	defer func(lines, batch int) { maxLayerLines, inspectBatch = lines, batch }(maxLayerLines, inspectBatch)
+	maxLayerLines, inspectBatch = 1, 2
+	got = f.shellCalls(memberVera, "image-inventory berth/m1:1 "+id1, 0, "", "image ls -aq --no-trunc",
+		"image inspect --format {{.Id}} -- berth/m1:1", "image inspect --format {{.Id}} -- "+id1, info, layers+id1+" "+id2, layers+id3)
+	if !strings.HasSuffix(got.stdout, "has-id=yes\n"+`driver=[["Backing Filesystem","extfs"],["Supports d_type","true"]]`+"\n"+`layers=["sha256:aa","sha256:bb"]`+"\n") {
+		t.Fatalf("%+v", got)
+	}
+	expectShell(t, f.as(memberVera, "image-inventory ubuntu:latest "+id1), 64, "berth: invalid image 'ubuntu:latest' (must match ^berth/")
+	expectShell(t, f.as(memberVera, "image-inventory berth/m1:1 abc"), 64, "invalid image id 'abc'")
+	expectShell(t, f.as(memberVera, "image-inventory berth/m1:1"), 64, "usage: image-inventory <berth/model:version> <sha256:id>")
+}
+
+func TestShellImageInventoryOfAnEmptyServer(t *testing.T) {
+	f := shellProdTeam(t)
+	writeFile(t, filepath.Join(f.fake, "info"), `[["driver-type","io.containerd.snapshotter.v1"]]`+"\n")
+	id := "sha256:" + strings.Repeat("1", 64)
+	got := f.shellCalls(memberVera, "image-inventory berth/m1:1 "+id, 0, "", "image ls -aq --no-trunc",
+		"image inspect --format {{.Id}} -- berth/m1:1", "image inspect --format {{.Id}} -- "+id, "info --format {{json .DriverStatus}}")
+	if got.stdout != "ref=\n"+`driver=[["driver-type","io.containerd.snapshotter.v1"]]`+"\n" || got.stderr != "" {
+		t.Fatalf("%+v", got)
+	}
+	// Only a failing image ls is an error: docker's message, and nothing printed.
+	writeFile(t, filepath.Join(f.fake, "image-ls-fails"), "")
+	got = f.shellCalls(memberVera, "image-inventory berth/m1:1 "+id, 1, "Cannot connect to the Docker daemon", "image ls -aq --no-trunc")
+	if got.stdout != "" {
+		t.Fatalf("%+v", got)
+	}
+}
+
+func TestShellImageID(t *testing.T) {
+	f := shellProdTeam(t)
+	id := "sha256:" + strings.Repeat("1", 64)
+	f.image(id, `[]`, "berth/m1:1")
+	for _, name := range []string{"berth/m1:1", id} {
+		got := f.shellCalls(memberVera, "image-id "+name, 0, "", "image inspect --format {{.Id}} -- "+name)
+		if got.stdout != id+"\n" {
+			t.Fatalf("%+v", got)
+		}
+	}
+	got := f.shellCalls(memberVera, "image-id berth/m1:2", 1, "", "image inspect --format {{.Id}} -- berth/m1:2")
+	if got.stdout != "" || got.stderr != "" {
+		t.Fatalf("no such image: %+v", got)
+	}
+	f.shellCalls(memberVera, "image-id ubuntu", 64, "berth: invalid image 'ubuntu' (must match")
+	f.shellCalls(memberVera, "image-id", 64, "usage: image-id <berth/model:version|sha256:id>")
+}
+
+func TestShellPorts(t *testing.T) {
+	f := shellProdTeam(t)
+	writeFile(t, filepath.Join(f.fake, "ports"), "9101\n9102\n8700\n")
+	got := f.shellCalls(memberVera, "ports", 0, "", `ps -a --filter label=berth.port --format {{.Label "berth.port"}}`)
+	if got.stdout != "9101\n9102\n8700\n" {
+		t.Fatalf("%+v", got)
+	}
+	f.shellCalls(memberVera, "ports -a", 64, "usage: ports")
+}
+
+func TestShellReplicaState(t *testing.T) {
+	f := shellProdTeam(t)
+	f.writeGroup(shellGroup{name: "dev", models: []string{"d1"}, members: []map[string]any{shellMember(memberAda, "Ada", "admin")}})
+	f.labels("berth-m1-v1-r1", "m1")
+	f.labels("berth-m1-v1-r2", "m1")
+	f.labels("berth-d1-v1-r1", "d1")
+	f.labels("berth-gateway", "")
+	writeFile(t, filepath.Join(f.fake, "state", "berth-m1-v1-r1"), "restarting 3")
+	state := "inspect --type container -f {{.State.Status}} {{.RestartCount}} {{json .Config.Labels}} -- "
+	for container, want := range map[string]string{"berth-m1-v1-r1": "restarting 3\n", "berth-m1-v1-r2": "running 0\n", "berth-m1-v9-r1": "missing 0\n"} {
+		if got := f.shellCalls(memberVera, "replica-state "+container, 0, "", state+container); got.stdout != want || got.stderr != "" {
+			t.Fatalf("%s: %+v", container, got)
+		}
+	}
+	f.shellCalls(memberVera, "replica-state berth-d1-v1-r1", 126,
+		"berth: role viewer on model d1 is needed to replica-state berth-d1-v1-r1 (you have: no role in group dev, which holds model d1)", state+"berth-d1-v1-r1")
+	f.shellCalls(memberVera, "replica-state berth-gateway", 126, "berth: berth-gateway is not a model replica; only an admin may touch it", state+"berth-gateway")
+	if got := f.as(memberAda, "berth replica-state berth-gateway"); got.code != 0 || got.stdout != "running 0\n" {
+		t.Fatalf("%+v", got)
+	}
+	f.shellCalls(memberVera, "replica-state postgres", 64, "invalid container name 'postgres'")
+	f.shellCalls(memberVera, "replica-state", 64, "usage: replica-state <container>")
 }

@@ -230,8 +230,13 @@ func (s *shellSession) checkContainer(role int, name string) error {
 	if err != nil {
 		return err
 	}
+	return s.containerRule(role, name, bytes.TrimSpace(out))
+}
+
+// containerRule is checkContainer's rule on the container's labels (docker's JSON of .Config.Labels).
+func (s *shellSession) containerRule(role int, name string, labelsJSON []byte) error {
 	var labels map[string]string
-	json.Unmarshal(bytes.TrimSpace(out), &labels)
+	json.Unmarshal(labelsJSON, &labels)
 	model := labels["berth.model"]
 	if model == "" {
 		if s.role == roleAdmin {
@@ -253,19 +258,123 @@ func (s *shellSession) inspect() error {
 	return s.docker("container", "inspect", "--", name)
 }
 
-// lifecycle is start, stop, restart and rm of one replica.
+// maxLifecycleNames bounds one start, stop, restart or rm (a model's replicas on one server).
+const maxLifecycleNames = 64
+
+// lifecycle is start, stop, restart and rm of replicas, in one docker call; every name is checked first, so a
+// refusal of one leaves them all as they were.
 func (s *shellSession) lifecycle() error {
+	opts, names, err := s.lifecycleArgs()
+	if err != nil {
+		return err
+	}
+	var present []string
+	for _, name := range names {
+		labels, err := s.dockerOutput(s.quietForRm(), "inspect", "--type", "container", "-f", "{{json .Config.Labels}}", "--", name)
+		if err != nil && s.verb == "rm" {
+			continue // as docker rm --force: a container already gone counts as removed (idempotent undo)
+		}
+		if err == nil {
+			err = s.containerRule(roleDeployer, name, bytes.TrimSpace(labels))
+		}
+		if err != nil {
+			return err
+		}
+		present = append(present, name)
+	}
+	if len(present) == 0 {
+		return nil
+	}
+	args := append(append([]string{s.verb}, opts...), "--")
+	if s.verb == "rm" {
+		args = []string{"rm", "--force", "--"}
+	}
+	return s.docker(append(args, present...)...)
+}
+
+// quietForRm keeps docker's "No such object" from the client where a missing container is no error.
+func (s *shellSession) quietForRm() io.Writer {
+	if s.verb == "rm" {
+		return io.Discard
+	}
+	return s.env.stderr
+}
+
+// lifecycleArgs checks `<verb> [-t N] <c>…`: 1 to 64 names, and a timeout for stop and restart only.
+func (s *shellSession) lifecycleArgs() (opts, names []string, err error) {
+	timed := s.verb == "stop" || s.verb == "restart"
+	usage := s.verb + " <container>…"
+	if timed {
+		usage = s.verb + " [-t N] <container>…"
+	}
+	for i := 0; i < len(s.args); i++ {
+		switch a := s.args[i]; {
+		case timed && (a == "-t" || a == "--time"):
+			value := ""
+			if i++; i < len(s.args) {
+				value = s.args[i]
+			}
+			opts, err = stopTimeout(value)
+		case timed && strings.HasPrefix(a, "--time="):
+			opts, err = stopTimeout(strings.TrimPrefix(a, "--time="))
+		case strings.HasPrefix(a, "-"):
+			err = invalid("%s does not accept '%s' (usage: %s)", s.verb, clip(a, 40), usage)
+		default:
+			names = append(names, a)
+			err = check(a, containerRE, "container name")
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(names) == 0 || len(names) > maxLifecycleNames {
+		return nil, nil, invalid("usage: %s (1 to %d containers)", usage, maxLifecycleNames)
+	}
+	return opts, names, nil
+}
+
+// stopTimeout is docker's --time N, N in seconds 0-600.
+func stopTimeout(value string) ([]string, error) {
+	n, _ := strconv.Atoi(value)
+	if !matches(`^[0-9]{1,3}$`, value) || n > 600 {
+		return nil, invalid("invalid timeout '%s' (seconds, 0-600)", clip(value, 20))
+	}
+	return []string{"--time", strconv.Itoa(n)}, nil
+}
+
+// replicaState prints `<status> <restart count>`, or `missing 0` when there is no such container (what the app
+// polls while a replica starts). One inspect gives the labels too, so the answer is of the container checked.
+func (s *shellSession) replicaState() error {
 	name, err := s.oneContainer()
-	if err == nil {
-		err = s.checkContainer(roleDeployer, name)
+	if err != nil {
+		return err
+	}
+	out, err := s.dockerOutput(io.Discard, "inspect", "--type", "container", "-f", "{{.State.Status}} {{.RestartCount}} {{json .Config.Labels}}", "--", name)
+	var status exitStatus
+	if errors.As(err, &status) {
+		fmt.Fprintln(s.env.stdout, "missing 0")
+		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if s.verb == "rm" {
-		return s.docker("rm", "--force", "--", name)
+	fields := strings.SplitN(strings.TrimSpace(string(out)), " ", 3)
+	if len(fields) != 3 {
+		return failed(1, "replica-state: docker inspect answered '%s'", clip(string(out), 80))
 	}
-	return s.docker(s.verb, "--", name)
+	if err := s.containerRule(roleViewer, name, []byte(fields[2])); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.env.stdout, "%s %s\n", fields[0], fields[1])
+	return nil
+}
+
+// ports is the berth.port label of every container that has one, running or not: the ports in use.
+func (s *shellSession) ports() error {
+	if err := s.noArgs("ports"); err != nil {
+		return err
+	}
+	return s.docker("ps", "-a", "--filter", "label=berth.port", "--format", `{{.Label "berth.port"}}`)
 }
 
 func (s *shellSession) logs() error {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBerth } from '../../../electron/main/app';
 import { createAuditService } from '../../../electron/main/services/access/audit/service';
 import { acquireLock } from '../../../electron/main/services/groups/remote';
-import { groupPaths, modelLockDir } from '../../../electron/main/services/remote/layout';
+import { groupLock, modelLock } from '../../../electron/main/services/remote/layout';
 import { bed, createTestBerth, testLayout, type TestBerth } from './helpers';
 
 const layout = testLayout('audit');
@@ -118,8 +118,8 @@ describe('audit log on every server', () => {
     const model = `accesslock${process.pid}`;
     const note = (holder: string, message: string) => JSON.stringify({ holder, machine: `${holder}-laptop`, message, since: '2030-01-01T10:00:00Z', token: `t-${holder}` });
     const [tb1, tb2] = await Promise.all(serverIds().slice(0, 2).map((id) => alice.servers.connection(id)));
-    expect((await tb1.run(acquireLock(modelLockDir(layout, model), note('carol', 'deploying v4'), 0))).trim()).toBe('acquired');
-    expect((await tb2.run(acquireLock(groupPaths(layout, 'nightly').lock, note('dave', 'nightly: key created'), 120))).trim()).toBe('acquired');
+    expect((await tb1.run(acquireLock(modelLock(layout, model), note('carol', 'deploying v4'), 0))).trim()).toBe('acquired');
+    expect((await tb2.run(acquireLock(groupLock(layout, 'nightly'), note('dave', 'nightly: key created'), 120))).trim()).toBe('acquired');
 
     const report = await alice.access.locks();
     expect(report.errors).toEqual([]);
@@ -129,7 +129,7 @@ describe('audit log on every server', () => {
 
     const broken = await alice.access.breakLock(model);
     expect(broken.servers.map((s) => `${s.server}:${s.ok}:${s.held}`)).toEqual(['tb1:true:true', 'tb2:true:false', 'tb3:true:false']);
-    expect((await tb1.exec(`test -d ${modelLockDir(layout, model)}`)).code).not.toBe(0);
+    expect((await tb1.exec(`test -d ${modelLock(layout, model).dir}`)).code).not.toBe(0);
     const [entry] = alice.audit.list({ action: 'lock.break' });
     expect(entry).toMatchObject({ actor: 'alice', target: model, result: 'ok' });
     expect(entry.details.held).toContainEqual({ server: 'tb1', holder: 'carol', machine: 'carol-laptop', since: '2030-01-01T10:00:00Z', message: 'deploying v4' });

@@ -12,7 +12,7 @@ import { createAccessService } from '../../../electron/main/services/access/serv
 import { createStateCache } from '../../../electron/main/services/groups/cache';
 import { breakLock, listLocks } from '../../../electron/main/services/groups/remote';
 import type { ChangeOptions, ServerOutcome } from '../../../electron/main/services/groups/service';
-import { modelLockDir, type ServerLayout } from '../../../electron/main/services/remote/layout';
+import { groupLock, modelLock, type ServerLayout } from '../../../electron/main/services/remote/layout';
 import { createServerRegistry } from '../../../electron/main/services/servers/registry';
 import { openDatabase } from '../../../electron/main/services/store/database';
 import { RecordingShell, type Rule } from '../support/recording-shell';
@@ -346,16 +346,16 @@ describe('locks', () => {
   it('breaks a model lock or a group lock on every server with the lock-breaking command, audited', async () => {
     const t = setup({ prod: ['tb1', 'tb2'] }, [
       [(c) => c === String(listLocks(layout)), { stdout: `${lockLines}\n` }],
-      [(c) => c === String(breakLock(modelLockDir(layout, 'iris'))), { stdout: 'held\n' }],
+      [(c) => c === String(breakLock(modelLock(layout, 'iris'))), { stdout: 'held\n' }],
     ]);
     const report = await t.access.breakLock('iris');
     expect(report.servers.map((s) => `${s.server}:${s.ok}:${s.held}`)).toEqual(['tb1:true:true', 'tb2:true:true']);
-    expect(t.shells.get(t.idOf('tb2'))!.commands.at(-1)).toBe(String(breakLock('/var/lib/berth/lock/iris')));
+    expect(t.shells.get(t.idOf('tb2'))!.commands.at(-1)).toBe(String(breakLock(modelLock(layout, 'iris'))));
     const [entry] = t.audit.list({ action: 'lock.break' });
     expect(entry.details).toMatchObject({ servers: ['tb1:broken', 'tb2:broken'], held: [expect.objectContaining({ server: 'tb1', holder: 'carol' }), expect.objectContaining({ server: 'tb2', holder: 'carol' })] });
 
     await t.access.breakLock('group:prod');
-    expect(t.shells.get(t.idOf('tb1'))!.commands.at(-1)).toBe(String(breakLock('/var/lib/berth/groups/prod/lock')));
+    expect(t.shells.get(t.idOf('tb1'))!.commands.at(-1)).toBe(String(breakLock(groupLock(layout, 'prod'))));
     await expect(t.access.breakLock('../etc')).rejects.toThrow(BerthError);
   });
 });

@@ -17,8 +17,9 @@ const spec: ReplicaSpec = { model: 'iris', version: 3, imageRef: 'berth/iris:v3'
 
 const LIST_PORTS = `docker ps -a --filter label=berth.port --format '{{.Label "berth.port"}}'`;
 
+const removeLeftover = (index: number) => `docker rm -f berth-iris-v3-r${index} >/dev/null 2>&1`;
+
 const runReplica = (index: number, port: number, image = 'berth/iris:v3') =>
-  `docker rm -f berth-iris-v3-r${index} >/dev/null 2>&1 ; ` +
   `docker run -d --name berth-iris-v3-r${index} --network host --restart unless-stopped --memory 512m --memory-swap 512m --cpus 1.5 ` +
   '--log-driver json-file --log-opt max-size=20m --log-opt max-file=5 ' +
   `--label berth.model=iris --label berth.version=3 --label berth.replica=${index} --label berth.port=${port} --label berth.operation=42 ` +
@@ -39,23 +40,35 @@ describe('startReplicas', () => {
     ]);
     expect(shell.recorded).toEqual([
       { command: LIST_PORTS, timeoutMs: 15_000 },
+      { command: removeLeftover(1), timeoutMs: 60_000 },
       { command: runReplica(1, 9101), timeoutMs: 60_000 },
+      { command: removeLeftover(2), timeoutMs: 60_000 },
       { command: runReplica(2, 9103), timeoutMs: 60_000 },
+    ]);
+  });
+
+  it('names the berth-shell verb of each command, with the same words as docker run', async () => {
+    const shell = new RecordingShell();
+    await startReplicas(shell.connection, spec, 1);
+    expect(shell.verbs).toEqual([
+      ['ports'],
+      ['rm', 'berth-iris-v3-r1'],
+      invocations(runReplica(1, 9100), ['docker'])[0].slice(1),
     ]);
   });
 
   it('numbers replicas from firstIndex', async () => {
     const shell = new RecordingShell();
     await startReplicas(shell.connection, spec, 1, 4);
-    expect(shell.commands[1]).toBe(runReplica(4, 9100));
+    expect(shell.commands[2]).toBe(runReplica(4, 9100));
   });
 
   it('passes a hostile image reference as one quoted word', async () => {
     const shell = new RecordingShell();
     const image = `evil image'; echo injected`;
     await startReplicas(shell.connection, { ...spec, imageRef: image }, 1);
-    expect(shell.commands[1]).toBe(runReplica(1, 9100, `'evil image'\\''; echo injected'`));
-    const [run] = invocations(shell.commands[1], ['docker']);
+    expect(shell.commands[2]).toBe(runReplica(1, 9100, `'evil image'\\''; echo injected'`));
+    const [run] = invocations(shell.commands[2], ['docker']);
     expect(run.at(-1)).toBe(image);
   });
 });
@@ -158,8 +171,11 @@ describe('remoteGet', () => {
 
 describe('imagesOn', () => {
   it('lists repository:tag of every image', async () => {
-    const shell = new RecordingShell([['docker image ls', { stdout: 'berth/iris:v3\nberth/gateway:1\n' }]]);
+    const lines = [{ Repository: 'berth/iris', Tag: 'v3', ID: 'sha256:1' }, { Repository: 'berth/gateway', Tag: '1', ID: 'sha256:2' }];
+    const shell = new RecordingShell([['docker image ls', { stdout: lines.map((l) => JSON.stringify(l)).join('\n') + '\n' }]]);
     expect(await imagesOn(shell.connection)).toEqual(new Set(['berth/iris:v3', 'berth/gateway:1']));
-    expect(shell.recorded).toEqual([{ command: `docker image ls --format '{{.Repository}}:{{.Tag}}'`, timeoutMs: 10_000 }]);
+    // The format of berth-shell's `images`, so a member's key reads the same.
+    expect(shell.recorded).toEqual([{ command: `docker image ls --no-trunc --filter 'reference=berth/*' --format '{{json .}}'`, timeoutMs: 10_000 }]);
+    expect(shell.verbs).toEqual([['images']]);
   });
 });

@@ -19,7 +19,7 @@ import {
   writeState,
 } from '../../../electron/main/services/groups/remote';
 import type { RemoteCommand } from '../../../electron/main/services/remote/command';
-import { defaultLayout, type ServerLayout } from '../../../electron/main/services/remote/layout';
+import { defaultLayout, type LockPlace, type ServerLayout } from '../../../electron/main/services/remote/layout';
 import { runLocally, type Answer } from '../support/recording-shell';
 
 /** Single-quoted for sh, independently of the builder under test. */
@@ -84,6 +84,8 @@ const BREAK = `if [ -d "$1" ]; then rm -rf "$1"; echo held; else echo free; fi`;
 const LIST_LOCKS = `for d in "$1"/lock/*/ "$1"/groups/*/lock/; do [ -d "$d" ] || continue; d=\${d%/}; printf '%s\\t' "$d"; head -c 4096 "$d/info.json" 2>/dev/null | tr -d '\\n'; echo; done`;
 
 const DIGEST = 'ab'.repeat(32);
+/** A lock at a folder of the test's own (the scripts use only the folder; the verb its name). */
+const at = (dir: string): LockPlace => ({ dir, scope: 'model', name: 'iris' });
 const NOTE = JSON.stringify({ holder: 'alice', machine: 'laptop', message: "team: deploy iris's v2", since: '2026-12-01T10:00:00.000Z', token: 'tok1' });
 
 describe('the exact commands', () => {
@@ -115,17 +117,17 @@ describe('the exact commands', () => {
   });
 
   it('acquireLock, with its note as one quoted word', () => {
-    expect(String(acquireLock('/var/lib/berth/groups/team/lock', NOTE, 120))).toBe(`sh -c ${quoted(ACQUIRE)} sh /var/lib/berth/groups/team/lock ${quoted(NOTE)} 120`);
-    expect(String(acquireLock('/var/lib/berth/lock/iris', '{}', 0))).toBe(`sh -c ${quoted(ACQUIRE)} sh /var/lib/berth/lock/iris '{}' 0`);
+    expect(String(acquireLock(at('/var/lib/berth/groups/team/lock'), NOTE, 120))).toBe(`sh -c ${quoted(ACQUIRE)} sh /var/lib/berth/groups/team/lock ${quoted(NOTE)} 120`);
+    expect(String(acquireLock(at('/var/lib/berth/lock/iris'), '{}', 0))).toBe(`sh -c ${quoted(ACQUIRE)} sh /var/lib/berth/lock/iris '{}' 0`);
   });
 
   it('releaseLock, breakLock, listLocks, readFile', () => {
-    expect(String(releaseLock('/var/lib/berth/lock/iris', 'tok1'))).toBe(
+    expect(String(releaseLock(at('/var/lib/berth/lock/iris'), 'tok1'))).toBe(
       `sh -c '[ -d "$1" ] || { echo not-ours; exit 0; }; exec 9>"$1.guard"; flock -w 10 9 || exit 1; if grep -qF "\\"token\\":\\"$2\\"" "$1/info.json" 2>/dev/null; then rm -rf "$1"; echo released; else echo not-ours; fi' sh /var/lib/berth/lock/iris tok1`,
     );
-    expect(String(releaseLock('/var/lib/berth/lock/iris', 'tok1'))).toBe(`sh -c ${quoted(RELEASE)} sh /var/lib/berth/lock/iris tok1`);
-    expect(String(extendLock('/var/lib/berth/lock/iris', 'tok1', 180))).toBe(`sh -c ${quoted(EXTEND)} sh /var/lib/berth/lock/iris tok1 180`);
-    expect(String(breakLock('/var/lib/berth/lock/iris'))).toBe(`sh -c ${quoted(BREAK)} sh /var/lib/berth/lock/iris`);
+    expect(String(releaseLock(at('/var/lib/berth/lock/iris'), 'tok1'))).toBe(`sh -c ${quoted(RELEASE)} sh /var/lib/berth/lock/iris tok1`);
+    expect(String(extendLock(at('/var/lib/berth/lock/iris'), 'tok1', 180))).toBe(`sh -c ${quoted(EXTEND)} sh /var/lib/berth/lock/iris tok1 180`);
+    expect(String(breakLock(at('/var/lib/berth/lock/iris')))).toBe(`sh -c ${quoted(BREAK)} sh /var/lib/berth/lock/iris`);
     expect(String(listLocks(defaultLayout))).toBe(`sh -c ${quoted(LIST_LOCKS)} sh /var/lib/berth`);
     expect(String(readFile('/var/lib/berth/groups/team/state.json'))).toBe('cat /var/lib/berth/groups/team/state.json');
   });
@@ -361,8 +363,8 @@ describe('locks (run)', () => {
   it('a second taker is told "held" with the first holder\'s note', async () => {
     const s = server();
     const lock = join(s.dir, 'groups/team/lock');
-    expect(await ok(acquireLock(lock, noteOf('alice', 'tokA'), 120))).toBe('acquired\n');
-    expect(await ok(acquireLock(lock, noteOf('bob', 'tokB'), 120))).toBe(`held\t${noteOf('alice', 'tokA')}\n`);
+    expect(await ok(acquireLock(at(lock), noteOf('alice', 'tokA'), 120))).toBe('acquired\n');
+    expect(await ok(acquireLock(at(lock), noteOf('bob', 'tokB'), 120))).toBe(`held\t${noteOf('alice', 'tokA')}\n`);
     expect(readFileSync(join(lock, 'info.json'), 'utf8')).toBe(noteOf('alice', 'tokA'));
     const expires = Number(readFileSync(join(lock, 'expires'), 'utf8'));
     expect(Math.abs(expires - (Math.floor(Date.now() / 1000) + 120))).toBeLessThanOrEqual(2);
@@ -371,7 +373,7 @@ describe('locks (run)', () => {
   it('only one of many simultaneous takers gets it', async () => {
     const s = server();
     const lock = join(s.dir, 'lock/iris');
-    const outs = await Promise.all(Array.from({ length: 8 }, (_, i) => ok(acquireLock(lock, noteOf(`u${i}`, `t${i}`), 0))));
+    const outs = await Promise.all(Array.from({ length: 8 }, (_, i) => ok(acquireLock(at(lock), noteOf(`u${i}`, `t${i}`), 0))));
     expect(outs.filter((o) => o === 'acquired\n')).toHaveLength(1);
     const winner = outs.indexOf('acquired\n');
     for (const o of outs.filter((x) => x !== 'acquired\n')) expect(o).toBe(`held\t${noteOf(`u${winner}`, `t${winner}`)}\n`);
@@ -380,40 +382,40 @@ describe('locks (run)', () => {
   it('a release with another token leaves the lock; its own token removes it', async () => {
     const s = server();
     const lock = join(s.dir, 'lock/iris');
-    await ok(acquireLock(lock, noteOf('alice', 'tokA'), 0));
-    expect(await ok(releaseLock(lock, 'tokB'))).toBe('not-ours\n');
-    expect(await ok(releaseLock(lock, 'tok'))).toBe('not-ours\n');
-    expect(await ok(releaseLock(lock, ''))).toBe('not-ours\n');
+    await ok(acquireLock(at(lock), noteOf('alice', 'tokA'), 0));
+    expect(await ok(releaseLock(at(lock), 'tokB'))).toBe('not-ours\n');
+    expect(await ok(releaseLock(at(lock), 'tok'))).toBe('not-ours\n');
+    expect(await ok(releaseLock(at(lock), ''))).toBe('not-ours\n');
     expect(existsSync(join(lock, 'info.json'))).toBe(true);
-    expect(await ok(releaseLock(lock, 'tokA'))).toBe('released\n');
+    expect(await ok(releaseLock(at(lock), 'tokA'))).toBe('released\n');
     expect(existsSync(lock)).toBe(false);
-    expect(await ok(releaseLock(lock, 'tokA'))).toBe('not-ours\n');
+    expect(await ok(releaseLock(at(lock), 'tokA'))).toBe('not-ours\n');
   });
 
   it('an expired lock is taken over; one without expiry (0) never is', async () => {
     const s = server();
     const lock = join(s.dir, 'groups/team/lock');
-    await ok(acquireLock(lock, noteOf('alice', 'tokA'), 120));
+    await ok(acquireLock(at(lock), noteOf('alice', 'tokA'), 120));
     writeFileSync(join(lock, 'expires'), `${Math.floor(Date.now() / 1000) - 5}\n`);
-    expect(await ok(acquireLock(lock, noteOf('bob', 'tokB'), 120))).toBe('acquired\n');
+    expect(await ok(acquireLock(at(lock), noteOf('bob', 'tokB'), 120))).toBe('acquired\n');
     expect(readFileSync(join(lock, 'info.json'), 'utf8')).toBe(noteOf('bob', 'tokB'));
     // The dead holder's late release does not remove the new holder's lock.
-    expect(await ok(releaseLock(lock, 'tokA'))).toBe('not-ours\n');
+    expect(await ok(releaseLock(at(lock), 'tokA'))).toBe('not-ours\n');
     expect(readdirSync(join(s.dir, 'groups/team')).sort()).toEqual(['lock', 'lock.guard']);
 
     const model = join(s.dir, 'lock/iris');
-    await ok(acquireLock(model, noteOf('alice', 'tokC'), 0));
+    await ok(acquireLock(at(model), noteOf('alice', 'tokC'), 0));
     expect(readFileSync(join(model, 'expires'), 'utf8')).toBe('never\n');
-    expect(await ok(acquireLock(model, noteOf('bob', 'tokD'), 0))).toMatch(/^held\t/);
+    expect(await ok(acquireLock(at(model), noteOf('bob', 'tokD'), 0))).toMatch(/^held\t/);
   });
 
   it('of many simultaneous takers of an expired lock, one wins and the others are told it is held', async () => {
     for (let round = 0; round < 3; round++) {
       const s = server();
       const lock = join(s.dir, 'groups/team/lock');
-      await ok(acquireLock(lock, noteOf('dead', 'tokX'), 120));
+      await ok(acquireLock(at(lock), noteOf('dead', 'tokX'), 120));
       writeFileSync(join(lock, 'expires'), `${Math.floor(Date.now() / 1000) - 5}\n`);
-      const outs = await Promise.all(Array.from({ length: 8 }, (_, i) => ok(acquireLock(lock, noteOf(`u${i}`, `t${i}`), 120))));
+      const outs = await Promise.all(Array.from({ length: 8 }, (_, i) => ok(acquireLock(at(lock), noteOf(`u${i}`, `t${i}`), 120))));
       expect(outs.filter((o) => o === 'acquired\n')).toHaveLength(1);
       const winner = outs.indexOf('acquired\n');
       expect(readFileSync(join(lock, 'info.json'), 'utf8')).toBe(noteOf(`u${winner}`, `t${winner}`));
@@ -425,42 +427,42 @@ describe('locks (run)', () => {
     const s = server();
     const lock = join(s.dir, 'lock/iris');
     const nowS = () => Math.floor(Date.now() / 1000);
-    await ok(acquireLock(lock, noteOf('alice', 'tokA'), 180));
+    await ok(acquireLock(at(lock), noteOf('alice', 'tokA'), 180));
     writeFileSync(join(lock, 'expires'), `${nowS() + 5}\n`);
-    expect(await ok(extendLock(lock, 'tokA', 180))).toBe('extended\n');
+    expect(await ok(extendLock(at(lock), 'tokA', 180))).toBe('extended\n');
     expect(Math.abs(Number(readFileSync(join(lock, 'expires'), 'utf8')) - (nowS() + 180))).toBeLessThanOrEqual(2);
-    expect(await ok(extendLock(lock, 'tokB', 999))).toBe('not-ours\n');
+    expect(await ok(extendLock(at(lock), 'tokB', 999))).toBe('not-ours\n');
     expect(Number(readFileSync(join(lock, 'expires'), 'utf8'))).toBeLessThan(nowS() + 200);
 
     // Expired and taken over by bob: alice's late heartbeat does not keep (or extend) bob's lock as hers.
     writeFileSync(join(lock, 'expires'), `${nowS() - 1}\n`);
-    expect(await ok(acquireLock(lock, noteOf('bob', 'tokB'), 60))).toBe('acquired\n');
+    expect(await ok(acquireLock(at(lock), noteOf('bob', 'tokB'), 60))).toBe('acquired\n');
     const bobs = readFileSync(join(lock, 'expires'), 'utf8');
-    expect(await ok(extendLock(lock, 'tokA', 999))).toBe('not-ours\n');
+    expect(await ok(extendLock(at(lock), 'tokA', 999))).toBe('not-ours\n');
     expect(readFileSync(join(lock, 'expires'), 'utf8')).toBe(bobs);
-    expect(await ok(extendLock(join(s.dir, 'lock/none'), 'tokA', 60))).toBe('not-ours\n');
+    expect(await ok(extendLock(at(join(s.dir, 'lock/none')), 'tokA', 60))).toBe('not-ours\n');
     expect(existsSync(join(s.dir, 'lock/none'))).toBe(false);
   });
 
   it('a lock not yet expired is not taken over', async () => {
     const s = server();
     const lock = join(s.dir, 'groups/team/lock');
-    await ok(acquireLock(lock, noteOf('alice', 'tokA'), 120));
+    await ok(acquireLock(at(lock), noteOf('alice', 'tokA'), 120));
     writeFileSync(join(lock, 'expires'), `${Math.floor(Date.now() / 1000) + 30}\n`);
-    expect(await ok(acquireLock(lock, noteOf('bob', 'tokB'), 120))).toMatch(/^held\t.*"holder":"alice"/);
+    expect(await ok(acquireLock(at(lock), noteOf('bob', 'tokB'), 120))).toMatch(/^held\t.*"holder":"alice"/);
   });
 
   it('breakLock removes whoever holds it; listLocks lists model and group locks with their notes', async () => {
     const s = server();
     expect(await ok(listLocks(s.layout))).toBe('');
-    await ok(acquireLock(join(s.dir, 'lock/iris'), noteOf('alice', 'tokA'), 0));
-    await ok(acquireLock(join(s.dir, 'groups/team/lock'), noteOf('bob', 'tokB'), 120));
+    await ok(acquireLock(at(join(s.dir, 'lock/iris')), noteOf('alice', 'tokA'), 0));
+    await ok(acquireLock(at(join(s.dir, 'groups/team/lock')), noteOf('bob', 'tokB'), 120));
     expect((await ok(listLocks(s.layout))).split('\n').filter(Boolean)).toEqual([
       `${s.dir}/lock/iris\t${noteOf('alice', 'tokA')}`,
       `${s.dir}/groups/team/lock\t${noteOf('bob', 'tokB')}`,
     ]);
-    expect(await ok(breakLock(join(s.dir, 'lock/iris')))).toBe('held\n');
-    expect(await ok(breakLock(join(s.dir, 'lock/iris')))).toBe('free\n');
+    expect(await ok(breakLock(at(join(s.dir, 'lock/iris'))))).toBe('held\n');
+    expect(await ok(breakLock(at(join(s.dir, 'lock/iris'))))).toBe('free\n');
     expect((await ok(listLocks(s.layout))).split('\n').filter(Boolean)).toHaveLength(1);
   });
 });

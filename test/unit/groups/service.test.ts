@@ -9,7 +9,7 @@ import type { GroupState, StateKey, StateMember } from '../../../shared/group-st
 import { checkCopy } from '../../../electron/main/services/groups/copies';
 import * as remote from '../../../electron/main/services/groups/remote';
 import { createGroupStateService, type GroupStateService } from '../../../electron/main/services/groups/service';
-import { defaultLayout, groupPaths, modelLockDir } from '../../../electron/main/services/remote/layout';
+import { defaultLayout, groupLock, modelLock } from '../../../electron/main/services/remote/layout';
 import { createServerRegistry, type ServerRegistry } from '../../../electron/main/services/servers/registry';
 import { openDatabase, type Db } from '../../../electron/main/services/store/database';
 import { RecordingShell, runLocally } from '../support/recording-shell';
@@ -22,7 +22,7 @@ import { RecordingShell, runLocally } from '../support/recording-shell';
 
 const PLACEHOLDER = '/berth-under-test';
 const layout = { ...defaultLayout, berthDir: PLACEHOLDER };
-const LOCK = groupPaths(layout, 'team').lock;
+const LOCK = groupLock(layout, 'team');
 
 interface Fake {
   root: string;
@@ -249,7 +249,7 @@ describe('change', () => {
     const a = dataFolder(fake, 'alice', { lockWaitMs: 1200 });
     await a.groups.change('team', 'create', () => undefined);
     const note = JSON.stringify({ holder: 'carol', machine: 'ci', message: 'team: something slow', since: '2026-12-01T10:00:00Z', token: 'tokC' });
-    const dirOf = (i: number) => join(fake.dirs[i], 'groups/team/lock');
+    const dirOf = (i: number) => ({ ...LOCK, dir: join(fake.dirs[i], 'groups/team/lock') });
     for (let i = 0; i < 3; i++) await runLocally(String(remote.acquireLock(dirOf(i), note, 120)));
     const started = Date.now();
     const refused = await a.groups.change('team', 'blocked', () => undefined).catch((e) => e);
@@ -257,7 +257,7 @@ describe('change', () => {
     expect(refused.kind).toBe('Conflict');
     expect(refused.message).toMatch(/^Locked on tb\d by carol@ci since 2026-12-01T10:00:00Z \("team: something slow"\)\. Wait for it to finish/);
     // carol's lock is untouched.
-    for (let i = 0; i < 3; i++) expect(readFileSync(join(dirOf(i), 'info.json'), 'utf8')).toBe(note);
+    for (let i = 0; i < 3; i++) expect(readFileSync(join(dirOf(i).dir, 'info.json'), 'utf8')).toBe(note);
   });
 
   it('a lock left by a dead Berth process of the same data folder is freed at once; a live one is waited for', async () => {
@@ -267,7 +267,7 @@ describe('change', () => {
     const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
     const noteOf = (pid: number, folder: string) =>
       JSON.stringify({ holder: 'alice', machine: 'laptop', message: 'team: killed', since: '2026-12-01T10:00:00Z', token: `tok${pid}`, pid, folder });
-    const dirOf = (i: number) => join(fake.dirs[i], 'groups/team/lock');
+    const dirOf = (i: number) => ({ ...LOCK, dir: join(fake.dirs[i], 'groups/team/lock') });
     for (let i = 0; i < 3; i++) await runLocally(String(remote.acquireLock(dirOf(i), noteOf(Number(dead.stdout), '/home/alice/berth'), 120)));
     // With a wait of 1.2 s, only freeing the dead process's lock lets this change through.
     await a.groups.change('team', 'after the crash', () => undefined);
@@ -440,7 +440,7 @@ describe('model lock', () => {
     release();
     expect(await first).toBe('deployed');
     for (let i = 0; i < 3; i++) expect(existsSync(join(fake.dirs[i], 'lock/iris'))).toBe(false);
-    expect(a.shells[0].commands).toContain(String(remote.releaseLock(modelLockDir(layout, 'iris'), token)));
+    expect(a.shells[0].commands).toContain(String(remote.releaseLock(modelLock(layout, 'iris'), token)));
     expect(await b.groups.withModelLock('team', 'iris', 'now', async () => 'mine')).toBe('mine');
   });
 });

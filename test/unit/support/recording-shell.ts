@@ -33,7 +33,11 @@ const matches = (matcher: Matcher, command: string) =>
  */
 export class RecordingShell {
   readonly recorded: Recorded[] = [];
+  /** The berth-shell verb of each command (null: it has none), which a member's connection would send instead. */
+  readonly verbs: Array<string[] | null> = [];
   readonly target: SshTarget;
+  /** A member's login (see SshConnection.member); the fake records both forms whatever it is. */
+  member: SshConnection['member'] = null;
   private readonly answered = new Map<Rule, number>();
 
   constructor(
@@ -57,6 +61,7 @@ export class RecordingShell {
     const command = String(remote);
     const stdin = options.stdin === undefined ? undefined : String(options.stdin);
     this.recorded.push({ command, ...(stdin === undefined ? {} : { stdin }), timeoutMs: options.timeoutMs });
+    this.verbs.push(typeof remote === 'string' || !remote.verb ? null : remote.verb.words.map(String));
     const answer = await this.answer(command, stdin);
     return { stdout: Buffer.from(answer.stdout ?? ''), stderr: answer.stderr ?? '', code: answer.code ?? 0 };
   }

@@ -86,9 +86,10 @@ describe('remote inventory', () => {
     expect(inv).toEqual({ refId: null, hasId: false, gzip: false, containerdStore: true, layerLists: [] });
   });
 
-  it('quotes the reference and id it puts in the script', () => {
-    const script = inventoryScript("evil'; rm -rf /;'", 'sha256:abc');
-    expect(script).toContain(`'evil'\\''; rm -rf /;'\\'''`);
-    expect(script).toContain('[ -n "$ids" ]'); // a server without images is not an error
+  it('passes the reference and id as positional arguments (never in the script text), and names its verb', () => {
+    const command = inventoryScript("evil'; rm -rf /;'", 'sha256:abc');
+    expect(String(command).endsWith(` sh 'evil'\\''; rm -rf /;'\\''' sha256:abc`)).toBe(true);
+    expect(String(command)).toContain('[ -n "$ids" ]'); // a server without images is not an error
+    expect(command.verb).toEqual({ words: ['image-inventory', "evil'; rm -rf /;'", 'sha256:abc'] });
   });
 });

@@ -1,3 +1,4 @@
+import type { RemoteCommand } from '../../../electron/main/services/remote/command';
 import { Duplex, PassThrough, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { ClientChannel } from 'ssh2';
@@ -145,7 +146,8 @@ class FakeServer implements ImageShell {
   ) {
     this.target = { host };
   }
-  async exec(command: string, _options?: ExecOptions): Promise<ExecResult> {
+  async exec(remote: RemoteCommand, _options?: ExecOptions): Promise<ExecResult> {
+    const command = String(remote);
     this.commands.push(command);
     const ok = (out: string): ExecResult => ({ stdout: Buffer.from(out), stderr: '', code: 0 });
     if (command.includes('docker image ls')) {
@@ -166,14 +168,15 @@ class FakeServer implements ImageShell {
     }
     throw new Error(`unexpected command ${command}`);
   }
-  async run(command: string, options?: ExecOptions): Promise<string> {
+  async run(command: RemoteCommand, options?: ExecOptions): Promise<string> {
     const r = await this.exec(command, options);
     if (r.code !== 0) throw new BerthError('RemoteCommandFailed', r.stderr);
     return r.stdout.toString();
   }
-  async stream(command: string): Promise<ClientChannel> {
+  async stream(remote: RemoteCommand): Promise<ClientChannel> {
+    const command = String(remote);
     this.commands.push(command);
-    const channel = new FakeLoadChannel(this, command.startsWith('gzip -dc'), this.opts.behaviour ?? { kind: 'load' });
+    const channel = new FakeLoadChannel(this, command.includes('gzip -dc'), this.opts.behaviour ?? { kind: 'load' });
     this.channels.push(channel);
     return channel as unknown as ClientChannel;
   }
@@ -217,7 +220,7 @@ describe('createImageTransport (fake engines)', () => {
     // bytes counted are what went into the channel: gzip makes the repeated bytes tiny
     expect(ok(results.get(1)).bytesSent).toBe(fresh.channels[0].received);
     expect(ok(results.get(1)).bytesSent).toBeLessThan(ok(results.get(1)).bytesPacked / 10);
-    expect(fresh.commands).toContain('gzip -dc | docker load');
+    expect(fresh.commands).toContain("sh -c 'gzip -dc | docker load' sh");
     const phases = (id: number) => [...new Set(events.filter((e) => e.serverId === id).map((e) => e.phase))];
     expect(phases(1)).toEqual(['comparing', 'sending', 'loading', 'verifying', 'done']);
     // bytesTotal is estimated from history: all three layers for the fresh server, only the top one for the other
@@ -234,7 +237,7 @@ describe('createImageTransport (fake engines)', () => {
     const results = await transport.send(REF, [1, 2]);
     expect(ok(results.get(1))).toMatchObject({ alreadyPresent: true, bytesSent: 0, layersSent: 0, layersSkipped: 3 });
     expect(ok(results.get(2))).toMatchObject({ alreadyPresent: true, bytesSent: 0 });
-    expect(elsewhere.commands).toContain(`docker tag '${IMAGE_ID}' '${REF}'`);
+    expect(elsewhere.commands).toContain(`docker tag ${IMAGE_ID} ${REF}`);
     expect(same.commands.some((c) => c.startsWith('docker tag'))).toBe(false);
     expect(docker.saves).toBe(0);
   });

@@ -118,7 +118,8 @@ export async function pushAuthorizedKeys(ssh: SshConnection, layout: ServerLayou
 /** Appends one canonical entry to the server's audit file; the server chains it (resources/server/berth-audit-append). */
 export async function appendAudit(ssh: SshConnection, layout: ServerLayout, canonicalEntry: string): Promise<{ seq: number; hash: string }> {
   // The appender is sent inline, so auditing works on a server before berth-shell was ever installed there.
-  const appender = command('bash', '-c', renderAuditAppend(layout), 'berth-audit-append', layout.berthDir);
+  // A member's berth-shell stamps the actor it resolved from the key over the entry's (`audit-append`).
+  const appender = command('bash', '-c', renderAuditAppend(layout), 'berth-audit-append', layout.berthDir).asVerb(['audit-append']);
   const out = await ssh.run(elevated(ssh, appender), { stdin: canonicalEntry, timeoutMs: TIMEOUT_MS });
   const match = /^(\d+) ([0-9a-f]{64})\s*$/.exec(out);
   if (!match) throw new BerthError('RemoteCommandFailed', `The audit appender on ${ssh.target.host} answered "${out.trim().slice(0, 200)}"`);
@@ -126,5 +127,5 @@ export async function appendAudit(ssh: SshConnection, layout: ServerLayout, cano
 }
 
 export async function readAuditFile(ssh: SshConnection, layout: ServerLayout): Promise<string> {
-  return ssh.run(asRoot(ssh, READ_AUDIT, `${layout.berthDir}/audit/audit.jsonl`), { timeoutMs: 60_000 });
+  return ssh.run(asRoot(ssh, READ_AUDIT, `${layout.berthDir}/audit/audit.jsonl`).asVerb(['audit-read']), { timeoutMs: 60_000 });
 }

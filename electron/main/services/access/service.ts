@@ -24,7 +24,7 @@ import { BerthError } from '../../../../shared/errors';
 import type { GroupState, Revocation } from '../../../../shared/group-state';
 import type { GroupStateService, ServerOutcome } from '../groups/service';
 import { breakLock as breakLockCommand, listLocks as listLocksCommand } from '../groups/remote';
-import { groupPaths, modelLockDir, MODEL_NAME, type ServerLayout } from '../remote/layout';
+import { groupLock, modelLock, MODEL_NAME, type ServerLayout } from '../remote/layout';
 import type { Db } from '../store/database';
 import type { SshConnection } from '../transport/ssh';
 import type { AuditService } from './audit/service';
@@ -211,9 +211,9 @@ export function createAccessService(deps: AccessDeps) {
     return report;
   }
 
-  /** A model's lock folder, or a group's state lock for `group:<name>`. */
+  /** A model's lock, or a group's state lock for `group:<name>`. */
   const lockDirOf = (name: string) =>
-    name.startsWith(GROUP_LOCK_PREFIX) ? groupPaths(deps.layout, name.slice(GROUP_LOCK_PREFIX.length)).lock : modelLockDir(deps.layout, name);
+    name.startsWith(GROUP_LOCK_PREFIX) ? groupLock(deps.layout, name.slice(GROUP_LOCK_PREFIX.length)) : modelLock(deps.layout, name);
 
   return {
     // ---- API keys

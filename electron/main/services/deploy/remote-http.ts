@@ -10,7 +10,7 @@ export interface RemoteHttpResponse {
 const HTTP_GET = 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "GET %s HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n" "$2" >&3 && cat <&3';
 
 const httpGet = (port: number, path: string, timeoutSeconds: number) =>
-  command('bash', '-c', HTTP_GET, 'remote-get', port, path).under('timeout', timeoutSeconds).withoutErrorOutput();
+  command('bash', '-c', HTTP_GET, 'remote-get', port, path).under('timeout', timeoutSeconds).withoutErrorOutput().asVerb(['probe', port, path]);
 
 /**
  * A GET to a port on the server's own loopback, made from the server itself through SSH with bash's /dev/tcp:

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError } from '../../../../shared/errors';
-import { command, docker, each, orElse, tolerant } from '../remote/command';
+import { command, docker, orElse, tolerant } from '../remote/command';
 import { FIRST_REPLICA_PORT, labels, replicaName } from '../remote/layout';
 import type { SshConnection } from '../transport/ssh';
 import { remoteGet } from './remote-http';
@@ -21,17 +21,18 @@ export interface Replica {
   standsInFor?: number;
 }
 
-/** The Docker commands of replicas, kept apart from the code that runs them. */
+/** The Docker commands of replicas, kept apart from the code that runs them; each with its berth-shell verb. */
 const replicaCommands = {
   /** The port label of every Berth container, running or not. */
-  usedPorts: () => docker('ps', '-a', '--filter', `label=${labels.port}`, '--format', `{{.Label "${labels.port}"}}`),
+  usedPorts: () => docker('ps', '-a', '--filter', `label=${labels.port}`, '--format', `{{.Label "${labels.port}"}}`).asVerb(['ports']),
 
-  /** Removes a leftover of the same name, then runs the replica. */
+  /** A leftover of the same name (an interrupted deploy's); none is fine. */
+  removeLeftover: (name: string) => docker('rm', '-f', name).silenced(true).asVerb(['rm', name]),
+
   run: (spec: ReplicaSpec, index: number, port: number) => {
-    const name = replicaName(spec.model, spec.version, index);
-    const replica = docker(
-      'run', '-d',
-      '--name', name,
+    const args = [
+      '-d',
+      '--name', replicaName(spec.model, spec.version, index),
       '--network', 'host',
       // Comes back after a crash and after a server reboot; a crash loop is Docker-throttled and reported by the monitor.
       '--restart', 'unless-stopped',
@@ -46,18 +47,19 @@ const replicaCommands = {
       '-e', `PORT=${port}`, '-e', 'BERTH_HOST=127.0.0.1',
       '-e', `BERTH_MODEL_NAME=${spec.model}`, '-e', `BERTH_MODEL_VERSION=${spec.version}`,
       spec.imageRef,
-    );
-    return each(docker('rm', '-f', name).silenced(true), replica);
+    ];
+    return docker('run', ...args).asVerb(['run', ...args]);
   },
 
   /** "<status> <restart count>", or "missing 0" when there is no such container. */
   state: (name: string) =>
-    orElse(docker('inspect', '--format', '{{.State.Status}} {{.RestartCount}}', name).withoutErrorOutput(), command('echo', 'missing', 0)),
+    orElse(docker('inspect', '--format', '{{.State.Status}} {{.RestartCount}}', name).withoutErrorOutput(), command('echo', 'missing', 0)).asVerb(['replica-state', name]),
 
-  logTail: (name: string) => docker('logs', '--tail', 40, name).withErrorsInOutput(),
-  remove: (names: string[]) => tolerant(docker('rm', '-f', ...names).silenced(true)),
-  stop: (names: string[]) => docker('stop', '-t', 10, ...names).silenced(),
-  start: (names: string[]) => docker('start', ...names).silenced(),
+  /** Through the verb, the log's stderr arrives as stderr: the caller joins both. */
+  logTail: (name: string) => docker('logs', '--tail', 40, name).withErrorsInOutput().asVerb(['logs', name, '--tail', 40]),
+  remove: (names: string[]) => tolerant(docker('rm', '-f', ...names).silenced(true)).asVerb(['rm', ...names]),
+  stop: (names: string[]) => docker('stop', '-t', 10, ...names).silenced().asVerb(['stop', '-t', 10, ...names]),
+  start: (names: string[]) => docker('start', ...names).silenced().asVerb(['start', ...names]),
 };
 
 /** Ports already claimed by Berth containers on this server (running or not), so a new replica never collides. */
@@ -77,6 +79,7 @@ export async function startReplicas(ssh: SshConnection, spec: ReplicaSpec, count
   for (let index = firstIndex; index < firstIndex + count; index++) {
     while (taken.has(port)) port++;
     taken.add(port);
+    await ssh.exec(replicaCommands.removeLeftover(replicaName(spec.model, spec.version, index)), { timeoutMs: 60_000 });
     await ssh.run(replicaCommands.run(spec, index, port), { timeoutMs: 60_000 });
     replicas.push({ name: replicaName(spec.model, spec.version, index), port });
   }
@@ -130,7 +133,7 @@ async function replicaState(
 
 async function notReady(ssh: SshConnection, replica: Replica, why: string): Promise<BerthError> {
   const logs = await ssh.exec(replicaCommands.logTail(replica.name), { timeoutMs: 10_000 }).then(
-    (r) => r.stdout.toString(),
+    (r) => r.stdout.toString() + r.stderr,
     () => '(logs unavailable)',
   );
   return new BerthError('SmokeTestFailed', `Replica ${replica.name} on ${ssh.target.host} ${why}. Last log lines:\n${logs}`, {

@@ -5,10 +5,14 @@ import type { ServerRegistry } from '../servers/registry';
 import type { SshConnection } from '../transport/ssh';
 import type { DeployStore } from './store';
 
-/** Image references present on a server, one round trip; null when the server cannot be asked. */
+/** Berth's images on a server as berth-shell's `images` prints them: one JSON object per line. */
+const listImages = () => docker('image', 'ls', '--no-trunc', '--filter', 'reference=berth/*', '--format', '{{json .}}').asVerb(['images']);
+
+/** Berth's image references present on a server, one round trip. */
 export async function imagesOn(ssh: SshConnection): Promise<Set<string>> {
-  const out = await ssh.run(docker('image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'), { timeoutMs: 10_000 });
-  return new Set(out.split('\n').filter(Boolean));
+  const out = await ssh.run(listImages(), { timeoutMs: 10_000 });
+  const refs = out.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { Repository: string; Tag: string });
+  return new Set(refs.map((r) => `${r.Repository}:${r.Tag}`));
 }
 
 /** What the Deployments page shows for one model: its timeline, where each version runs, its URLs. */

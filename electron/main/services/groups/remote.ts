@@ -3,7 +3,7 @@
  * value reaches it as a positional parameter. Paths come from remote/layout.ts.
  */
 import { command, script, type RemoteCommand } from '../remote/command';
-import { checkGroupName, groupPaths, serverIdentityPath, type ServerLayout } from '../remote/layout';
+import { checkGroupName, groupPaths, serverIdentityPath, type LockPlace, type ServerLayout } from '../remote/layout';
 
 /** Exit status a compare-and-swap script uses when what it would replace changed since it was read. */
 export const CHANGED_SINCE_READ = 75;
@@ -33,12 +33,13 @@ listing "$1" '*'`,
     layout.berthDir,
     serverIdentityPath(layout),
     candidateUid,
-  );
+    // A member's server was claimed: it has its identity already.
+  ).asVerb(['state-list']);
 }
 
 /** Identity, and the state and revocations of one group (or of every group with `*`). */
 export function listGroups(layout: ServerLayout, group: string | '*'): RemoteCommand {
-  return script(`${LISTING}\nlisting "$1" "$2"`, layout.berthDir, group === '*' ? '*' : checkGroupName(group));
+  return script(`${LISTING}\nlisting "$1" "$2"`, layout.berthDir, group === '*' ? '*' : checkGroupName(group)).asVerb(group === '*' ? ['state-list'] : ['state-list', group]);
 }
 
 /**
@@ -62,7 +63,8 @@ listing "$1" '*'`,
     paths.dir,
     expectedDigest,
     replacedRevision,
-  );
+    // The verb checks the member's rights and the group lock, and derives routes.json itself (then prints `routes\t…`).
+  ).asVerb(['state-apply', group, expectedDigest, replacedRevision]);
 }
 
 /** Appends revocations (stdin, one JSON line each) to the group's grow-only revocation file. */
@@ -101,7 +103,9 @@ case "$mounts" in "true "*"$2 "*) echo gateway ;; *) echo table ;; esac`,
  * flock on a sibling guard file, so a second taker never reads the folder before its note is written, and two
  * takers of an expired lock never both win (one could otherwise move aside the lock the other just took).
  */
-export function acquireLock(lockDir: string, note: string, ttlSeconds: number): RemoteCommand {
+const lockVerb = (lock: LockPlace, verb: 'lock' | 'extend' | 'unlock' | 'break-lock') => (lock.scope === 'group' ? `group-${verb}` : verb);
+
+export function acquireLock(lock: LockPlace, note: string, ttlSeconds: number): RemoteCommand {
   return script(
     `l=$1; mkdir -p "$(dirname "$l")" || exit 1
 exec 9>"$l.guard"; flock -w 10 9 || { echo "the lock $l stayed busy" >&2; exit 1; }
@@ -114,30 +118,34 @@ if mkdir "$l" 2>/dev/null; then
 else
   printf 'held\\t'; head -c 4096 "$l/info.json" 2>/dev/null | tr -d '\\n'; echo
 fi`,
-    lockDir,
+    lock.dir,
     note,
     ttlSeconds,
-  );
+  ).asVerb([lockVerb(lock, 'lock'), lock.name, ttlSeconds], note);
 }
 
 /** Pushes a held lock's expiry forward (a long operation's heartbeat); only the lock this token took (under the guard, so never one taken over meanwhile). */
-export function extendLock(lockDir: string, token: string, ttlSeconds: number): RemoteCommand {
+export function extendLock(lock: LockPlace, token: string, ttlSeconds: number): RemoteCommand {
   return script(
     `[ -d "$1" ] || { echo not-ours; exit 0; }; exec 9>"$1.guard"; flock -w 10 9 || exit 1; if grep -qF "\\"token\\":\\"$2\\"" "$1/info.json" 2>/dev/null; then echo $(( $(date +%s) + $3 )) > "$1/expires"; echo extended; else echo not-ours; fi`,
-    lockDir,
+    lock.dir,
     token,
     ttlSeconds,
-  );
+  ).asVerb([lockVerb(lock, 'extend'), lock.name, token, ttlSeconds]);
 }
 
 /** Removes a lock only if it is still the one this token took: never one that another holder took since. */
-export function releaseLock(lockDir: string, token: string): RemoteCommand {
-  return script(`[ -d "$1" ] || { echo not-ours; exit 0; }; exec 9>"$1.guard"; flock -w 10 9 || exit 1; if grep -qF "\\"token\\":\\"$2\\"" "$1/info.json" 2>/dev/null; then rm -rf "$1"; echo released; else echo not-ours; fi`, lockDir, token);
+export function releaseLock(lock: LockPlace, token: string): RemoteCommand {
+  return script(`[ -d "$1" ] || { echo not-ours; exit 0; }; exec 9>"$1.guard"; flock -w 10 9 || exit 1; if grep -qF "\\"token\\":\\"$2\\"" "$1/info.json" 2>/dev/null; then rm -rf "$1"; echo released; else echo not-ours; fi`, lock.dir, token).asVerb([
+    lockVerb(lock, 'unlock'),
+    lock.name,
+    token,
+  ]);
 }
 
 /** Removes a lock whoever holds it (admins, audited); prints whether one was held. */
-export function breakLock(lockDir: string): RemoteCommand {
-  return script(`if [ -d "$1" ]; then rm -rf "$1"; echo held; else echo free; fi`, lockDir);
+export function breakLock(lock: LockPlace): RemoteCommand {
+  return script(`if [ -d "$1" ]; then rm -rf "$1"; echo held; else echo free; fi`, lock.dir).asVerb([lockVerb(lock, 'break-lock'), lock.name]);
 }
 
 /** Every model lock and group lock on the server: one line each, its folder and its note. */

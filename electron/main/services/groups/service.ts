@@ -11,7 +11,7 @@ import { GroupState, STATE_FORMAT, type RequestLogBound, type Revocation, type S
 import { remoteGet } from '../deploy/remote-http';
 import { checkRoutes } from '../gateway/routes';
 import { command } from '../remote/command';
-import { GATEWAY_CONTAINER, GATEWAY_PORT, groupPaths, modelLockDir, type ServerLayout } from '../remote/layout';
+import { GATEWAY_CONTAINER, GATEWAY_PORT, groupLock, groupPaths, modelLock, type LockPlace, type ServerLayout } from '../remote/layout';
 import type { ServerRegistry } from '../servers/registry';
 import type { Db } from '../store/database';
 import type { SshConnection } from '../transport/ssh';
@@ -135,7 +135,7 @@ export function createGroupStateService(deps: GroupStateDeps) {
    * Takes a lock folder on the targets in one order every Berth shares (by server identity), so two Berths never
    * hold a part each. A lock another holder has is waited for (bounded), then the change is refused naming them.
    */
-  async function takeLocks(targets: Target[], dir: string, message: string, ttlSeconds: number, needed: number, waitMs = deps.lockWaitMs ?? 20_000) {
+  async function takeLocks(targets: Target[], dir: LockPlace, message: string, ttlSeconds: number, needed: number, waitMs = deps.lockWaitMs ?? 20_000) {
     const token = randomBytes(12).toString('hex');
     const note = JSON.stringify({ ...deps.actor(), message, since: now().toISOString(), token, pid: process.pid, folder: deps.folder ?? null });
     const deadline = Date.now() + waitMs;
@@ -202,9 +202,9 @@ export function createGroupStateService(deps: GroupStateDeps) {
   }
 
   /** Releases that failed (the server went away) are retried the next time this Berth reaches that server. */
-  const pendingReleases = new Map<number, Array<{ dir: string; token: string }>>();
+  const pendingReleases = new Map<number, Array<{ dir: LockPlace; token: string }>>();
 
-  async function releaseLocks(held: HeldLock[], dir: string, token: string) {
+  async function releaseLocks(held: HeldLock[], dir: LockPlace, token: string) {
     await Promise.all(
       held.map(async ({ ssh, target }) => {
         try {
@@ -322,7 +322,7 @@ export function createGroupStateService(deps: GroupStateDeps) {
   async function change<T>(group: string, what: string, mutate: (state: GroupState) => T, options: ChangeOptions = {}): Promise<Commit<T>> {
     const { targets, unreachable } = await targetsOf(group, options.alsoServers);
     const needed = majorityOf(targets.length + unreachable.length);
-    const lock = await takeLocks(targets, groupPaths(layout, group).lock, `${group}: ${what}`, GROUP_LOCK_TTL_S, needed);
+    const lock = await takeLocks(targets, groupLock(layout, group), `${group}: ${what}`, GROUP_LOCK_TTL_S, needed);
     try {
       const { copies, lost } = await readCopies(lock.held, group);
       const { current } = chooseCurrent(copies);
@@ -363,8 +363,9 @@ export function createGroupStateService(deps: GroupStateDeps) {
     try {
       const expected = copy.check === null ? 'none' : copy.check.ok ? copy.check.digest : 'any';
       const replaced = copy.check?.ok ? copy.check.file.revision.revision : 0;
-      const listing = await copy.ssh.run(remote.writeState(layout, file.revision.group, expected, replaced), { ...EXEC, stdin: stateFileText(file) });
-      await derive(copy.ssh, listing, options.team ?? false);
+      const written = await copy.ssh.run(remote.writeState(layout, file.revision.group, expected, replaced), { ...EXEC, stdin: stateFileText(file) });
+      if (copy.ssh.member) await derivedByServer(copy.ssh, written, options.team ?? false);
+      else await derive(copy.ssh, written, options.team ?? false);
       return { ...outcome, ok: true };
     } catch (err) {
       return { ...outcome, ok: false, error: errorText(err) };
@@ -394,6 +395,17 @@ export function createGroupStateService(deps: GroupStateDeps) {
       if (team) await deps.applyTeam?.(ssh, deriveMembers(view));
       return;
     }
+  }
+
+  /**
+   * A member's `state-apply` derived the server's table itself and ends with `routes\t<revision|unchanged>`: wait
+   * for a running gateway to serve it. The team block needs every group's members, so an admin reads them all.
+   */
+  async function derivedByServer(ssh: SshConnection, output: string, team: boolean): Promise<void> {
+    const routes = /^routes\t(\d+|unchanged)$/m.exec(output)?.[1];
+    if (routes === undefined) throw new BerthError('RemoteCommandFailed', `${ssh.target.host} wrote the state but did not say whether it derived its gateway table`);
+    if (routes !== 'unchanged' && (await remoteGet(ssh, GATEWAY_PORT, '/_berth/health')).status !== 0) await confirmTable(ssh, Number(routes));
+    if (team) await deps.applyTeam?.(ssh, deriveMembers(serverView(parseListing(await ssh.run(remote.listGroups(layout, '*').withoutVerb(), EXEC)))));
   }
 
   async function confirmTable(ssh: SshConnection, revision: number): Promise<void> {
@@ -617,7 +629,7 @@ export function createGroupStateService(deps: GroupStateDeps) {
    */
   async function withModelLock<T>(group: string, model: string, message: string, work: (token: string) => Promise<T>): Promise<T> {
     const { targets, unreachable } = await targetsOf(group);
-    const dir = modelLockDir(layout, model);
+    const dir = modelLock(layout, model);
     const lock = await takeLocks(targets, dir, message, MODEL_LOCK_TTL_S, majorityOf(targets.length + unreachable.length), 0);
     // The lock outlives a Berth that died holding it by at most its TTL: while this one works, it keeps it fresh.
     const heartbeat = setInterval(() => {
@@ -633,7 +645,7 @@ export function createGroupStateService(deps: GroupStateDeps) {
 
   /** Releases a model lock a crashed operation of this data folder took (by its token: never another holder's). */
   async function releaseModelLock(serverIds: number[], model: string, token: string): Promise<void> {
-    await Promise.allSettled(serverIds.map(async (id) => (await deps.connection(id)).run(remote.releaseLock(modelLockDir(layout, model), token), EXEC)));
+    await Promise.allSettled(serverIds.map(async (id) => (await deps.connection(id)).run(remote.releaseLock(modelLock(layout, model), token), EXEC)));
   }
 
   return { identify, attach, change, revoke, refresh, repair, poll, updateGroup, removeGroup, withModelLock, releaseModelLock, syncView, cache };

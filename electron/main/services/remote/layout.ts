@@ -83,8 +83,16 @@ export const groupsDir = (layout: ServerLayout) => `${layout.berthDir}/groups`;
 export const serverIdentityPath = (layout: ServerLayout) => `${layout.berthDir}/server.json`;
 /** What the agent reports, rewritten every second (docs/AGENT.md, "The view"). */
 export const agentViewPath = (layout: ServerLayout) => `${layout.berthDir}/agent/view.json`;
+/** A lock on a server: its folder, and what berth-shell's lock verbs call it (`lock <model>`, `group-lock <group>`). */
+export interface LockPlace {
+  dir: string;
+  scope: 'model' | 'group';
+  name: string;
+}
 /** A model's operation lock (held for a whole deploy, rollback, …). */
-export const modelLockDir = (layout: ServerLayout, model: string) => `${layout.berthDir}/lock/${checkModelName(model)}`;
+export const modelLock = (layout: ServerLayout, model: string): LockPlace => ({ dir: `${layout.berthDir}/lock/${checkModelName(model)}`, scope: 'model', name: model });
+/** A group's state lock (held while one revision is written). */
+export const groupLock = (layout: ServerLayout, group: string): LockPlace => ({ dir: groupPaths(layout, group).lock, scope: 'group', name: group });
 
 export const replicaName = (model: string, version: number, index: number) => `berth-${model}-v${version}-r${index}`;
 

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError } from '../../../../shared/errors';
+import { command } from '../remote/command';
 import { connectSsh, type ConnectOptions, type SshConnection, type SshTarget } from '../transport/ssh';
 
 export interface PoolTarget {
@@ -17,6 +18,8 @@ const BACKOFF_MS = [500, 1500, 4000];
 /** A connection idle longer than this is checked before reuse: a silently cut link would otherwise hang the caller. */
 const IDLE_CHECK_MS = 10_000;
 const IDLE_CHECK_TIMEOUT_MS = 3000;
+/** The cheapest round trip a login answers: a member's key may run only verbs. */
+const IDLE_CHECK = command('true').asVerb(['help']);
 
 /** One SSH connection per server, reused by every service, with keepalive and bounded reconnect backoff. */
 export function createConnectionPool(resolve: (serverId: number) => PoolTarget, connect = connectSsh) {
@@ -55,7 +58,7 @@ export function createConnectionPool(resolve: (serverId: number) => PoolTarget, 
 
   async function stillAlive(connection: SshConnection): Promise<boolean> {
     if (Date.now() - connection.lastActiveAt < IDLE_CHECK_MS) return true;
-    return connection.exec('true', { timeoutMs: IDLE_CHECK_TIMEOUT_MS }).then(
+    return connection.exec(IDLE_CHECK, { timeoutMs: IDLE_CHECK_TIMEOUT_MS }).then(
       (r) => r.code === 0,
       () => false,
     );

@@ -1,13 +1,14 @@
 import { BerthError } from '../../../../shared/errors';
-import { shellQuote, type ExecOptions, type ExecResult } from './ssh';
+import { docker, script, type RemoteCommand } from '../remote/command';
+import type { ExecOptions, ExecResult } from './ssh';
 import type { ClientChannel } from 'ssh2';
 
 /** The part of an SSH connection image transport uses (SshConnection fits; tests may fake it). */
 export interface ImageShell {
   readonly target: { host: string };
-  exec(command: string, options?: ExecOptions): Promise<ExecResult>;
-  run(command: string, options?: ExecOptions): Promise<string>;
-  stream(command: string): Promise<ClientChannel>;
+  exec(command: RemoteCommand, options?: ExecOptions): Promise<ExecResult>;
+  run(command: RemoteCommand, options?: ExecOptions): Promise<string>;
+  stream(command: RemoteCommand): Promise<ClientChannel>;
 }
 
 /** What a server holds that matters for sending one image. */
@@ -27,17 +28,22 @@ export interface RemoteInventory {
 /** Longest inventory kept: more layer lists than that only means more layers are sent again. */
 const MAX_LAYER_LINES = 20_000;
 
-/** One round trip: what the reference is, which layers exist, and whether gzip is there. Zero images is fine. */
-export function inventoryScript(ref: string, imageId: string): string {
-  return [
+/**
+ * One round trip: what the reference is ($1), whether the image id ($2) is there, which layers exist, and whether
+ * gzip is there. Zero images is fine. berth-shell's `image-inventory` prints the same, without gzip: its `load`
+ * takes a plain tar.
+ */
+export function inventoryScript(ref: string, imageId: string): RemoteCommand {
+  const text = [
     `ids=$(docker image ls -aq --no-trunc) || exit 1`,
-    `printf 'ref=%s\\n' "$(docker image inspect --format '{{.Id}}' ${shellQuote(ref)} 2>/dev/null)"`,
-    `if docker image inspect --format '{{.Id}}' ${shellQuote(imageId)} >/dev/null 2>&1; then echo has-id=yes; fi`,
+    `printf 'ref=%s\\n' "$(docker image inspect --format '{{.Id}}' "$1" 2>/dev/null)"`,
+    `if docker image inspect --format '{{.Id}}' "$2" >/dev/null 2>&1; then echo has-id=yes; fi`,
     `if command -v gzip >/dev/null 2>&1; then echo gzip=yes; fi`,
     `printf 'driver=%s\\n' "$(docker info --format '{{json .DriverStatus}}' 2>/dev/null)"`,
     `if [ -n "$ids" ]; then docker image inspect --format 'layers={{json .RootFS.Layers}}' $(printf '%s\\n' $ids | sort -u) 2>/dev/null | sort -u | head -n ${MAX_LAYER_LINES}; fi`,
     `exit 0`,
   ].join('\n');
+  return script(text, ref, imageId).asVerb(['image-inventory', ref, imageId]);
 }
 
 export function parseInventory(stdout: string): RemoteInventory {
@@ -75,17 +81,17 @@ export async function readInventory(ssh: ImageShell, ref: string, imageId: strin
 }
 
 /** Reads a (maybe gzip-compressed) image tar from stdin into the engine; atomic per image (no tag on failure). */
-export const loadCommand = (compressed: boolean) => (compressed ? 'gzip -dc | docker load' : 'docker load');
+export const loadCommand = (compressed: boolean) => (compressed ? script('gzip -dc | docker load') : docker('load').asVerb(['load']));
 
 /** The image id a reference names on the server, or null. */
 export async function remoteImageId(ssh: ImageShell, ref: string, timeoutMs: number, signal?: AbortSignal): Promise<string | null> {
-  const result = await ssh.exec(`docker image inspect --format '{{.Id}}' ${shellQuote(ref)}`, { timeoutMs, signal });
+  const result = await ssh.exec(docker('image', 'inspect', '--format', '{{.Id}}', ref).asVerb(['image-id', ref]), { timeoutMs, signal });
   const id = result.stdout.toString().trim();
   return result.code === 0 && id ? id : null;
 }
 
 export async function tagRemote(ssh: ImageShell, imageId: string, ref: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-  await ssh.run(`docker tag ${shellQuote(imageId)} ${shellQuote(ref)}`, { timeoutMs, signal });
+  await ssh.run(docker('tag', imageId, ref).asVerb(['tag', imageId, ref]), { timeoutMs, signal });
 }
 
 /** After a load: the reference must name exactly the local image id. */

@@ -1,6 +1,7 @@
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { BerthError } from '../../../../shared/errors';
-import type { RemoteCommand } from '../remote/command';
+import { MemberIdentity } from '../../../../shared/access';
+import { RemoteCommand, verbRequest } from '../remote/command';
 import { fingerprintOf, keyTypeOf } from './host-key';
 
 export interface SshTarget {
@@ -45,11 +46,20 @@ const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 
 /** Single-quotes a value for a POSIX shell command line. */
 export const shellQuote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
 
-/** An authenticated SSH connection whose server proved the pinned host key. */
+/** berth-shell's exit status for a refusal (docs/AGENT.md). */
+const REFUSED = 126;
+
+/**
+ * An authenticated SSH connection whose server proved the pinned host key. A login with a member's key
+ * (`member` set) reaches only berth-shell: every command goes as its verb, and one without a verb only to an admin
+ * (berth-shell gives admins a shell); the server checks the rights either way.
+ */
 export class SshConnection {
   private closed = false;
   /** When the connection last carried a command successfully (for the pool's idle check). */
   lastActiveAt = Date.now();
+  /** Who this login is on the server when it is a member's key (berth-shell); null for a root or sudo login. */
+  member: MemberIdentity | null = null;
 
   constructor(
     readonly target: SshTarget,
@@ -69,7 +79,12 @@ export class SshConnection {
 
   /** Runs a command and collects its output; a non-zero exit is returned, not thrown. */
   exec(remote: string | RemoteCommand, options: ExecOptions = {}): Promise<ExecResult> {
-    const command = String(remote);
+    let command: string;
+    try {
+      ({ command, options } = this.request(remote, options));
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise((resolve, reject) => {
       let settled = false;
       let openChannel: ClientChannel | undefined;
@@ -115,8 +130,11 @@ export class SshConnection {
 
   /** Like exec, but a non-zero exit becomes a RemoteCommandFailed carrying stderr; returns stdout as text. */
   async run(remote: string | RemoteCommand, options: ExecOptions = {}): Promise<string> {
-    const command = String(remote);
-    const result = await this.exec(command, options);
+    const command = this.request(remote, options).command;
+    const result = await this.exec(remote, options);
+    if (this.member && result.code === REFUSED) {
+      throw new BerthError('Unauthorized', `${this.target.host} refused ${this.member.name}: ${(result.stderr.trim() || result.stdout.toString().trim()).replace(/^berth: /, '')}`, { code: result.code });
+    }
     if (result.code !== 0) {
       throw new BerthError(
         'RemoteCommandFailed',
@@ -129,13 +147,51 @@ export class SshConnection {
 
   /** A raw channel for streaming (logs, image transfer); the caller owns it. */
   stream(remote: string | RemoteCommand): Promise<ClientChannel> {
+    let command: string;
+    try {
+      command = this.request(remote, {}).command;
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise((resolve, reject) => {
-      this.client.exec(String(remote), (err, channel) => {
+      this.client.exec(command, (err, channel) => {
         if (err) return reject(this.asError(err));
         this.lastActiveAt = Date.now();
         resolve(channel);
       });
     });
+  }
+
+  /** What goes over the wire: the command itself, or for a member's key its berth-shell verb (and that verb's stdin). */
+  private request(remote: string | RemoteCommand, options: ExecOptions): { command: string; options: ExecOptions } {
+    if (!this.member) return { command: String(remote), options };
+    const verb = remote instanceof RemoteCommand ? remote.verb : undefined;
+    if (verb) return { command: verbRequest(verb), options: verb.stdin === undefined ? options : { ...options, stdin: verb.stdin } };
+    if (this.member.role === 'admin') return { command: String(remote), options };
+    throw new BerthError(
+      'Unauthorized',
+      `${this.target.host}: this step has no berth-shell verb, so only an admin may run it (${this.member.name} has role ${this.member.role}): ${String(remote).slice(0, 120)}`,
+    );
+  }
+
+  /** Asks the login who it is: berth-shell answers a member's `whoami` with JSON, a plain shell with the user name. */
+  async identify(): Promise<void> {
+    const result = await this.exec('whoami', { timeoutMs: 15_000 });
+    const text = result.stdout.toString().trim();
+    if (result.code === REFUSED) {
+      this.close();
+      throw new BerthError('Unauthorized', `${this.target.host} refused this key: ${result.stderr.trim().replace(/^berth: /, '')}`);
+    }
+    if (result.code !== 0 || !text.startsWith('{')) return;
+    let answer: unknown;
+    try {
+      answer = JSON.parse(text);
+    } catch {
+      return;
+    }
+    const parsed = MemberIdentity.safeParse(answer);
+    if (!parsed.success) throw new BerthError('RemoteCommandFailed', `${this.target.host} answered whoami with something that is not a member: ${text.slice(0, 200)}`);
+    this.member = parsed.data;
   }
 
   close(): void {
@@ -183,7 +239,13 @@ export function connectSsh(target: SshTarget, options: ConnectOptions = {}): Pro
       },
     };
 
-    client.once('ready', () => resolve(new SshConnection(target, presented!, client)));
+    client.once('ready', () => {
+      const connection = new SshConnection(target, presented!, client);
+      connection.identify().then(() => resolve(connection), (err) => {
+        connection.close();
+        reject(err);
+      });
+    });
     client.once('error', (err: Error & { level?: string; code?: string }) => {
       client.end();
       reject(hostKeyError ?? classify(err, target));
