@@ -356,7 +356,7 @@ var shellVerbList = []struct {
 	role int
 }{
 	{"whoami", roleViewer}, {"help", roleViewer}, {"ps", roleViewer}, {"ports", roleViewer}, {"logs", roleViewer},
-	{"inspect", roleViewer}, {"replica-state", roleViewer}, {"stats", roleViewer}, {"health", roleViewer},
+	{"inspect", roleViewer}, {"replica-state", roleViewer}, {"stats", roleViewer}, {"health", roleViewer}, {"facts", roleViewer},
 	{"images", roleViewer}, {"image-id", roleViewer}, {"image-inventory", roleViewer}, {"audit-read", roleViewer},
 	{"locks", roleViewer}, {"routes-read", roleViewer}, {"state-read", roleViewer}, {"state-list", roleViewer}, {"view", roleViewer},
 	{"run", roleDeployer}, {"start", roleDeployer}, {"stop", roleDeployer}, {"restart", roleDeployer},
@@ -391,7 +391,7 @@ func shellHandlers() map[string]func(*shellSession) error {
 	return map[string]func(*shellSession) error{
 		"whoami": (*shellSession).whoami, "help": (*shellSession).help, "ps": (*shellSession).ps,
 		"logs": (*shellSession).logs, "inspect": (*shellSession).inspect, "stats": (*shellSession).stats,
-		"health": (*shellSession).health, "images": (*shellSession).images, "audit-read": (*shellSession).auditRead,
+		"health": (*shellSession).health, "facts": (*shellSession).facts, "images": (*shellSession).images, "audit-read": (*shellSession).auditRead,
 		"locks": (*shellSession).locks, "routes-read": (*shellSession).routesRead, "state-read": (*shellSession).stateRead,
 		"view": (*shellSession).view, "ports": (*shellSession).ports, "replica-state": (*shellSession).replicaState,
 		"image-id": (*shellSession).imageID, "image-inventory": (*shellSession).imageInventory,

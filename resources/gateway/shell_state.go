@@ -523,8 +523,28 @@ func (s *shellSession) stateApply() error {
 		}
 		return derr
 	}
-	fmt.Fprintf(s.env.stdout, "routes\t%s\n", routes)
+	if routes == "unchanged" {
+		fmt.Fprintln(s.env.stdout, "routes\tunchanged")
+	} else {
+		fmt.Fprintf(s.env.stdout, "routes\t%s\t%s\n", routes, s.tableServer())
+	}
 	return nil
+}
+
+// tableServer is "gateway" when a running berth-gateway serves this folder's routes.json (the client then waits
+// until it serves the new table, as after the app's own write), else "table".
+func (s *shellSession) tableServer() string {
+	out, err := s.dockerOutput(io.Discard, "inspect", "--type", "container", "-f", "{{.State.Running}} {{range .Mounts}}{{.Source}} {{end}}", "--", "berth-gateway")
+	fields := strings.Fields(string(out))
+	if err != nil || len(fields) == 0 || fields[0] != "true" {
+		return "table"
+	}
+	for _, source := range fields[1:] {
+		if filepath.Clean(source) == filepath.Join(s.env.berthDir, "gateway") {
+			return "gateway"
+		}
+	}
+	return "table"
 }
 
 // readStateFile reads the new state file: one line of at most 8 MiB.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -450,7 +451,7 @@ func TestShellStateApplyNeedsTheGroupLockAndTheDigest(t *testing.T) {
 	if a.current() != next {
 		t.Fatal("not written")
 	}
-	f.noDocker()
+	f.onlyGatewayLookups()
 }
 
 func TestShellStateApplyDeployerChangesTheirModels(t *testing.T) {
@@ -479,10 +480,22 @@ func TestShellStateApplyDeployerChangesTheirModels(t *testing.T) {
 	if _, ok := routes.Models["d1"]; !ok {
 		t.Fatalf("routes.json lacks the other group's model: %+v", routes.Models)
 	}
-	// Its output: the listing of Dan's groups (the app's, byte for byte), then the routes revision.
-	wantOut := appListingOf(t, f.dir, "prod") + fmt.Sprintf("routes\t%d\n", routes.Revision)
+	// Its output: the listing of Dan's groups (the app's, byte for byte), then the routes revision and that no
+	// gateway serves this folder.
+	wantOut := appListingOf(t, f.dir, "prod") + fmt.Sprintf("routes\t%d\ttable\n", routes.Revision)
 	if got.stdout != wantOut {
 		t.Fatalf("stdout\n%s\nwant\n%s", got.stdout, wantOut)
+	}
+	// A running gateway that mounts this folder's table: the client waits for it to serve the new revision.
+	writeFile(t, filepath.Join(f.fake, "mounts", "berth-gateway"), "true /var/log/berth "+filepath.Join(f.dir, "gateway")+" \n")
+	next1b := revise(t, a.current(), func(s map[string]any) { object(s, "models", "m1")["public"] = false })
+	if got = a.apply(memberDan, next1b); got.code != 0 || !regexp.MustCompile(`\nroutes\t\d+\tgateway\n$`).MatchString(got.stdout) {
+		t.Fatalf("%+v", got)
+	}
+	writeFile(t, filepath.Join(f.fake, "mounts", "berth-gateway"), "false "+filepath.Join(f.dir, "gateway")+"\n")
+	next1c := revise(t, a.current(), func(s map[string]any) { object(s, "models", "m1")["public"] = true })
+	if got = a.apply(memberDan, next1c); got.code != 0 || !regexp.MustCompile(`\nroutes\t\d+\ttable\n$`).MatchString(got.stdout) {
+		t.Fatalf("%+v", got)
 	}
 	// A change that derives the same table.
 	next2 := revise(t, a.current(), func(s map[string]any) { object(s, "models", "m1")["createdBy"] = "dan" })
@@ -604,7 +617,7 @@ func TestShellStateApplyDeployerChangesTheirModels(t *testing.T) {
 	if f.readText(filepath.Join(f.dir, "groups", "prod", "history", "159.json")) != "{}\n" || replacedBytes == f.readText(a.path) {
 		t.Fatal("history or state not as expected")
 	}
-	f.noDocker()
+	f.onlyGatewayLookups()
 }
 
 func TestShellStateApplyAdminsAndViewers(t *testing.T) {
@@ -660,7 +673,7 @@ func TestShellStateApplyAdminsAndViewers(t *testing.T) {
 		t.Fatal("staging not written")
 	}
 	expectOut(t, f.as(memberDeb, "state-list staging"), appListingOf(t, f.dir, "staging"))
-	f.noDocker()
+	f.onlyGatewayLookups()
 }
 
 func TestShellStateApplyKeepsTheWrittenStateWhenRoutesCannotBeDerived(t *testing.T) {

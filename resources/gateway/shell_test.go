@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -32,6 +34,10 @@ printf '%%s\n' "$*" >> "$fake/argv"
 case "$1" in
   inspect)
     name=${!#}
+    case "$*" in *Mounts*)
+      if [ -f "$fake/mounts/$name" ]; then cat "$fake/mounts/$name"; exit 0; fi
+      echo "Error: No such object: $name" >&2; exit 1 ;;
+    esac
     if [ -f "$fake/labels/$name" ]; then
       case "$*" in *State.Status*) printf '%%s ' "$(cat "$fake/state/$name" 2>/dev/null || echo running 0)" ;; esac
       cat "$fake/labels/$name"; echo; exit 0
@@ -121,6 +127,16 @@ func (f *shellFixture) noDocker() {
 	f.t.Helper()
 	if calls := f.argv(); len(calls) != 0 {
 		f.t.Fatalf("docker was called: %q", calls)
+	}
+}
+
+// onlyGatewayLookups fails unless docker was asked nothing but whether berth-gateway serves the folder (state-apply's last step).
+func (f *shellFixture) onlyGatewayLookups() {
+	f.t.Helper()
+	for _, call := range f.argv() {
+		if call != "inspect --type container -f {{.State.Running}} {{range .Mounts}}{{.Source}} {{end}} -- berth-gateway" {
+			f.t.Fatalf("docker was called: %q", call)
+		}
 	}
 }
 
@@ -287,7 +303,7 @@ func TestShellOldKeyLineIgnoresItsRoleWord(t *testing.T) {
 	if who.code != 0 || json.Unmarshal([]byte(who.stdout), &answer) != nil || answer.Role != "viewer" || answer.Member != memberVera || answer.Name != "Vera Viewer" {
 		t.Fatalf("%+v", who)
 	}
-	viewerVerbs := "whoami help ps ports logs inspect replica-state stats health images image-id image-inventory audit-read locks routes-read state-read state-list view"
+	viewerVerbs := "whoami help ps ports logs inspect replica-state stats health facts images image-id image-inventory audit-read locks routes-read state-read state-list view"
 	shell := f.ssh([]string{"admin", memberVera}, "id", "")
 	if shell.code != 126 || shell.stderr != "berth: role viewer may not run 'id': not a Berth verb; role viewer may run: "+viewerVerbs {
 		t.Fatalf("a lying role word got a shell: %+v", shell)
@@ -947,4 +963,24 @@ func TestShellReplicaState(t *testing.T) {
 	}
 	f.shellCalls(memberVera, "replica-state postgres", 64, "invalid container name 'postgres'")
 	f.shellCalls(memberVera, "replica-state", 64, "usage: replica-state <container>")
+}
+
+func TestShellFacts(t *testing.T) {
+	f := shellProdTeam(t)
+	root := t.TempDir()
+	info := fmt.Sprintf(`{"ServerVersion":"24.0.7","NCPU":2,"DockerRootDir":%q}`, root)
+	writeFile(t, filepath.Join(f.fake, "info"), info+"\n")
+	got := f.shellCalls(memberVera, "facts", 0, "", "info --format {{json .}}")
+	parts := strings.Split(got.stdout, factsSeparator+"\n")
+	if len(parts) != 3 || parts[0] != info+"\n" || parts[2] != "" {
+		t.Fatalf("%q", got.stdout)
+	}
+	// The app reads the fourth field of the df line: the bytes available under Docker's data root.
+	var fs syscall.Statfs_t
+	syscall.Statfs(root, &fs)
+	fields := strings.Fields(parts[1])
+	if len(fields) != 6 || fields[5] != root || fields[3] != strconv.FormatUint(fs.Bavail*uint64(fs.Bsize), 10) {
+		t.Fatalf("df line %q", parts[1])
+	}
+	f.shellCalls(memberVera, "facts now", 64, "usage: facts")
 }

@@ -469,3 +469,33 @@ func lastLines(data []byte, n int) []byte {
 	}
 	return data
 }
+
+// factsSeparator splits facts' parts, as the app's root-login command prints them.
+const factsSeparator = "---berth---"
+
+// facts prints what the app reads of a server: docker info as JSON, a df -P -B1 line for Docker's data root (only
+// its fourth field, the bytes available, is read), and the GPUs nvidia-smi lists, if it is installed.
+func (s *shellSession) facts() error {
+	if err := s.noArgs("facts"); err != nil {
+		return err
+	}
+	info, err := s.dockerOutput(s.env.stderr, "info", "--format", "{{json .}}")
+	if err != nil {
+		return err
+	}
+	var engine struct{ DockerRootDir string }
+	json.Unmarshal(info, &engine)
+	fmt.Fprintf(s.env.stdout, "%s\n%s\n", bytes.TrimSpace(info), factsSeparator)
+	var fs syscall.Statfs_t
+	if engine.DockerRootDir != "" && syscall.Statfs(engine.DockerRootDir, &fs) == nil {
+		size, free := fs.Blocks*uint64(fs.Bsize), fs.Bavail*uint64(fs.Bsize)
+		fmt.Fprintf(s.env.stdout, "- %d %d %d - %s\n", size, size-fs.Bfree*uint64(fs.Bsize), free, engine.DockerRootDir)
+	} else {
+		fmt.Fprintln(s.env.stdout)
+	}
+	fmt.Fprintln(s.env.stdout, factsSeparator)
+	if _, err := s.env.program("nvidia-smi"); err == nil {
+		return s.command("nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader")
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { compareDockerTs, lineSplitter, splitTimestamp, tiedToChannel } from '../../../electron/main/services/logs/remote';
+import { all, command, docker } from '../../../electron/main/services/remote/command';
 
 const running = (marker: string) => {
   try {
@@ -14,7 +15,7 @@ const running = (marker: string) => {
 describe('remote log helpers', () => {
   it('stops the tied command when its stdin closes (the SSH channel went away)', async () => {
     const marker = `sleep 31.${process.pid}`;
-    const child = spawn('sh', ['-c', tiedToChannel(marker)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('sh', ['-c', String(tiedToChannel(command('sleep', `31.${process.pid}`)))], { stdio: ['pipe', 'pipe', 'pipe'] });
     await new Promise((r) => setTimeout(r, 300));
     expect(running(marker)).toBe(true);
     const started = Date.now();
@@ -26,12 +27,19 @@ describe('remote log helpers', () => {
   });
 
   it('passes output and the exit code through when the command ends by itself', async () => {
-    const child = spawn('sh', ['-c', tiedToChannel(`sh -c "printf 'a\\nb\\n'; exit 3"`)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('sh', ['-c', String(tiedToChannel(command('sh', '-c', "printf 'a\\nb\\n'; exit 3")))], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (c) => (out += c));
     const [code] = await once(child, 'close'); // 'exit' may come before the last output is read
     expect(out).toBe('a\nb\n');
     expect(code).toBe(3);
+  });
+
+  it('keeps the verb of the tied command (a member sends that), and ties only one simple command', () => {
+    const follow = docker('logs', '--follow', 'abc123').asVerb(['logs', 'berth-iris-v1-r1', '--follow']);
+    expect(tiedToChannel(follow).verb).toEqual({ words: ['logs', 'berth-iris-v1-r1', '--follow'] });
+    expect(String(tiedToChannel(follow)).endsWith(' sh docker logs --follow abc123')).toBe(true);
+    expect(() => tiedToChannel(all(command('true'), command('false')))).toThrow(/one simple command/);
   });
 
   it('splits chunks into lines across UTF-8 and line boundaries, and cuts runaway lines', () => {

@@ -402,9 +402,9 @@ export function createGroupStateService(deps: GroupStateDeps) {
    * for a running gateway to serve it. The team block needs every group's members, so an admin reads them all.
    */
   async function derivedByServer(ssh: SshConnection, output: string, team: boolean): Promise<void> {
-    const routes = /^routes\t(\d+|unchanged)$/m.exec(output)?.[1];
-    if (routes === undefined) throw new BerthError('RemoteCommandFailed', `${ssh.target.host} wrote the state but did not say whether it derived its gateway table`);
-    if (routes !== 'unchanged' && (await remoteGet(ssh, GATEWAY_PORT, '/_berth/health')).status !== 0) await confirmTable(ssh, Number(routes));
+    const routes = /^routes\t(?:unchanged|(\d+)\t(gateway|table))$/m.exec(output);
+    if (!routes) throw new BerthError('RemoteCommandFailed', `${ssh.target.host} wrote the state but did not say whether it derived its gateway table`);
+    if (routes[2] === 'gateway') await confirmTable(ssh, Number(routes[1]));
     if (team) await deps.applyTeam?.(ssh, deriveMembers(serverView(parseListing(await ssh.run(remote.listGroups(layout, '*').withoutVerb(), EXEC)))));
   }
 

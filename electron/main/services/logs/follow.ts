@@ -3,7 +3,8 @@ import type { ClientChannel } from 'ssh2';
 import { BerthError } from '../../../../shared/errors';
 import { LogFollowInput, type LogFollowEvent, type LogLine, type LogSource, type LogTarget, type LogTargets } from '../../../../shared/logs';
 import { createChannelBudget, type OpenConnection } from '../monitor/connect';
-import { shellQuote, type SshConnection } from '../transport/ssh';
+import { docker } from '../remote/command';
+import type { SshConnection } from '../transport/ssh';
 import { createBatcher, type BatcherOptions } from './batcher';
 import { closeTied, compareDockerTs, lineSplitter, listBerthContainers, splitTimestamp, tiedToChannel, type BerthContainer } from './remote';
 
@@ -85,18 +86,19 @@ export function createLogsService(deps: LogsDeps) {
 
     async function attach(f: Follower, serverId: number, c: BerthContainer): Promise<void> {
       const resuming = f.lastTs !== '' && f.containerId === c.id;
-      const args = ['docker logs -f --timestamps'];
-      if (resuming) args.push(`--since ${shellQuote(f.lastTs)}`);
+      const options: Array<string | number> = ['--follow', '--timestamps'];
+      if (resuming) options.push('--since', f.lastTs);
       else {
-        args.push(`--tail ${input.tail}`);
-        if (input.since) args.push(`--since ${shellQuote(input.since)}`);
+        options.push('--tail', input.tail);
+        if (input.since) options.push('--since', input.since);
       }
-      args.push(shellQuote(c.id));
+      // berth-shell takes the container by name: its rights follow the name's model label.
+      const follow = docker('logs', ...options, c.id).asVerb(['logs', c.name, ...options]);
       f.containerId = c.id;
       const { ssh, release } = await budget.acquire(serverId);
       let channel: ClientChannel;
       try {
-        channel = await ssh.stream(tiedToChannel(args.join(' ')));
+        channel = await ssh.stream(tiedToChannel(follow));
       } catch (err) {
         release();
         throw err;

@@ -1,21 +1,26 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { ClientChannel } from 'ssh2';
-import { shellQuote, type SshConnection } from '../transport/ssh';
+import { docker, script, type RemoteCommand } from '../remote/command';
+import type { SshConnection } from '../transport/ssh';
 
 /**
- * Wraps a long-running remote command (`docker logs -f`, `docker events`: one simple command) so it dies with the SSH channel.
- * Closing an exec channel does not signal the process: a quiet `docker logs -f` would live on until it next
- * writes. A watcher reads the channel's stdin and kills the command at EOF, i.e. when Berth closes the channel
- * or the connection drops. (POSIX gives background jobs /dev/null as stdin, hence the copy on fd 3.)
+ * Wraps a long-running remote command (`docker logs -f`, `docker events`: one program and its words) so it dies with
+ * the SSH channel. Closing an exec channel does not signal the process: a quiet `docker logs -f` would live on until
+ * it next writes. A watcher reads the channel's stdin and kills the command at EOF, i.e. when Berth closes the
+ * channel or the connection drops. (POSIX gives background jobs /dev/null as stdin, hence the copy on fd 3.) A
+ * member's key sends the command's verb instead: berth-shell ends with the session.
  */
-export function tiedToChannel(command: string): string {
-  // `exec` makes $p the command itself (one simple command, no pipeline), so killing $p stops it.
-  const script =
-    `exec 3<&0; (exec ${command}) & p=$!; ` +
-    `{ cat <&3 >/dev/null 2>&1; kill $p 2>/dev/null; } >/dev/null 2>&1 & w=$!; ` +
-    `wait $p; rc=$?; kill $w 2>/dev/null; exit $rc`;
-  return `sh -c ${shellQuote(script)}`;
+export function tiedToChannel(remote: RemoteCommand): RemoteCommand {
+  const words = remote.parts.map((part) => {
+    if (typeof part !== 'string' && typeof part !== 'number') throw new Error(`Only one simple command can be tied to a channel: ${remote}`);
+    return part;
+  });
+  const tied = script(TIED, ...words);
+  return remote.verb ? tied.asVerb([...remote.verb.words]) : tied;
 }
+
+// `exec` makes $p the command itself, so killing $p stops it.
+const TIED = 'exec 3<&0; (exec "$@") & p=$!; { cat <&3 >/dev/null 2>&1; kill $p 2>/dev/null; } >/dev/null 2>&1 & w=$!; wait $p; rc=$?; kill $w 2>/dev/null; exit $rc';
 
 /** Ends a channel opened with `tiedToChannel`: EOF on stdin stops the remote command, close frees the channel. */
 export function closeTied(channel: ClientChannel): void {
@@ -102,22 +107,35 @@ export interface BerthContainer {
 
 const numberOrNull = (text: string | undefined) => (text && /^\d+$/.test(text) ? Number(text) : null);
 
-/** Every container whose name starts with `berth-` (replicas and the gateway), running or not. */
+/** Every container whose name starts with `berth-` (replicas and the gateway), running or not: berth-shell's `ps`. */
 export async function listBerthContainers(ssh: SshConnection, timeoutMs = 8000): Promise<BerthContainer[]> {
-  const format = ['{{.ID}}', '{{.Names}}', '{{.State}}', ...['model', 'version', 'replica', 'port'].map((l) => `{{.Label "berth.${l}"}}`)].join('\t');
-  const out = await ssh.run(`docker ps -a --no-trunc --format ${shellQuote(format)}`, { timeoutMs });
+  const out = await ssh.run(docker('ps', '-a', '--no-trunc', '--filter', 'name=^berth-', '--format', '{{json .}}').asVerb(['ps']), { timeoutMs });
   return out
     .split('\n')
-    .map((line) => line.split('\t'))
-    .filter((f) => f.length >= 3 && f[1].startsWith('berth-'))
-    .map(([id, name, state, model, version, replica, port]) => ({
-      id,
-      name,
-      state,
-      model: model || null,
-      version: numberOrNull(version),
-      replica: numberOrNull(replica),
-      port: numberOrNull(port),
-    }))
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { ID: string; Names: string; State: string; Labels: string })
+    .filter((c) => c.Names.startsWith('berth-'))
+    .map((c) => {
+      const labels = labelsOf(c.Labels);
+      return {
+        id: c.ID,
+        name: c.Names,
+        state: c.State,
+        model: labels.get('berth.model') || null,
+        version: numberOrNull(labels.get('berth.version')),
+        replica: numberOrNull(labels.get('berth.replica')),
+        port: numberOrNull(labels.get('berth.port')),
+      };
+    })
     .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** docker ps's `Labels`: `k=v,k=v` (Berth's label values have no commas). */
+function labelsOf(text: string): Map<string, string> {
+  return new Map(
+    text
+      .split(',')
+      .filter((pair) => pair.includes('='))
+      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)] as [string, string]),
+  );
 }

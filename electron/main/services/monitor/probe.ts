@@ -1,3 +1,4 @@
+import { docker, type RemoteCommand } from '../remote/command';
 import { shellQuote } from '../transport/ssh';
 
 /** What `docker inspect` tells about one Berth container (the fields the monitor uses). */
@@ -165,13 +166,9 @@ export function parseRuntime(text: string, hasGateway: boolean): RuntimeProbe {
  * Docker's container events, one JSON per line, for the die/oom/kill/start/destroy of Berth containers: a crash or
  * an OOM kill between two polls is not missed even when Docker restarts the container at once.
  */
-export function eventsCommand(sinceSeconds: number | null): string {
-  const since = sinceSeconds === null ? '' : ` --since ${sinceSeconds.toFixed(3)}`;
-  return (
-    `docker events --format '{{json .}}' --filter type=container` +
-    ['die', 'oom', 'kill', 'start', 'destroy'].map((e) => ` --filter event=${e}`).join('') +
-    since
-  );
+export function eventsCommand(sinceSeconds: number | null): RemoteCommand {
+  const filters = ['type=container', ...['die', 'oom', 'kill', 'start', 'destroy'].map((e) => `event=${e}`)].flatMap((f) => ['--filter', f]);
+  return docker('events', '--format', '{{json .}}', ...filters, ...(sinceSeconds === null ? [] : ['--since', sinceSeconds.toFixed(3)]));
 }
 
 export interface ContainerEvent {

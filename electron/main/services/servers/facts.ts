@@ -1,17 +1,18 @@
 import { BerthError } from '../../../../shared/errors';
 import type { ServerFacts } from '../../../../shared/servers';
+import { script } from '../remote/command';
 import type { SshConnection } from '../transport/ssh';
 
 const SEPARATOR = '---berth---';
 
-/** One round trip: the engine's facts, free disk under Docker's data root, and GPUs if nvidia-smi exists. */
-export const FACTS_COMMAND = [
+/** One round trip: the engine's facts, free disk under Docker's data root, and GPUs if nvidia-smi exists; berth-shell's `facts` prints the same. */
+export const FACTS_COMMAND = script([
   `docker info --format '{{json .}}'`,
   `echo ${SEPARATOR}`,
   `df -P -B1 "$(docker info --format '{{.DockerRootDir}}')" | tail -n 1`,
   `echo ${SEPARATOR}`,
   `if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; fi`,
-].join('; ');
+].join('; ')).asVerb(['facts']);
 
 export async function readServerFacts(ssh: SshConnection): Promise<ServerFacts> {
   const started = performance.now();
