@@ -105,7 +105,7 @@ export const MemberIdentity = z.object({
   member: z.string(),
   name: z.string(),
   role: Role,
-  groups: z.record(z.string(), z.object({ role: Role, models: z.array(z.string()).optional() })),
+  groups: z.record(z.string(), z.object({ role: Role, models: z.array(z.string()).nullish() })),
   host: z.string(),
 });
 export type MemberIdentity = z.infer<typeof MemberIdentity>;

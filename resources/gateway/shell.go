@@ -235,7 +235,7 @@ func (s *shellSession) parseRequest(request string) error {
 		return refused("role %s may not run '%s': not a Berth verb; role %s may run: %s", role, clip(shown, 60), role, verbsOf(s.role))
 	}
 	if s.role < need {
-		return refused("role %s may not run '%s'; role %s may run: %s", role, s.verb, role, verbsOf(s.role))
+		return refused("role %s may not run '%s' (role %s is needed); role %s may run: %s", role, s.verb, roleName(need), role, verbsOf(s.role))
 	}
 	return nil
 }

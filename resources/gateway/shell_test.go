@@ -309,7 +309,7 @@ func TestShellOldKeyLineIgnoresItsRoleWord(t *testing.T) {
 		t.Fatalf("a lying role word got a shell: %+v", shell)
 	}
 	expectShell(t, f.ssh([]string{"deployer", memberVera}, "stop berth-m1-v1-r1", ""), 126,
-		"berth: role viewer may not run 'stop'; role viewer may run: "+viewerVerbs)
+		"berth: role viewer may not run 'stop' (role deployer is needed); role viewer may run: "+viewerVerbs)
 	f.noDocker()
 	// Without SSH_ORIGINAL_COMMAND the words after the member id are the request (how Berth runs a verb as root).
 	got := f.exec([]string{"viewer", memberVera, "help"}, nil, "")

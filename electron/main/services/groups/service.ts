@@ -158,6 +158,11 @@ export function createGroupStateService(deps: GroupStateDeps) {
             break;
           }
         } catch (err) {
+          // A server that refuses this member refuses on every server (the same state): say which role is needed.
+          if (BerthError.from(err).kind === 'Unauthorized') {
+            await releaseLocks(held, dir, token);
+            throw err;
+          }
           reached.failed.push({ serverId: target.serverId, server: target.name, ok: false, error: errorText(err) });
         }
       }
@@ -368,6 +373,7 @@ export function createGroupStateService(deps: GroupStateDeps) {
       else await derive(copy.ssh, written, options.team ?? false);
       return { ...outcome, ok: true };
     } catch (err) {
+      if (BerthError.from(err).kind === 'Unauthorized') throw err; // the member's rights, the same on every server
       return { ...outcome, ok: false, error: errorText(err) };
     }
   }

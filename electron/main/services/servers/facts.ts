@@ -18,6 +18,8 @@ export async function readServerFacts(ssh: SshConnection): Promise<ServerFacts> 
   const started = performance.now();
   const result = await ssh.exec(FACTS_COMMAND, { timeoutMs: 15_000 });
   const latencyMs = performance.now() - started;
+  const refusal = ssh.refusal(result);
+  if (refusal) throw refusal;
   const [infoText = '', dfLine = '', gpuText = ''] = result.stdout.toString().split(`${SEPARATOR}\n`);
   let info: Record<string, unknown>;
   try {

@@ -132,9 +132,8 @@ export class SshConnection {
   async run(remote: string | RemoteCommand, options: ExecOptions = {}): Promise<string> {
     const command = this.request(remote, options).command;
     const result = await this.exec(remote, options);
-    if (this.member && result.code === REFUSED) {
-      throw new BerthError('Unauthorized', `${this.target.host} refused ${this.member.name}: ${(result.stderr.trim() || result.stdout.toString().trim()).replace(/^berth: /, '')}`, { code: result.code });
-    }
+    const refusal = this.refusal(result);
+    if (refusal) throw refusal;
     if (result.code !== 0) {
       throw new BerthError(
         'RemoteCommandFailed',
@@ -160,6 +159,13 @@ export class SshConnection {
         resolve(channel);
       });
     });
+  }
+
+  /** berth-shell's refusal of a member's request, as the error that names the role needed; null for any other result. */
+  refusal(result: ExecResult): BerthError | null {
+    if (!this.member || result.code !== REFUSED) return null;
+    const why = (result.stderr.trim() || result.stdout.toString().trim()).replace(/^berth: /, '');
+    return new BerthError('Unauthorized', `${this.target.host} refused ${this.member.name}: ${why}`, { code: result.code });
   }
 
   /** What goes over the wire: the command itself, or for a member's key its berth-shell verb (and that verb's stdin). */

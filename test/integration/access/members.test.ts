@@ -1,0 +1,194 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBerth, type Berth } from '../../../electron/main/app';
+import { readAuditFile } from '../../../electron/main/services/access/remote';
+import * as groupRemote from '../../../electron/main/services/groups/remote';
+import { listBerthContainers } from '../../../electron/main/services/logs/remote';
+import { docker } from '../../../electron/main/services/remote/command';
+import { defaultLayout } from '../../../electron/main/services/remote/layout';
+import { addServerInput, forgetGroupOnBed, registerBed } from '../bed';
+import { buildTestModel, removeLocalImage } from '../deploy/test-images';
+import { bed, memberKey, sshAs } from './helpers';
+
+/**
+ * One identity per person (issue 12): three members, each with their own key and data folder. The deployer's and
+ * the viewer's Berths log in with their member keys only, so every command they send is a berth-shell verb and
+ * every right is the server's decision. The admin's Berth (root key) claims the servers and manages the team.
+ */
+const tag = process.pid.toString(36);
+const GROUP = `team-${tag}`;
+const MINE = `mine-${tag}`; // the deployer's scope
+const OTHER = `other-${tag}`;
+const images = { one: `berth/${MINE}:one`, two: `berth/${MINE}:two`, other: `berth/${OTHER}:one` };
+const layout = defaultLayout;
+
+const ada = memberKey('ada');
+const dan = memberKey('dan');
+const vera = memberKey('vera');
+const ids: Record<string, string> = {};
+let admin: Berth;
+let deployer: Berth;
+let viewer: Berth;
+
+const newBerth = (name: string) => {
+  const berth = createBerth({ home: mkdtempSync(join(tmpdir(), `berth-${name}-`)), mode: 'cli', version: 'test' });
+  berth.services.settings.update({ gatewayBuilderImage: 'berth-base/go-builder:bookworm' });
+  return berth;
+};
+
+/** A member's Berth: the bed's servers registered with the member's own key, then the groups they hold read. */
+async function memberBerth(name: string, keyPath: string): Promise<Berth> {
+  const berth = newBerth(name);
+  for (const server of bed.servers) await berth.services.servers.add({ ...addServerInput(bed, server), auth: { type: 'keyFile', path: keyPath } });
+  const attached = await berth.services.groups.attach();
+  expect(attached.problems).toEqual([]);
+  return berth;
+}
+
+const serverIds = (berth: Berth) => berth.services.registry.list().map((s) => s.id);
+const connection = (berth: Berth, index = 0) => berth.services.servers.connection(serverIds(berth)[index]);
+
+async function predict(serverIndex: number, model: string): Promise<string> {
+  const response = await fetch(`http://${bed.servers[serverIndex].host}:8700/${model}/latest/predict`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ inputs: [1] }),
+    signal: AbortSignal.timeout(5000),
+  });
+  const body = (await response.json()) as { predictions?: { label: string } };
+  return body.predictions?.label ?? `status ${response.status}`;
+}
+
+const deploy = (berth: Berth, model: string, imageRef: string) =>
+  berth.services.orchestrator.deploy({ model, imageRef, group: GROUP, replicas: 1, memoryMb: 256, readyTimeoutMs: 30_000 });
+
+beforeAll(async () => {
+  buildTestModel(images.one, { label: 'one' });
+  buildTestModel(images.two, { label: 'two' });
+  buildTestModel(images.other, { label: 'other' });
+  admin = newBerth('admin');
+  await registerBed(admin, bed, { group: { name: GROUP, replicas: 1 } });
+  for (const [key, name, role, models] of [
+    [ada, 'Ada Admin', 'admin', undefined],
+    [dan, 'Dan Deployer', 'deployer', [MINE]],
+    [vera, 'Vera Viewer', 'viewer', undefined],
+  ] as const) {
+    const change = await admin.services.access.addMember({ name, publicKey: key.publicKey, role, group: GROUP, ...(models ? { models: [...models] } : {}) });
+    expect(change.push.servers.every((s) => s.ok)).toBe(true);
+  }
+  for (const m of admin.services.access.listMembers()) ids[m.name.split(' ')[0].toLowerCase()] = m.id;
+  // The admin's first deploy runs the gateway everywhere; deployers may not touch it.
+  await deploy(admin, OTHER, images.other);
+  await admin.services.orchestrator.setPublic(OTHER, true);
+  deployer = await memberBerth('dan', dan.path);
+  viewer = await memberBerth('vera', vera.path);
+});
+
+afterAll(async () => {
+  try {
+    for (const id of Object.values(ids)) await admin?.services.access.removeMember(id).catch(() => undefined);
+    for (const i of bed.servers.keys()) {
+      const ssh = await admin.services.servers.connection(serverIds(admin)[i]);
+      await ssh.exec(`docker rm -f $(docker ps -aq --filter label=berth.model=${MINE} --filter label=berth.model=${OTHER}) >/dev/null 2>&1; docker ps -aq --filter label=berth.model=${OTHER} | xargs -r docker rm -f >/dev/null 2>&1; docker rmi -f ${Object.values(images).join(' ')} >/dev/null 2>&1; rm -rf /var/lib/berth/lock/${MINE} /var/lib/berth/lock/${OTHER}; true`);
+    }
+  } finally {
+    forgetGroupOnBed(bed, GROUP);
+    for (const b of [admin, deployer, viewer]) b?.close();
+    for (const image of Object.values(images)) removeLocalImage(image);
+  }
+});
+
+describe('every Berth acts through the verbs with its member’s own key', () => {
+  it('knows who it is on each server: the rights the server resolved from the key', async () => {
+    const ssh = await connection(deployer);
+    expect(ssh.member).toMatchObject({ member: ids.dan, name: 'Dan Deployer', role: 'deployer', groups: { [GROUP]: { role: 'deployer', models: [MINE] } } });
+    expect((await connection(viewer, 2)).member).toMatchObject({ member: ids.vera, role: 'viewer' });
+    expect((await connection(admin)).member).toBeNull(); // the claiming login (root)
+    // The deployer's Berth read the group its servers hold: its models, servers and members.
+    expect(deployer.services.registry.group(GROUP).serverIds).toHaveLength(3);
+  });
+
+  it('the deployer deploys and rolls back their model through the app’s own services', async () => {
+    const started = Date.now();
+    expect(await deploy(deployer, MINE, images.one)).toMatchObject({ number: 1, state: 'live' });
+    const firstMs = Date.now() - started;
+    await admin.services.groups.refresh(GROUP);
+    await admin.services.orchestrator.setPublic(MINE, true);
+    expect(await Promise.all(bed.servers.map((_, i) => predict(i, MINE)))).toEqual(['one', 'one', 'one']);
+    expect(await deploy(deployer, MINE, images.two)).toMatchObject({ number: 2, state: 'live' });
+    expect(await Promise.all(bed.servers.map((_, i) => predict(i, MINE)))).toEqual(['two', 'two', 'two']);
+    await deployer.services.orchestrator.rollback(MINE, 1);
+    expect(await Promise.all(bed.servers.map((_, i) => predict(i, MINE)))).toEqual(['one', 'one', 'one']);
+    console.log(`a deployer's first deploy on 3 servers through berth-shell verbs took ${firstMs} ms`);
+    // The group state names the deployer as the one who changed it.
+    const state = JSON.parse((await (await connection(admin)).run(`cat ${layout.berthDir}/groups/${GROUP}/state.json`)).trim());
+    expect(state.revision.state.models[MINE].aliases.latest).toBe(1);
+  });
+
+  it('refuses the deployer, naming the role, outside their scope: another model, keys, routes, the gateway', async () => {
+    await expect(deploy(deployer, OTHER, images.other)).rejects.toMatchObject({ kind: 'Unauthorized', message: expect.stringMatching(new RegExp(`role deployer on model ${OTHER} is needed`)) });
+    const key = await deployer.services.access.createKey({ name: 'ci', scope: { kind: 'model', model: MINE }, group: GROUP }).catch((e) => e);
+    expect(key.message).toMatch(new RegExp(`role admin in group ${GROUP} is needed to change keys \\(you have: deployer only on ${MINE}\\)`));
+    const ssh = await connection(deployer);
+    // A gateway table is only ever derived by the server: writing one has no verb.
+    await expect(ssh.run(groupRemote.applyRoutes(layout, `${layout.berthDir}/gateway`, 'berth-gateway', 'x'.repeat(64)), { stdin: '{}' })).rejects.toMatchObject({
+      kind: 'Unauthorized',
+      message: expect.stringMatching(/no berth-shell verb, so only an admin may run it \(Dan Deployer has role deployer\)/),
+    });
+    expect(sshAs(dan.path, bed.servers[0].host, 'routes-write', '{}').code).toBe(126);
+    await expect(ssh.run(docker('stop', 'berth-gateway').asVerb(['stop', 'berth-gateway']))).rejects.toMatchObject({
+      kind: 'Unauthorized',
+      message: expect.stringMatching(/berth-gateway is not a model replica; only an admin may touch it/),
+    });
+    // Nothing but the verbs: docker itself and a shell are refused to the deployer's key.
+    for (const request of ['docker ps', 'bash -c id', 'sh']) expect(sshAs(dan.path, bed.servers[1].host, request).code).toBe(126);
+  });
+
+  it('lets the viewer read logs and the audit, and refuses them any change', async () => {
+    const ssh = await connection(viewer);
+    const replica = (await listBerthContainers(ssh)).find((c) => c.model === MINE && c.state === 'running')!;
+    expect(replica.name).toMatch(new RegExp(`^berth-${MINE}-v1-r1$`));
+    const logs = await ssh.exec(docker('logs', '--tail', 20, replica.id).asVerb(['logs', replica.name, '--tail', 20]));
+    expect(logs.code, logs.stderr).toBe(0);
+    expect(logs.stdout.toString() + logs.stderr).toMatch(/\S/);
+    expect(await readAuditFile(ssh, layout)).toMatch(/"action":"deploy"/);
+    await expect(deploy(viewer, MINE, images.two)).rejects.toMatchObject({ kind: 'Unauthorized', message: expect.stringMatching(/role viewer may not run 'lock' \(role deployer is needed\)/) });
+    await expect(ssh.run(docker('rm', '-f', replica.name).asVerb(['rm', replica.name]))).rejects.toMatchObject({ kind: 'Unauthorized', message: expect.stringMatching(/role viewer may not run 'rm'/) });
+  });
+
+  it('records the member the server resolved from the key, whatever actor the client names', async () => {
+    const target = `forged-${tag}-${Date.now()}`;
+    const forged = sshAs(dan.path, bed.servers[2].host, 'audit-append', JSON.stringify({ at: new Date().toISOString(), actor: 'Ada Admin', action: 'key.create', target, result: 'ok' }));
+    expect(forged.code, forged.stderr).toBe(0);
+    const entries = (await readAuditFile(await connection(admin, 2), layout))
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { entry?: Record<string, unknown> } & Record<string, unknown>)
+      .map((line) => (line.entry ?? line) as Record<string, unknown>);
+    const forgedEntry = entries.find((e) => e.target === target)!;
+    expect(forgedEntry).toMatchObject({ actor: 'Dan Deployer', member: ids.dan });
+    const deploys = entries.filter((e) => e.action === 'deploy' && String(e.target).startsWith(MINE));
+    expect(deploys.length).toBeGreaterThanOrEqual(2);
+    for (const e of deploys) expect(e).toMatchObject({ actor: 'Dan Deployer', member: ids.dan });
+    expect(entries.find((e) => e.action === 'rollback' && String(e.target).startsWith(MINE))).toMatchObject({ member: ids.dan });
+  });
+
+  it('offboarding the deployer refuses their next call on every server', async () => {
+    const started = Date.now();
+    const removed = await admin.services.access.removeMember(ids.dan);
+    const offboardMs = Date.now() - started;
+    expect(removed.push.servers.map((s) => s.ok)).toEqual([true, true, true]);
+    console.log(`offboarding a member on 3 servers took ${offboardMs} ms`);
+    delete ids.dan;
+    for (const id of serverIds(deployer)) {
+      // The connection the deployer's Berth already holds: berth-shell reads the rights again on every request.
+      const held = await deployer.services.servers.connection(id);
+      await expect(held.run(groupRemote.listGroups(layout, GROUP))).rejects.toMatchObject({ kind: 'Unauthorized', message: expect.stringMatching(/belongs to no member/) });
+      // A new connection is refused at once.
+      expect(await deployer.services.servers.test(id)).toMatchObject({ state: 'down', lastError: expect.stringMatching(/refused .*this key belongs to no member/) });
+    }
+    await expect(deploy(deployer, MINE, images.two)).rejects.toThrow(/belongs to no member|refused/);
+  });
+});
