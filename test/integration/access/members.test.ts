@@ -91,7 +91,8 @@ afterAll(async () => {
     for (const id of Object.values(ids)) await admin?.services.access.removeMember(id).catch(() => undefined);
     for (const i of bed.servers.keys()) {
       const ssh = await admin.services.servers.connection(serverIds(admin)[i]);
-      await ssh.exec(`docker rm -f $(docker ps -aq --filter label=berth.model=${MINE} --filter label=berth.model=${OTHER}) >/dev/null 2>&1; docker ps -aq --filter label=berth.model=${OTHER} | xargs -r docker rm -f >/dev/null 2>&1; docker rmi -f ${Object.values(images).join(' ')} >/dev/null 2>&1; rm -rf /var/lib/berth/lock/${MINE} /var/lib/berth/lock/${OTHER}; true`);
+      for (const model of [MINE, OTHER]) await ssh.exec(`docker ps -aq --filter label=berth.model=${model} | xargs -r docker rm -f >/dev/null 2>&1; rm -rf /var/lib/berth/lock/${model}`);
+      await ssh.exec(`docker rmi -f ${Object.values(images).join(' ')} >/dev/null 2>&1; true`);
     }
   } finally {
     forgetGroupOnBed(bed, GROUP);

@@ -51,7 +51,7 @@ const sourcesOf = (events: Array<{ event: LogFollowEvent }>) => {
 };
 const dockerLogsOn = (index: number, containerId: string) =>
   // Only the docker CLI process itself (its wrapper shells carry the same words in their command line).
-  onServer(env.bed, index, `pgrep -af '^docker logs -f --timestamps' | grep -c ${containerId.slice(0, 12)} || true`).trim();
+  onServer(env.bed, index, `pgrep -af '^docker logs --follow --timestamps' | grep -c ${containerId.slice(0, 12)} || true`).trim();
 
 describe('live logs from the test servers', () => {
   it('lists the Berth containers and model versions on every server', async () => {
