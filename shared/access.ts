@@ -3,7 +3,10 @@
  * hash-chained audit log. Schemas shared by the contract, the services and the UI.
  */
 import { z } from 'zod';
+import { Role } from './identity';
 import { GroupName } from './servers';
+
+export { roles, Role, MemberIdentity } from './identity';
 
 export const ModelName = z
   .string()
@@ -83,10 +86,6 @@ export type KeyUsage = z.infer<typeof KeyUsage>;
 export const ModelAccessView = z.object({ name: z.string(), public: z.boolean(), versions: z.array(z.string()) });
 export type ModelAccessView = z.infer<typeof ModelAccessView>;
 
-export const roles = ['viewer', 'deployer', 'admin'] as const;
-export const Role = z.enum(roles);
-export type Role = z.infer<typeof Role>;
-
 /** What each role may do on the servers (enforced there by berth-shell, docs/AGENT.md "berth-shell"). */
 export const roleSummary: Record<Role, string> = {
   viewer: 'status and logs: ps, logs, inspect, stats, health, images, audit, locks, the group state',
@@ -97,18 +96,6 @@ export const roleSummary: Record<Role, string> = {
 /** The models a deployer is limited to (a viewer of the others); none given: every model of the group. */
 export const MemberModels = z.array(ModelName).min(1, 'Name at least one model, or leave the scope empty for every model').max(100);
 
-/**
- * Who a member's key is on one server, as that server's berth-shell resolves it (`whoami`): the rights come from
- * the group states there, never from the client.
- */
-export const MemberIdentity = z.object({
-  member: z.string(),
-  name: z.string(),
-  role: Role,
-  groups: z.record(z.string(), z.object({ role: Role, models: z.array(z.string()).nullish() })),
-  host: z.string(),
-});
-export type MemberIdentity = z.infer<typeof MemberIdentity>;
 
 export const MemberName = z.string().trim().min(1, 'Give the member’s name').max(80);
 export const SshPublicKey = z
@@ -189,6 +176,7 @@ export const auditActions = [
   'team.push',
   'server.add',
   'server.remove',
+  'server.login',
 ] as const;
 export const AuditAction = z.string().regex(/^[a-z][a-z-]*(\.[a-z][a-z-]*)?$/, 'An audit action is like "deploy" or "key.create"');
 export const AuditResult = z.enum(['ok', 'failed', 'partial']);

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { EngineInfo, RecentProject, Settings, SettingsPatch, AppInfo, StatusSnapshot } from './types';
-import { AddServer, GroupName, GroupView, HostKeyProbe, PresentedHostKey, ServerView, SshConfigHost } from './servers';
+import { AddServer, GroupName, GroupView, HostKeyProbe, PresentedHostKey, ServerView, SshConfigHost, SwitchKey, SwitchKeyResult } from './servers';
 import { GroupSyncView, RequestLogBound } from './group-state';
 import { AliasName, DeployBuildRequest, DeployEvent, ModelName, ModelView } from './deploy';
 import { BuildEvent, BuildRecord, BuildRunInput, EditsState, ListBuildsInput, PrepareInput, PreparedBuild, ResetEditsInput, SaveEditsInput } from './build';
@@ -66,6 +66,7 @@ export const calls = {
   'servers.probeHostKey': call(HostKeyProbe, PresentedHostKey),
   'servers.add': call(AddServer, ServerView),
   'servers.test': call(byId, ServerView),
+  'servers.switchKey': call(SwitchKey, SwitchKeyResult),
   'servers.remove': call(byId, z.array(ServerView)),
   'servers.importSshConfig': call(z.object({ path: z.string().optional() }).strict(), z.array(SshConfigHost)),
   'groups.list': call(noInput, z.array(GroupView)),

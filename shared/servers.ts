@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ServerLogin } from './identity';
 
 const hostName = z
   .string()
@@ -54,6 +55,15 @@ export const ServerFacts = z.object({
 });
 export type ServerFacts = z.infer<typeof ServerFacts>;
 
+/** Log in to these servers with another key (e.g. after claiming them: one's own member key). */
+export const SwitchKey = z
+  .object({
+    serverIds: z.array(z.number().int()).min(1, 'Pick at least one server'),
+    auth: z.object({ type: z.literal('keyFile'), path: z.string().min(1, 'Give the private key file'), passphrase: z.string().optional() }).strict(),
+  })
+  .strict();
+export type SwitchKey = z.infer<typeof SwitchKey>;
+
 export const ServerView = z.object({
   id: z.number(),
   name: z.string(),
@@ -68,8 +78,13 @@ export const ServerView = z.object({
   state: z.enum(['unknown', 'up', 'down']),
   lastError: z.string().nullable(),
   facts: ServerFacts.nullable(),
+  /** Known once Berth has connected since it started. */
+  login: ServerLogin.nullable(),
 });
 export type ServerView = z.infer<typeof ServerView>;
+
+export const SwitchKeyResult = z.object({ servers: z.array(ServerView), message: z.string() });
+export type SwitchKeyResult = z.infer<typeof SwitchKeyResult>;
 
 export const SshConfigHost = z.object({
   alias: z.string(),

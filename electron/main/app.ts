@@ -125,6 +125,8 @@ export function createBerth(options: BerthOptions) {
         return servers.list().find((s) => s.id === added.id) ?? added;
       }),
     'servers.test': ({ id }) => servers.test(id),
+    'servers.switchKey': (input) =>
+      audit.around({ action: 'server.login', target: input.serverIds.map((id) => registry.get(id).name).join(', '), details: { keyOrigin: input.auth.path } }, () => servers.switchKey(input)),
     'servers.remove': ({ id }) => audit.around({ action: 'server.remove', target: registry.get(id).name }, () => servers.remove(id)),
     'servers.importSshConfig': ({ path }) => importSshConfig(path),
     'groups.list': () => registry.groups(),

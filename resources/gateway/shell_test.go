@@ -751,6 +751,17 @@ func TestShellViewerVerbs(t *testing.T) {
 	if view := f.as(memberVera, "view"); view.stdout != `{"uid":"srv"}` {
 		t.Fatalf("%+v", view)
 	}
+	// The monitor's read: the view's age by the server's clock first.
+	viewPath := filepath.Join(f.dir, "agent", "view.json")
+	os.Chtimes(viewPath, time.Now().Add(-7*time.Second), time.Now().Add(-7*time.Second))
+	if view := f.as(memberVera, "view --with-age"); view.stdout != "7\n"+`{"uid":"srv"}` && view.stdout != "8\n"+`{"uid":"srv"}` {
+		t.Fatalf("%+v", view)
+	}
+	expectShell(t, f.as(memberVera, "view --all"), 64, "usage: view [--with-age]")
+	os.Remove(viewPath)
+	if view := f.as(memberVera, "view --with-age"); view.code != 0 || view.stdout != "none\n" {
+		t.Fatalf("%+v", view)
+	}
 	if state := f.as(memberVera, "state-read prod"); !strings.HasPrefix(state.stdout, `{"hash":`) {
 		t.Fatalf("%+v", state)
 	}

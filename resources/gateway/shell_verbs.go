@@ -184,11 +184,23 @@ func (s *shellSession) routesRead() error {
 	return s.cat(filepath.Join(s.env.berthDir, "gateway", "routes.json"))
 }
 
+// view prints the agent's view.json; with --with-age, first its age in seconds by the server's clock (or just
+// "none" without a view), as the app's monitor reads it.
 func (s *shellSession) view() error {
-	if err := s.noArgs("view"); err != nil {
-		return err
+	path := filepath.Join(s.env.berthDir, "agent", "view.json")
+	switch {
+	case len(s.args) == 0:
+		return s.cat(path)
+	case len(s.args) == 1 && s.args[0] == "--with-age":
+		info, err := os.Stat(path)
+		if err != nil {
+			fmt.Fprintln(s.env.stdout, "none")
+			return nil
+		}
+		fmt.Fprintln(s.env.stdout, int64(s.env.now().Sub(info.ModTime()).Seconds()))
+		return s.cat(path)
 	}
-	return s.cat(filepath.Join(s.env.berthDir, "agent", "view.json"))
+	return invalid("usage: view [--with-age]")
 }
 
 // stateRead prints a group's state.json, to members of that group only.

@@ -16,6 +16,8 @@ const rootSsh = (command: string) => execFileSync('ssh', ['-F', bed.sshConfig, s
 const keyDir = mkdtempSync(join(tmpdir(), 'berth-e2e-member-'));
 execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'vera@laptop', '-f', join(keyDir, 'id_ed25519')]);
 const veraPublicKey = readFileSync(join(keyDir, 'id_ed25519.pub'), 'utf8').trim();
+execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ada@laptop', '-f', join(keyDir, 'ada_ed25519')]);
+const adaPublicKey = readFileSync(join(keyDir, 'ada_ed25519.pub'), 'utf8').trim();
 const asVera = (command: string) =>
   spawnSync(
     'ssh',
@@ -164,5 +166,32 @@ describe('access page in Chromium', () => {
     await page.getByLabel('Models of Vera Deployer').fill('');
     await page.getByRole('button', { name: 'Save' }).click();
     await expect.poll(() => JSON.parse(asVera('whoami').stdout || '{}').groups?.[GROUP]?.models ?? null, { timeout: 30_000 }).toBeNull();
+  });
+
+  it('the claiming admin becomes a member and switches to their own key: the root key is no longer needed', async () => {
+    const page = app.page;
+    await expect.poll(() => page.getByTestId('your-rights').textContent()).toMatch(/full shell \(root or sudo login\).* on tb1/);
+    await page.getByLabel('Member name').fill('Ada Admin');
+    await page.getByLabel('Member role').selectOption('admin');
+    await page.getByLabel('SSH public key').fill(adaPublicKey);
+    await page.getByRole('button', { name: 'Add and push to every server' }).click();
+    await expect.poll(() => page.locator('[data-testid=member-list]').textContent(), { timeout: 30_000 }).toContain('Ada Admin');
+
+    await page.getByRole('button', { name: 'Servers', exact: true }).click();
+    await page.getByLabel('Member private key').fill(join(keyDir, 'ada_ed25519'));
+    await page.getByRole('button', { name: 'Use this key' }).click();
+    const status = page.getByRole('status');
+    await expect.poll(() => status.textContent(), { timeout: 30_000 }).toMatch(/Berth now logs in to tb1 as Ada Admin \(admin\).*root key this data folder used is no longer needed/);
+    await expect.poll(() => page.locator(`[data-server=${server.name}]`).getByTestId('login').textContent()).toBe(`as Ada Admin: admin in ${GROUP}`);
+    await app.screenshot('servers-member-login');
+
+    // Every action now goes through berth-shell as Ada: the team still works, and the Access page says who acts.
+    await page.getByRole('button', { name: 'Access', exact: true }).click();
+    await expect.poll(() => page.getByTestId('your-rights').textContent()).toMatch(new RegExp(`Ada Admin, admin in ${GROUP} on tb1`));
+    await page.getByRole('tab', { name: 'Team' }).click();
+    await page.getByRole('button', { name: 'Offboard Vera Deployer' }).click();
+    await page.getByRole('button', { name: 'Confirm offboarding' }).click();
+    await expect.poll(() => page.locator('[data-testid=member-list]').textContent(), { timeout: 30_000 }).not.toContain('Vera Deployer');
+    expect(asVera('whoami').status).toBe(255);
   });
 });

@@ -107,6 +107,9 @@ describe('every Berth acts through the verbs with its member’s own key', () =>
     expect(ssh.member).toMatchObject({ member: ids.dan, name: 'Dan Deployer', role: 'deployer', groups: { [GROUP]: { role: 'deployer', models: [MINE] } } });
     expect((await connection(viewer, 2)).member).toMatchObject({ member: ids.vera, role: 'viewer' });
     expect((await connection(admin)).member).toBeNull(); // the claiming login (root)
+    // Registering read the servers' facts through the `facts` verb; the liveness ping goes through `help`.
+    expect(deployer.services.servers.list().map((s) => [s.facts?.engineVersion ?? null, s.login?.kind])).toEqual(bed.servers.map(() => [expect.stringMatching(/^\d+\./), 'member']));
+    expect(await deployer.services.servers.ping()).toEqual({ up: 3, total: 3 });
     // The deployer's Berth read the group its servers hold: its models, servers and members.
     expect(deployer.services.registry.group(GROUP).serverIds).toHaveLength(3);
   });

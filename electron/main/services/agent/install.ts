@@ -37,7 +37,7 @@ export const agentCommands = {
     ),
   /** One round trip (the monitor's, and the wait after a start): the view's age in seconds (server clock) on the first line, then the view; "none" while there is none. */
   viewWithAge: (layout: ServerLayout) =>
-    script('if [ -e "$1" ]; then echo $(( $(date +%s) - $(stat -c %Y "$1") )); cat "$1"; else echo none; fi', agentViewPath(layout)),
+    script('if [ -e "$1" ]; then echo $(( $(date +%s) - $(stat -c %Y "$1") )); cat "$1"; else echo none; fi', agentViewPath(layout)).asVerb(['view', '--with-age']),
   logTail: () => docker('logs', '--tail', 30, AGENT_CONTAINER).withErrorsInOutput(),
 };
 

@@ -5,6 +5,7 @@ import { BerthError } from '../../../../shared/errors';
 import type { AlertKind, MonitorSnapshot, ReplicaHealth, ServerHealth } from '../../../../shared/monitor';
 import { alertKinds } from '../../../../shared/monitor';
 import { closeTied, lineSplitter, tiedToChannel } from '../logs/remote';
+import { command } from '../remote/command';
 import { agentCommands } from '../agent/install';
 import type { ServerLayout } from '../remote/layout';
 import type { SshConnection } from '../transport/ssh';
@@ -36,6 +37,9 @@ import {
   type RuntimeProbe,
   type ServerDetails,
 } from './probe';
+
+/** The liveness probe; a member's key answers berth-shell's `help` ("role … may run: …"). */
+const LIVENESS = command('echo', 'berth-alive').asVerb(['help']);
 
 /** Injected by the deploy orchestrator: puts a group's replicas back on the servers that are up. */
 export interface RecoveryHooks {
@@ -153,8 +157,8 @@ export function createMonitor(deps: MonitorDeps) {
         state.ssh = await withTimeout(deps.open(state.id, { readyTimeoutMs: livenessTimeoutMs }), livenessTimeoutMs + 500, state.host);
       }
       // SshConnection's own timeout starts once the channel is open; on a cut link the open never answers.
-      const out = await withTimeout(state.ssh.run('echo berth-alive', { timeoutMs: livenessTimeoutMs }), livenessTimeoutMs, state.host);
-      if (!out.includes('berth-alive')) throw new BerthError('SshUnreachable', 'unexpected answer to the liveness probe');
+      const out = await withTimeout(state.ssh.run(LIVENESS, { timeoutMs: livenessTimeoutMs }), livenessTimeoutMs, state.host);
+      if (!/berth-alive|may run:/.test(out)) throw new BerthError('SshUnreachable', 'unexpected answer to the liveness probe');
     } catch (err) {
       if (state.stop.signal.aborted) return;
       dropConnection(state);

@@ -53,6 +53,7 @@ export function createServerRegistry(db: Db, now: () => Date = () => new Date())
     ),
     remove: db.prepare('DELETE FROM servers WHERE id = ?'),
     setUid: db.prepare('UPDATE servers SET uid = ? WHERE id = ?'),
+    setKey: db.prepare("UPDATE servers SET auth = 'key', key_secret_id = ?, key_origin = ? WHERE id = ?"),
     byUid: db.prepare<[string], ServerRow>('SELECT * FROM servers WHERE uid = ?'),
     groupsOfServer: db.prepare<[number], { name: string }>(
       'SELECT g.name FROM server_groups g JOIN server_group_members m ON m.group_id = g.id WHERE m.server_id = ? ORDER BY g.name',
@@ -94,6 +95,10 @@ export function createServerRegistry(db: Db, now: () => Date = () => new Date())
         throw new BerthError('Conflict', `${get(id).name} is the same server as ${other.name} (identity ${uid}): it is already registered under that name`);
       }
       statements.setUid.run(uid, id);
+    },
+    /** Logs in with another stored key from now on. */
+    setKey(id: number, keySecretId: number, keyOrigin: string): void {
+      statements.setKey.run(keySecretId, keyOrigin, id);
     },
     groupsOf: (serverId: number) => statements.groupsOfServer.all(serverId).map((g) => g.name),
     insert(server: NewServerRow): ServerRow {

@@ -1,8 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { BerthError } from '../../../../shared/errors';
-import { AddServer, type PresentedHostKey, type ServerFacts, type ServerView } from '../../../../shared/servers';
+import type { ServerLogin } from '../../../../shared/identity';
+import { AddServer, SwitchKey, type PresentedHostKey, type ServerFacts, type ServerView, type SwitchKeyResult } from '../../../../shared/servers';
 import type { SecretStore } from '../access/secrets';
-import { connectSsh, type SshTarget } from '../transport/ssh';
+import { connectSsh, type SshConnection, type SshTarget } from '../transport/ssh';
+import { command } from '../remote/command';
 import { readServerFacts } from './facts';
 import { createConnectionPool } from './pool';
 import type { ServerRegistry, ServerRow } from './registry';
@@ -11,9 +13,14 @@ interface LiveState {
   state: 'up' | 'down';
   lastError: string | null;
   facts: ServerFacts | null;
+  login?: ServerLogin;
 }
 
+const loginOf = (ssh: SshConnection): ServerLogin => (ssh.member ? { kind: 'member', ...ssh.member } : { kind: 'shell' });
+
 const PING_TIMEOUT_MS = 3000;
+/** The cheapest round trip; a member's key may run only verbs. */
+const PING = command('true').asVerb(['help']);
 
 /** Registering, testing and reaching servers; the only place that turns a stored server into an SSH connection. */
 export function createServersService(deps: { registry: ServerRegistry; secrets: SecretStore; agentSocket?: string }) {
@@ -51,6 +58,7 @@ export function createServersService(deps: { registry: ServerRegistry; secrets: 
       state: state?.state ?? 'unknown',
       lastError: state?.lastError ?? null,
       facts: state?.facts ?? null,
+      login: state?.login ?? null,
     };
   }
 
@@ -90,19 +98,48 @@ export function createServersService(deps: { registry: ServerRegistry; secrets: 
         hostKeyType: ssh.hostKey.keyType,
         hostKeyFingerprint: ssh.hostKey.fingerprint,
       });
-      live.set(row.id, { state: 'up', lastError: null, facts });
+      live.set(row.id, { state: 'up', lastError: null, facts, login: loginOf(ssh) });
       return view(row);
     } finally {
       ssh.close();
     }
   }
 
+  /**
+   * Logs in to these servers with another key from now on, typically one's own member key after claiming them
+   * with root. Every server is checked first (host key, the key, who it logs in as); nothing changes unless all pass.
+   */
+  async function switchKey(input: SwitchKey): Promise<SwitchKeyResult> {
+    const { serverIds, auth } = SwitchKey.parse(input);
+    const privateKey = await readKey(auth.path);
+    const checked = await Promise.all(
+      serverIds.map(async (id) => {
+        const row = registry.get(id);
+        const ssh = await connectSsh({ host: row.host, port: row.port, username: row.username, privateKey, passphrase: auth.passphrase }, { expectedFingerprint: row.host_key_fingerprint }).catch((err: unknown) => {
+          const error = BerthError.from(err);
+          throw new BerthError(error.kind, `${row.name}: ${error.message}`, error.detail);
+        });
+        ssh.close();
+        return { row, login: loginOf(ssh) };
+      }),
+    );
+    const secret = JSON.stringify({ privateKey, passphrase: auth.passphrase });
+    for (const { row, login } of checked) {
+      registry.setKey(row.id, secrets.put(`ssh-key:${row.name}`, secret), auth.path);
+      if (row.key_secret_id !== null) secrets.delete(row.key_secret_id);
+      pool.invalidate(row.id);
+      live.set(row.id, { ...(live.get(row.id) ?? { state: 'up', lastError: null, facts: null }), login });
+    }
+    return { servers: checked.map(({ row }) => view(registry.get(row.id))), message: switchMessage(checked.map((c) => ({ server: c.row.name, login: c.login }))) };
+  }
+
   /** Connects through the pool and reads the server's facts; records up/down for the dashboard. */
   async function test(id: number): Promise<ServerView> {
     const row = registry.get(id);
     try {
-      const facts = await readServerFacts(await pool.get(id, { attempts: 1 }));
-      live.set(id, { state: 'up', lastError: null, facts });
+      const ssh = await pool.get(id, { attempts: 1 });
+      const facts = await readServerFacts(ssh);
+      live.set(id, { state: 'up', lastError: null, facts, login: loginOf(ssh) });
     } catch (err) {
       pool.invalidate(id);
       live.set(id, { state: 'down', lastError: BerthError.from(err).message, facts: live.get(id)?.facts ?? null });
@@ -117,8 +154,8 @@ export function createServersService(deps: { registry: ServerRegistry; secrets: 
       rows.map(async (row) => {
         try {
           const ssh = await pool.get(row.id, { attempts: 1, readyTimeoutMs: PING_TIMEOUT_MS });
-          await ssh.run('true', { timeoutMs: PING_TIMEOUT_MS });
-          live.set(row.id, { state: 'up', lastError: null, facts: live.get(row.id)?.facts ?? null });
+          await ssh.run(PING, { timeoutMs: PING_TIMEOUT_MS });
+          live.set(row.id, { state: 'up', lastError: null, facts: live.get(row.id)?.facts ?? null, login: loginOf(ssh) });
           return true;
         } catch (err) {
           pool.invalidate(row.id);
@@ -149,7 +186,28 @@ export function createServersService(deps: { registry: ServerRegistry; secrets: 
     return registry.list().map(view);
   }
 
-  return { list, probeHostKey, add, test, ping, remove, connection: pool.get, openDedicated, close: pool.closeAll, registry };
+  return { list, probeHostKey, add, switchKey, test, ping, remove, connection: pool.get, openDedicated, close: pool.closeAll, registry };
+}
+
+/** What a switch of login keys means for the user: as whom Berth acts now, and whether the root key is still needed. */
+export function switchMessage(logins: Array<{ server: string; login: ServerLogin }>): string {
+  const members = logins.flatMap((l) => (l.login.kind === 'member' ? [{ server: l.server, login: l.login }] : []));
+  const shells = logins.filter((l) => l.login.kind === 'shell').map((l) => l.server);
+  const parts: string[] = [];
+  for (const [who, servers] of groupBy(members, (m) => `${m.login.name} (${m.login.role})`)) {
+    parts.push(`Berth now logs in to ${servers.map((m) => m.server).join(', ')} as ${who}: every action goes through berth-shell, which checks your role on each server.`);
+  }
+  if (shells.length) parts.push(`${shells.join(', ')}: this key gets a full shell (a root or sudo login), not a team member's login.`);
+  if (members.length && !shells.length) {
+    parts.push('The root key this data folder used is no longer needed: once no other Berth or script uses it, remove its line from root’s authorized_keys on these servers (Berth never touches lines outside its team block).');
+  }
+  return parts.join(' ');
+}
+
+function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) groups.set(key(item), [...(groups.get(key(item)) ?? []), item]);
+  return groups;
 }
 export type ServersService = ReturnType<typeof createServersService>;
 

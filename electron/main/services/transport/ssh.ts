@@ -1,6 +1,6 @@
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { BerthError } from '../../../../shared/errors';
-import { MemberIdentity } from '../../../../shared/access';
+import { MemberIdentity } from '../../../../shared/identity';
 import { RemoteCommand, verbRequest } from '../remote/command';
 import { fingerprintOf, keyTypeOf } from './host-key';
 

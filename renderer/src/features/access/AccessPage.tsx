@@ -5,6 +5,7 @@ import { KeysPanel } from './KeysPanel';
 import { LocksPanel } from './LocksPanel';
 import { useAccess, type AccessTab } from './store';
 import { TeamPanel } from './TeamPanel';
+import { YourRights } from './YourRights';
 
 const tabs: { id: AccessTab; label: string }[] = [
   { id: 'keys', label: 'API keys' },
@@ -24,6 +25,7 @@ export function AccessPage() {
   return (
     <div className="access">
       <h1>Access</h1>
+      <YourRights />
       <div className="tabs" role="tablist" aria-label="Access">
         {tabs.map((t) => (
           <button key={t.id} role="tab" aria-selected={tab === t.id} className={tab === t.id ? 'tab active' : 'tab'} onClick={() => setTab(t.id)}>

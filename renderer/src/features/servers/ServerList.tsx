@@ -1,5 +1,6 @@
 import type { ServerView } from '../../../../shared/servers';
 import { formatBytes } from './format';
+import { LoginBadge } from './LoginBadge';
 import { useServers } from './store';
 
 function Facts({ server }: { server: ServerView }) {
@@ -40,6 +41,7 @@ export function ServerList() {
             </td>
             <td>
               <span className={`pill ${server.state}`}>{server.state}</span>
+              <LoginBadge login={server.login} />
               {server.lastError && <div className="bad small">{server.lastError}</div>}
             </td>
             <td>

@@ -4,6 +4,7 @@ import { ErrorBanner } from '../../components/ErrorBanner';
 import { AddServerForm } from './AddServerForm';
 import { GroupsPanel } from './GroupsPanel';
 import { ServerList } from './ServerList';
+import { SwitchKeyForm } from './SwitchKeyForm';
 import { useServers } from './store';
 
 export function ServersPage() {
@@ -34,6 +35,7 @@ export function ServersPage() {
           <>
             <ServerList />
             <GroupsPanel />
+            <SwitchKeyForm />
           </>
         )
       )}

@@ -1,6 +1,6 @@
 import { create } from 'zustand';
 import type { BerthError } from '../../../../shared/errors';
-import type { AddServer, GroupView, PresentedHostKey, ServerView, SshConfigHost } from '../../../../shared/servers';
+import type { AddServer, GroupView, PresentedHostKey, ServerView, SshConfigHost, SwitchKey } from '../../../../shared/servers';
 import { busyAction } from '../../api/busy-action';
 import { call } from '../../api/client';
 
@@ -9,6 +9,8 @@ interface ServersState {
   groups: GroupView[];
   imported: SshConfigHost[];
   pendingHostKey?: PresentedHostKey;
+  /** What the last switch of login keys means (as whom Berth acts now; whether the root key is still needed). */
+  switchMessage?: string;
   busy: boolean;
   error?: BerthError;
   load(): Promise<void>;
@@ -16,6 +18,7 @@ interface ServersState {
   add(server: AddServer): Promise<boolean>;
   cancelAdd(): void;
   test(id: number): Promise<void>;
+  switchKey(input: SwitchKey): Promise<boolean>;
   remove(id: number): Promise<void>;
   importSshConfig(): Promise<void>;
   createGroup(name: string, replicas: number): Promise<void>;
@@ -47,6 +50,13 @@ export const useServers = create<ServersState>((set, get) => {
       })) ?? false,
     cancelAdd: () => set({ pendingHostKey: undefined }),
     test: async (id) => void (await act(async () => replaceServer(await call('servers.test', { id })))),
+    switchKey: async (input) =>
+      (await act(async () => {
+        const result = await call('servers.switchKey', input);
+        result.servers.forEach(replaceServer);
+        set({ switchMessage: result.message });
+        return true;
+      })) ?? false,
     remove: async (id) => void (await act(async () => set({ servers: await call('servers.remove', { id }) }))),
     importSshConfig: async () => void (await act(async () => set({ imported: await call('servers.importSshConfig', {}) }))),
     createGroup: async (name, replicas) =>
