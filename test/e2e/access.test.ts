@@ -180,7 +180,7 @@ describe('access page in Chromium', () => {
     await page.getByRole('button', { name: 'Servers', exact: true }).click();
     await page.getByLabel('Member private key').fill(join(keyDir, 'ada_ed25519'));
     await page.getByRole('button', { name: 'Use this key' }).click();
-    const status = page.getByRole('status');
+    const status = page.getByTestId('switch-message');
     await expect.poll(() => status.textContent(), { timeout: 30_000 }).toMatch(/Berth now logs in to tb1 as Ada Admin \(admin\).*root key this data folder used is no longer needed/);
     await expect.poll(() => page.locator(`[data-server=${server.name}]`).getByTestId('login').textContent()).toBe(`as Ada Admin: admin in ${GROUP}`);
     await app.screenshot('servers-member-login');

@@ -180,9 +180,12 @@ export class SshConnection {
     );
   }
 
-  /** Asks the login who it is: berth-shell answers a member's `whoami` with JSON, a plain shell with the user name. */
+  /**
+   * Asks the login who it is: berth-shell answers `berth whoami` with the member as JSON (an admin's request
+   * without the word `berth` would go to their shell); a plain shell has no such command.
+   */
   async identify(): Promise<void> {
-    const result = await this.exec('whoami', { timeoutMs: 15_000 });
+    const result = await this.exec('berth whoami', { timeoutMs: 15_000 });
     const text = result.stdout.toString().trim();
     if (result.code === REFUSED) {
       this.close();

@@ -33,10 +33,9 @@ export function SwitchKeyForm() {
         Passphrase (if any)
         <input aria-label="Member key passphrase" type="password" value={passphrase} onChange={(e) => setPassphrase(e.target.value)} />
       </label>
-      <fieldset>
-        <legend>Servers</legend>
+      <div className="row">
         {servers.map((s) => (
-          <label key={s.id} className="inline">
+          <label key={s.id} className="check">
             <input
               type="checkbox"
               aria-label={`Switch ${s.name}`}
@@ -46,12 +45,12 @@ export function SwitchKeyForm() {
             {s.name}
           </label>
         ))}
-      </fieldset>
+      </div>
       <button className="primary" disabled={busy || !path || chosen.length === 0}>
         Use this key
       </button>
       {switchMessage && (
-        <p className="ok small" role="status">
+        <p className="ok small" role="status" data-testid="switch-message">
           {switchMessage}
         </p>
       )}
