@@ -110,6 +110,8 @@ export const AddMember = z
     publicKey: SshPublicKey,
     role: Role,
     models: MemberModels.optional(),
+    /** A CI runner's key: the member (a person) it belongs to, whose offboarding can remove it too. */
+    owner: z.string().regex(/^m_[0-9a-f]+$/, 'Pick the member this key belongs to').optional(),
     /** The server group the member joins; default: the only group. */
     group: GroupName.optional(),
   })
@@ -131,6 +133,8 @@ export const MemberView = z.object({
   role: Role,
   /** The models a deployer is limited to; null: every model of the group. */
   models: z.array(z.string()).nullable(),
+  /** A CI runner's key: the member it belongs to; null: a person. */
+  owner: z.string().nullable(),
   keyType: z.string(),
   fingerprint: z.string(),
   createdAt: z.string(),

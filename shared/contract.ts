@@ -105,7 +105,7 @@ export const calls = {
   'access.members': call(noInput, z.array(MemberView)),
   'access.addMember': call(AddMember, MemberChange),
   'access.setRole': call(SetRole, MemberChange),
-  'access.removeMember': call(z.object({ id: z.string().min(1) }).strict(), MemberChange),
+  'access.removeMember': call(z.object({ id: z.string().min(1), withOwned: z.boolean().optional() }).strict(), MemberChange),
   /** Installs berth-shell and the team's keys on every server again; reports per server. */
   'access.push': call(noInput, PushReport),
   'access.locks': call(noInput, LocksReport),

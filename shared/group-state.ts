@@ -82,6 +82,8 @@ export const StateMember = z
     role: z.enum(['viewer', 'deployer', 'admin']),
     /** A deployer limited to these models (berth-shell enforces it); absent: every model of the group. */
     models: z.array(z.string()).optional(),
+    /** A CI runner's key: the member (a person) it belongs to; offboarding them can remove it too. */
+    owner: z.string().regex(/^m_[0-9a-f]+$/).optional(),
     publicKey: z.string(),
     keyType: z.string(),
     fingerprint: z.string(),

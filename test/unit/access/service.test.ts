@@ -293,6 +293,39 @@ describe('members on the group state', () => {
     await expect(t.access.removeMember(id)).rejects.toThrow(/no team member/);
   });
 
+  it('gives a CI runner’s key an owner, and offboards it with its person when asked', async () => {
+    const t = setup();
+    const dana = (await t.access.addMember({ name: 'Dana', publicKey: dan, role: 'admin' })).members[0];
+    const runner = (await t.access.addMember({ name: 'ci-iris', publicKey: vera, role: 'deployer', models: ['iris'], owner: dana.id })).members.find((m) => m.name === 'ci-iris')!;
+    expect(runner).toMatchObject({ owner: dana.id, role: 'deployer', models: ['iris'] });
+    expect(t.state('prod').members.find((m) => m.name === 'ci-iris')).toMatchObject({ owner: dana.id });
+    // A key belongs to a person, and to one still in the group.
+    await expect(t.access.addMember({ name: 'ci-2', publicKey: publicKey('ci2'), role: 'deployer', owner: runner.id })).rejects.toThrow(/ci-iris is a CI runner’s key itself/);
+    await expect(t.access.addMember({ name: 'ci-3', publicKey: publicKey('ci3'), role: 'deployer', owner: 'm_0000000000' })).rejects.toThrow(/is not in group "prod"/);
+    t.calls.length = 0;
+    const removed = await t.access.removeMember(dana.id, { withOwned: true });
+    expect(t.calls).toEqual([
+      {
+        kind: 'revoke',
+        group: 'prod',
+        what: 'member Dana removed with ci-iris',
+        team: true,
+        revocations: [dana.id, runner.id].map((id) => ({ kind: 'member', id, at: NOW.toISOString(), by: 'alice' })),
+      },
+    ]);
+    expect(t.state('prod').members).toEqual([]);
+    expect(removed.members).toEqual([]);
+    expect(t.audit.list({ action: 'member.remove' })[0]).toMatchObject({ target: 'Dana', details: { alsoRemoved: ['ci-iris'] } });
+  });
+
+  it('offboards only the person when not asked to remove their CI keys', async () => {
+    const t = setup();
+    const dana = (await t.access.addMember({ name: 'Dana', publicKey: dan, role: 'admin' })).members[0];
+    await t.access.addMember({ name: 'ci-iris', publicKey: vera, role: 'deployer', owner: dana.id });
+    const removed = await t.access.removeMember(dana.id);
+    expect(removed.members.map((m) => m.name)).toEqual(['ci-iris']);
+  });
+
   it('shows an offboarding that no revision recorded yet as done, and says why it is partial', async () => {
     const t = setup();
     const { members } = await t.access.addMember({ name: 'Vera', publicKey: vera, role: 'viewer' });

@@ -90,7 +90,7 @@ export function accessCalls(access: AccessService, audit: AuditService): Pick<Ca
     'access.members': () => access.listMembers(),
     'access.addMember': (input) => access.addMember(input),
     'access.setRole': ({ id, role, models }) => access.setRole(id, role, models ?? null),
-    'access.removeMember': ({ id }) => access.removeMember(id),
+    'access.removeMember': ({ id, withOwned }) => access.removeMember(id, { withOwned }),
     'access.push': () => access.push(),
     'access.locks': () => access.locks(),
     'access.breakLock': ({ model }) => access.breakLock(model),

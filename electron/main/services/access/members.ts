@@ -15,6 +15,7 @@ interface MemberRow {
   name: string;
   role: MemberView['role'];
   models: string | null;
+  owner: string | null;
   public_key: string;
   key_type: string;
   fingerprint: string;
@@ -28,6 +29,7 @@ const view = (row: MemberRow): MemberView => ({
   name: row.name,
   role: row.role,
   models: row.models === null ? null : (JSON.parse(row.models) as string[]),
+  owner: row.owner,
   keyType: row.key_type,
   fingerprint: row.fingerprint,
   createdAt: row.created_at,
@@ -63,6 +65,7 @@ export function createMemberStore(db: Db, now: () => Date = () => new Date()) {
         name: member.name,
         role: member.role,
         ...(member.models ? { models: [...new Set(member.models)].sort() } : {}),
+        ...(member.owner ? { owner: member.owner } : {}),
         publicKey: `${key.type} ${key.base64}`,
         keyType: key.type,
         fingerprint: key.fingerprint,
@@ -80,7 +83,18 @@ export function addToState(state: GroupState, entry: StateMember, group: string)
   const byKey = state.members.find((m) => m.publicKey === entry.publicKey);
   if (byKey) throw new BerthError('Conflict', `That key (${entry.fingerprint}) already belongs to ${byKey.name} in group "${group}"`);
   if (state.members.some((m) => m.name === entry.name)) throw new BerthError('Conflict', `A team member named "${entry.name}" already exists in group "${group}"`);
+  if (entry.owner) {
+    const owner = state.members.find((m) => m.id === entry.owner);
+    if (!owner) throw new BerthError('NotFound', `The member this key would belong to (${entry.owner}) is not in group "${group}" (offboarded meanwhile?)`);
+    if (owner.owner) throw new BerthError('ValidationError', `${owner.name} is a CI runner’s key itself: a key belongs to a person`);
+  }
   state.members.push(entry);
+}
+
+/** The member and the CI runners' keys that belong to them (with `withOwned`). */
+export function offboarded(state: GroupState | null, id: string, withOwned: boolean): string[] {
+  const owned = withOwned && state ? state.members.filter((m) => m.owner === id).map((m) => m.id) : [];
+  return [id, ...owned];
 }
 
 /** Changes a member's role (and a deployer's models; null or absent: every model) in a group state; returns the role before. */

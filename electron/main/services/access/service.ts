@@ -138,9 +138,9 @@ export function createAccessService(deps: AccessDeps) {
   }
 
   /** Takes a right away on every reachable server of its group, then records it in a revision when it can. */
-  async function takeAway(group: string, revocation: Revocation, what: string, mutate: (state: GroupState) => void, team: boolean) {
-    const outcome = await deps.groups.revoke(group, [revocation], what, mutate, { team });
-    const note = outcome.recorded.error === null ? undefined : unrecordedNote(revocation.kind === 'key' ? 'Revoked' : 'Removed', outcome.recorded.error);
+  async function takeAway(group: string, revocations: Revocation[], what: string, mutate: (state: GroupState) => void, team: boolean) {
+    const outcome = await deps.groups.revoke(group, revocations, what, mutate, { team });
+    const note = outcome.recorded.error === null ? undefined : unrecordedNote(revocations[0].kind === 'key' ? 'Revoked' : 'Removed', outcome.recorded.error);
     return { servers: outcome.servers as Outcome[], revision: outcome.recorded.revision, note };
   }
 
@@ -257,7 +257,7 @@ export function createAccessService(deps: AccessDeps) {
       const group = key.group;
       const done = await takeAway(
         group,
-        { kind: 'key', id, at, by: actor },
+        [{ kind: 'key', id, at, by: actor }],
         `key ${id} revoked`,
         (state) => {
           const entry = state.keys.find((k) => k.id === id);
@@ -340,24 +340,31 @@ export function createAccessService(deps: AccessDeps) {
       });
     },
 
-    /** Offboards a member: every reachable server of the group refuses their key at once, majority or not. */
-    async removeMember(id: string): Promise<MemberChange> {
+    /**
+     * Offboards a member: every reachable server of the group refuses their key at once, majority or not; with
+     * `withOwned`, the CI runners' keys that belong to them too.
+     */
+    async removeMember(id: string, options: { withOwned?: boolean } = {}): Promise<MemberChange> {
       const member = members.get(id);
       const group = member.group ?? chooseGroup(undefined, null, `member ${member.name}`);
-      return memberChange('member.remove', member.name, group, { member: id, role: member.role, fingerprint: member.fingerprint }, async () => {
+      const owned = options.withOwned ? members.list().filter((m) => m.owner === id) : [];
+      const gone = new Set([id, ...owned.map((m) => m.id)]);
+      const details = { member: id, role: member.role, fingerprint: member.fingerprint, ...(owned.length ? { alsoRemoved: owned.map((m) => m.name) } : {}) };
+      return memberChange('member.remove', member.name, group, details, async () => {
         let left = 0;
+        const at = now().toISOString();
         const done = await takeAway(
           group,
-          { kind: 'member', id, at: now().toISOString(), by: deps.actor() },
-          `member ${member.name} removed`,
+          [...gone].map((gid) => ({ kind: 'member' as const, id: gid, at, by: deps.actor() })),
+          owned.length ? `member ${member.name} removed with ${owned.map((m) => m.name).join(', ')}` : `member ${member.name} removed`,
           (state) => {
-            state.members = state.members.filter((m) => m.id !== id);
+            state.members = state.members.filter((m) => !gone.has(m.id));
             left = state.members.length;
           },
           true,
         );
         // Gone from this view even when no revision recorded it yet: the servers that answered refuse the key already.
-        if (done.revision === null && done.servers.some((s) => s.ok)) q.forgetMember.run(id);
+        if (done.revision === null && done.servers.some((s) => s.ok)) for (const gid of gone) q.forgetMember.run(gid);
         return { ...done, members: done.revision === null ? members.list().filter((m) => m.group === group).length : left };
       });
     },

@@ -44,9 +44,9 @@ export function createStateCache(db: Db, registry: ServerRegistry) {
     groupKeys: db.prepare<[string], { id: string }>('SELECT id FROM api_keys WHERE group_name = ?'),
     deleteKey: db.prepare('DELETE FROM api_keys WHERE id = ?'),
     upsertMember: db.prepare(
-      `INSERT INTO members (id, group_name, name, role, models, public_key, key_type, fingerprint, created_at, updated_at)
-       VALUES (@id, @group, @name, @role, @models, @publicKey, @keyType, @fingerprint, @createdAt, @updatedAt)
-       ON CONFLICT(id) DO UPDATE SET group_name = excluded.group_name, role = excluded.role, models = excluded.models, updated_at = excluded.updated_at, name = excluded.name`,
+      `INSERT INTO members (id, group_name, name, role, models, owner, public_key, key_type, fingerprint, created_at, updated_at)
+       VALUES (@id, @group, @name, @role, @models, @owner, @publicKey, @keyType, @fingerprint, @createdAt, @updatedAt)
+       ON CONFLICT(id) DO UPDATE SET group_name = excluded.group_name, role = excluded.role, models = excluded.models, owner = excluded.owner, updated_at = excluded.updated_at, name = excluded.name`,
     ),
     groupMembers: db.prepare<[string], { id: string }>('SELECT id FROM members WHERE group_name = ?'),
     deleteMember: db.prepare('DELETE FROM members WHERE id = ?'),
@@ -76,7 +76,7 @@ export function createStateCache(db: Db, registry: ServerRegistry) {
 
   function importMembers(group: string, members: StateMember[]) {
     const wanted = new Set(members.map((m) => m.id));
-    for (const member of members) q.upsertMember.run({ ...member, models: member.models ? JSON.stringify(member.models) : null, group });
+    for (const member of members) q.upsertMember.run({ ...member, models: member.models ? JSON.stringify(member.models) : null, owner: member.owner ?? null, group });
     for (const { id } of q.groupMembers.all(group)) if (!wanted.has(id)) q.deleteMember.run(id);
   }
 

@@ -358,4 +358,11 @@ export const migrations: Migration[] = [
       ALTER TABLE members ADD COLUMN models TEXT;
     `,
   },
+  {
+    version: 9,
+    sql: `
+      -- A CI runner's key belongs to a person (a member id): offboarding them can remove it too.
+      ALTER TABLE members ADD COLUMN owner TEXT;
+    `,
+  },
 ];

@@ -11,7 +11,9 @@ import { ServerResults } from './ServerResults';
 import { useAccess } from './store';
 
 function AddMemberForm() {
-  const { busy, addMember } = useAccess();
+  const { busy, addMember, members } = useAccess();
+  const people = members.filter((m) => m.owner === null);
+  const [owner, setOwner] = useState('');
   const [name, setName] = useState('');
   const [role, setRole] = useState<Role>('viewer');
   const [publicKey, setPublicKey] = useState('');
@@ -19,7 +21,9 @@ function AddMemberForm() {
 
   async function submit(e: React.FormEvent) {
     e.preventDefault();
-    if (await addMember({ name, role, publicKey, ...(role === 'deployer' && modelsOf(models) ? { models: modelsOf(models) } : {}) })) {
+    const scope = role === 'deployer' && modelsOf(models) ? { models: modelsOf(models) } : {};
+    if (await addMember({ name, role, publicKey, ...scope, ...(owner ? { owner } : {}) })) {
+      setOwner('');
       setName('');
       setPublicKey('');
       setModels('');
@@ -51,6 +55,18 @@ function AddMemberForm() {
           <span className="muted small">They see every model; the servers refuse them any change to a model not listed.</span>
         </label>
       )}
+      <label className="span-2">
+        Whose key
+        <select aria-label="Key owner" value={owner} onChange={(e) => setOwner(e.target.value)}>
+          <option value="">a person’s own key</option>
+          {people.map((m) => (
+            <option key={m.id} value={m.id}>
+              a CI runner’s key of {m.name}
+            </option>
+          ))}
+        </select>
+        <span className="muted small">A CI runner gets a deployer key scoped to its models; offboarding its person can remove it with them.</span>
+      </label>
       <label className="span-2">
         SSH public key
         <textarea
@@ -87,13 +103,17 @@ function DeployerScope({ member }: { member: MemberView }) {
 }
 
 function MemberRow({ member }: { member: MemberView }) {
-  const { busy, setRole, removeMember } = useAccess();
+  const { busy, setRole, removeMember, members } = useAccess();
   const [confirming, setConfirming] = useState(false);
+  const owned = members.filter((m) => m.owner === member.id);
+  const [withOwned, setWithOwned] = useState(true);
+  const ownerName = members.find((m) => m.id === member.owner)?.name;
   return (
     <tr data-member={member.name}>
       <td>
         <strong>{member.name}</strong>
         <div className="muted mono small">{member.id}</div>
+        {member.owner && <div className="muted small">CI runner’s key of {ownerName ?? member.owner}</div>}
       </td>
       <td>{member.group ?? <span className="muted">not published</span>}</td>
       <td>
@@ -113,7 +133,13 @@ function MemberRow({ member }: { member: MemberView }) {
       <td className="actions">
         {confirming ? (
           <>
-            <button className="danger" disabled={busy} onClick={() => void removeMember(member.id)}>
+            {owned.length > 0 && (
+              <label className="check small">
+                <input type="checkbox" aria-label={`Also remove the CI keys of ${member.name}`} checked={withOwned} onChange={(e) => setWithOwned(e.target.checked)} />
+                also remove their CI keys ({owned.map((m) => m.name).join(', ')})
+              </label>
+            )}
+            <button className="danger" disabled={busy} onClick={() => void removeMember(member.id, withOwned && owned.length > 0)}>
               Confirm offboarding
             </button>
             <button className="link" onClick={() => setConfirming(false)}>

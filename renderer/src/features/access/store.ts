@@ -46,7 +46,7 @@ interface AccessState {
   addMember(input: AddMember): Promise<boolean>;
   /** A deployer's `models` limit them to those models (null: every model). */
   setRole(id: string, role: Role, models?: string[] | null): Promise<void>;
-  removeMember(id: string): Promise<void>;
+  removeMember(id: string, withOwned?: boolean): Promise<void>;
   pushAgain(): Promise<void>;
   loadAudit(filter?: AuditFilter): Promise<void>;
   verify(): Promise<void>;
@@ -105,9 +105,9 @@ export const useAccess = create<AccessState>((set, get) => {
         const { members, push } = await call('access.setRole', { id, role, models });
         set({ members, push });
       })),
-    removeMember: async (id) =>
+    removeMember: async (id, withOwned = false) =>
       void (await act(async () => {
-        const { members, push } = await call('access.removeMember', { id });
+        const { members, push } = await call('access.removeMember', { id, withOwned });
         set({ members, push });
       })),
     pushAgain: async () => void (await act(async () => set({ push: await call('access.push', {}) }))),
