@@ -359,6 +359,7 @@ var shellVerbList = []struct {
 	{"inspect", roleViewer}, {"replica-state", roleViewer}, {"stats", roleViewer}, {"health", roleViewer}, {"facts", roleViewer},
 	{"images", roleViewer}, {"image-id", roleViewer}, {"image-inventory", roleViewer}, {"audit-read", roleViewer},
 	{"locks", roleViewer}, {"routes-read", roleViewer}, {"state-read", roleViewer}, {"state-list", roleViewer}, {"view", roleViewer},
+	{"request-log-list", roleViewer}, {"request-log-read", roleViewer}, {"request-lines", roleViewer},
 	{"run", roleDeployer}, {"start", roleDeployer}, {"stop", roleDeployer}, {"restart", roleDeployer},
 	{"rm", roleDeployer}, {"load", roleDeployer}, {"rmi", roleDeployer}, {"tag", roleDeployer},
 	{"lock", roleDeployer}, {"extend", roleDeployer}, {"unlock", roleDeployer},
@@ -403,5 +404,7 @@ func shellHandlers() map[string]func(*shellSession) error {
 		"group-unlock": (*shellSession).unlock, "group-break-lock": (*shellSession).breakLock,
 		"state-list": (*shellSession).stateList, "state-apply": (*shellSession).stateApply,
 		"probe": (*shellSession).probe, "routes-derive": (*shellSession).routesDerive,
+		"request-log-list": (*shellSession).requestLogList, "request-log-read": (*shellSession).requestLogRead,
+		"request-lines": (*shellSession).requestLines,
 	}
 }

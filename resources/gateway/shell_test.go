@@ -20,7 +20,8 @@ import (
 
 // shellFixture is one server's berth folder with group states, and a fake docker first in PATH that records
 // its argv (one line per call), answers inspect with the labels (and state) set per container, image inspect and
-// image ls with the images set, and load -i like docker.
+// image ls with the images set, logs with a container's logs/<name> (and logs-stderr/<name> on stderr; with a
+// logs-hang file it then hangs, as a busy docker), and load -i like docker.
 type shellFixture struct {
 	t      *testing.T
 	dir    string // berthDir
@@ -65,6 +66,11 @@ case "$1" in
     done ;;
   run) echo 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef ;;
   version) echo 24.0.7 ;;
+  logs)
+    name=${!#}
+    [ -f "$fake/logs-stderr/$name" ] && cat "$fake/logs-stderr/$name" >&2
+    [ -f "$fake/logs/$name" ] && cat "$fake/logs/$name"
+    [ -f "$fake/logs-hang" ] && exec sleep 30 ;;
   ps) case "$*" in *label=berth.port*) cat "$fake/ports" ;; *) [ -f "$fake/ps" ] && cat "$fake/ps" ;; esac ;;
 esac
 exit 0
@@ -303,7 +309,7 @@ func TestShellOldKeyLineIgnoresItsRoleWord(t *testing.T) {
 	if who.code != 0 || json.Unmarshal([]byte(who.stdout), &answer) != nil || answer.Role != "viewer" || answer.Member != memberVera || answer.Name != "Vera Viewer" {
 		t.Fatalf("%+v", who)
 	}
-	viewerVerbs := "whoami help ps ports logs inspect replica-state stats health facts images image-id image-inventory audit-read locks routes-read state-read state-list view"
+	viewerVerbs := "whoami help ps ports logs inspect replica-state stats health facts images image-id image-inventory audit-read locks routes-read state-read state-list view request-log-list request-log-read request-lines"
 	shell := f.ssh([]string{"admin", memberVera}, "id", "")
 	if shell.code != 126 || shell.stderr != "berth: role viewer may not run 'id': not a Berth verb; role viewer may run: "+viewerVerbs {
 		t.Fatalf("a lying role word got a shell: %+v", shell)
@@ -986,12 +992,246 @@ func TestShellFacts(t *testing.T) {
 	if len(parts) != 3 || parts[0] != info+"\n" || parts[2] != "" {
 		t.Fatalf("%q", got.stdout)
 	}
-	// The app reads the fourth field of the df line: the bytes available under Docker's data root.
+	// The app reads the fourth field of the df line: the bytes available under Docker's data root (which other
+	// processes change meanwhile, so only its order of magnitude is compared).
 	var fs syscall.Statfs_t
 	syscall.Statfs(root, &fs)
 	fields := strings.Fields(parts[1])
-	if len(fields) != 6 || fields[5] != root || fields[3] != strconv.FormatUint(fs.Bavail*uint64(fs.Bsize), 10) {
+	free, err := strconv.ParseUint(fields[3], 10, 64)
+	want := fs.Bavail * uint64(fs.Bsize)
+	if len(fields) != 6 || fields[5] != root || err != nil || free > want+want/10 || free < want-want/10 {
 		t.Fatalf("df line %q", parts[1])
 	}
 	f.shellCalls(memberVera, "facts now", 64, "usage: facts")
+}
+
+// requestLogListScript is the app's listing command (gateway-pull.ts's listCommand) that request-log-list replaces.
+const requestLogListScript = `cd "$dir" 2>/dev/null || exit 0
+for f in requests.jsonl requests.jsonl.[0-9]*; do [ -f "$f" ] || continue; s=$(head -c 40 "$f" | sed -n '1s/^{"seq":\([0-9]*\).*/\1/p'); echo "@file $(stat -c '%i %s' "$f") $f ${s:--}"; done
+for f in requests.jsonl requests.jsonl.1; do l=$(tail -n 1 "$f" 2>/dev/null | head -c 40 | sed -n '1s/^{"seq":\([0-9]*\).*/\1/p'); [ -n "$l" ] && break; done
+echo "@last ${l:--}"
+`
+
+// expectAsScript checks request-log-list against the app's script on the same folder, where sh and its tools exist.
+func expectAsScript(t *testing.T, f *shellFixture, script string, got shellResult, args ...string) {
+	t.Helper()
+	for _, tool := range []string{"sh", "stat", "sed", "head", "tail", "grep"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Logf("no %s here: not compared with the script", tool)
+			return
+		}
+	}
+	cmd := exec.Command("sh", append([]string{"-c", script, "sh"}, args...)...)
+	cmd.Env = []string{"PATH=" + f.fake + ":" + shellPATH, "LC_ALL=C", "dir=" + filepath.Join(f.dir, "logs", "gateway")}
+	want, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("the script: %v", err)
+	}
+	if got.code != 0 || got.stdout != string(want) {
+		t.Fatalf("berth-shell printed (exit %d)\n%q\nthe script\n%q", got.code, got.stdout, want)
+	}
+}
+
+// fileLine is the @file line of a log file (stat without -L: a link's own inode and size).
+func fileLine(t *testing.T, dir, name, seq string) string {
+	t.Helper()
+	info, err := os.Lstat(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("@file %d %d %s %s\n", info.Sys().(*syscall.Stat_t).Ino, info.Size(), name, seq)
+}
+
+func TestShellRequestLogList(t *testing.T) {
+	f := shellProdTeam(t)
+	dir := filepath.Join(f.dir, "logs", "gateway")
+	if got := f.shellCalls(memberVera, "request-log-list", 0, ""); got.stdout != "" || got.stderr != "" {
+		t.Fatalf("no folder: %+v", got)
+	}
+	expectAsScript(t, f, requestLogListScript, f.as(memberVera, "request-log-list"))
+	mkdirAll(t, dir)
+	if got := f.as(memberVera, "request-log-list"); got.code != 0 || got.stdout != "@last -\n" {
+		t.Fatalf("empty folder: %+v", got)
+	}
+	files := map[string]string{
+		"requests.jsonl":      "", // just rotated: @last comes from requests.jsonl.1
+		"requests.jsonl.1":    `{"seq":41,"ts":"2026-12-01T10:00:00Z"}` + "\n" + `{"seq":42,"ts":"2026-12-01T10:00:01Z"}` + "\n",
+		"requests.jsonl.2":    `{"seq":31,"ts":"2026-12-01T09:00:00Z"}` + "\n",
+		"requests.jsonl.10":   `{"seq":1,"ts":"2026-12-01T01:00:00Z"}` + "\n",
+		"requests.jsonl.3":    "not a log line\n",
+		"requests.jsonl.4":    `{"seq":` + strings.Repeat("9", 50) + "}\n", // only 40 bytes are looked at
+		"requests.jsonl.5":    `{"seq":"x"}` + "\n",
+		"requests.jsonl.6.gz": `{"seq":7}`, // the glob takes it, so the listing does
+		"requests.jsonl.old":  `{"seq":8}`,
+		"other.jsonl":         `{"seq":9}`,
+	}
+	for name, text := range files {
+		writeFile(t, filepath.Join(dir, name), text)
+	}
+	mkdirAll(t, filepath.Join(dir, "requests.jsonl.7"))                    // not a file
+	os.Symlink("requests.jsonl.2", filepath.Join(dir, "requests.jsonl.8")) // followed for -f and head
+	os.Symlink("nowhere", filepath.Join(dir, "requests.jsonl.9"))          // dangling: skipped
+	want := fileLine(t, dir, "requests.jsonl", "-") + fileLine(t, dir, "requests.jsonl.1", "41") +
+		fileLine(t, dir, "requests.jsonl.10", "1") + fileLine(t, dir, "requests.jsonl.2", "31") +
+		fileLine(t, dir, "requests.jsonl.3", "-") + fileLine(t, dir, "requests.jsonl.4", strings.Repeat("9", 33)) +
+		fileLine(t, dir, "requests.jsonl.5", "-") + fileLine(t, dir, "requests.jsonl.6.gz", "7") +
+		fileLine(t, dir, "requests.jsonl.8", "31") + "@last 42\n"
+	got := f.shellCalls(memberVera, "request-log-list", 0, "")
+	if got.stdout != want {
+		t.Fatalf("listing\n%s\nwant\n%s", got.stdout, want)
+	}
+	expectAsScript(t, f, requestLogListScript, got)
+	// The last line is found from the end: a long one without its newline, a file ending in an empty line.
+	long := `{"seq":99,"pad":"` + strings.Repeat("x", 150<<10) + `"}`
+	for text, last := range map[string]string{
+		`{"seq":98}` + "\n" + long:                       "99",
+		`{"seq":98}` + "\n" + long + "\n":                "99",
+		long + "\n" + `{"seq":100}` + "\n":               "100",
+		`{"seq":98}` + "\n\n":                            "42", // an empty last line: requests.jsonl.1's
+		strings.Repeat(`{"seq":5}`+"\n", 20000) + "tail": "42",
+		`{"seq":12`: "12",
+	} {
+		writeFile(t, filepath.Join(dir, "requests.jsonl"), text)
+		got := f.as(memberVera, "request-log-list")
+		if !strings.HasSuffix(got.stdout, "\n@last "+last+"\n") {
+			t.Fatalf("@last of %q: %q", clip(text, 40), got.stdout)
+		}
+		expectAsScript(t, f, requestLogListScript, got)
+	}
+	os.Remove(filepath.Join(dir, "requests.jsonl"))
+	os.Remove(filepath.Join(dir, "requests.jsonl.1"))
+	if got := f.as(memberVera, "request-log-list"); !strings.HasPrefix(got.stdout, "@file ") || !strings.HasSuffix(got.stdout, "31\n@last -\n") {
+		t.Fatalf("%+v", got)
+	}
+	expectAsScript(t, f, requestLogListScript, f.as(memberVera, "request-log-list"))
+	expectShell(t, f.as(memberVera, "request-log-list --all"), 64, "usage: request-log-list")
+	f.noDocker()
+}
+
+func TestShellRequestLogRead(t *testing.T) {
+	f := shellProdTeam(t)
+	dir := filepath.Join(f.dir, "logs", "gateway")
+	expectShell(t, f.as(memberVera, "request-log-read requests.jsonl 1 0 10"), 4, "")
+	writeFile(t, filepath.Join(dir, "requests.jsonl"), "0123456789\n")
+	inodeOfFile := func(name string) string {
+		info, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strconv.FormatUint(info.Sys().(*syscall.Stat_t).Ino, 10)
+	}
+	ino := inodeOfFile("requests.jsonl")
+	for args, want := range map[string]string{
+		"0 4": "0123", "8 100": "89\n", "0 16777216": "0123456789\n", "11 5": "", "999999999999999 5": "", "3 0": "",
+	} {
+		if got := f.as(memberVera, "request-log-read requests.jsonl "+ino+" "+args); got.code != 0 || got.stdout != want || got.stderr != "" {
+			t.Fatalf("%s: %+v, want %q", args, got, want)
+		}
+	}
+	// The gateway rotates by renaming: the old inode is now requests.jsonl.1, and requests.jsonl is new.
+	os.Rename(filepath.Join(dir, "requests.jsonl"), filepath.Join(dir, "requests.jsonl.1"))
+	writeFile(t, filepath.Join(dir, "requests.jsonl"), "abc\n")
+	for _, request := range []string{
+		"request-log-read requests.jsonl " + ino + " 0 10", "request-log-read requests.jsonl.2 " + ino + " 0 10",
+		"request-log-read requests.jsonl.1 0" + ino + " 0 10", // the inode is compared as a word, as the script's [ = ]
+	} {
+		if got := f.as(memberVera, request); got.code != 4 || got.stdout != "" {
+			t.Fatalf("%s: %+v", request, got)
+		}
+	}
+	if got := f.as(memberVera, "request-log-read requests.jsonl.1 "+ino+" 2 3"); got.code != 0 || got.stdout != "234" {
+		t.Fatalf("%+v", got)
+	}
+	if got := f.as(memberVera, "request-log-read requests.jsonl "+inodeOfFile("requests.jsonl")+" 1 10"); got.stdout != "bc\n" {
+		t.Fatalf("%+v", got)
+	}
+	for request, refusal := range map[string]string{
+		"request-log-read ../../audit/audit.jsonl 1 0 1":       "invalid log file name '../../audit/audit.jsonl'",
+		"request-log-read requests.jsonl.1234567 1 0 1":        "invalid log file name",
+		"request-log-read requests.jsonl.gz 1 0 1":             "invalid log file name",
+		"request-log-read requests.jsonl x 0 1":                "invalid inode 'x'",
+		"request-log-read requests.jsonl 1 1234567890123456 1": "invalid offset",
+		"request-log-read requests.jsonl 1 -1 1":               "invalid offset",
+		"request-log-read requests.jsonl 1 0 16777217":         "invalid byte count '16777217' (at most 16777216)",
+		"request-log-read requests.jsonl 1 0 1234567890":       "invalid byte count",
+		"request-log-read requests.jsonl 1 0":                  "usage: request-log-read <name> <inode> <offset> <bytes>",
+	} {
+		expectShell(t, f.as(memberVera, request), 64, refusal)
+	}
+	f.noDocker()
+}
+
+// requestLinesScript is the app's replica command (replica-pull.ts) that request-lines replaces: $1 the
+// container, $2 the bytes, $3 the --since value or ”.
+const requestLinesScript = `if [ -n "$3" ]; then echo "@first $(docker logs --timestamps "$1" 2>/dev/null | head -n 1 | cut -d' ' -f1)"; fi
+docker logs --timestamps "$1" 2>/dev/null | grep -E '"type": ?"request"' | head -c "$2"
+`
+
+func TestShellRequestLines(t *testing.T) {
+	f := shellProdTeam(t)
+	f.writeGroup(shellGroup{name: "dev", models: []string{"d1"}, members: []map[string]any{shellMember(memberAda, "Ada", "admin")}})
+	f.labels("berth-m1-v1-r1", "m1")
+	f.labels("berth-m1-v1-r2", "m1")
+	f.labels("berth-d1-v1-r1", "d1")
+	f.labels("berth-gateway", "")
+	c := "berth-m1-v1-r1"
+	writeFile(t, filepath.Join(f.fake, "logs", c), "2026-12-01T10:00:00.000000001Z listening on :9101\n"+
+		`2026-12-01T10:00:01.000000000Z {"type":"request","request_id":"a"}`+"\n"+
+		`2026-12-01T10:00:02.000000000Z {"type": "request","request_id":"b"}`+"\n"+
+		`2026-12-01T10:00:03.000000000Z {"type":"probe","path":"/healthz"}`+"\n"+
+		`2026-12-01T10:00:04.000000000Z {"type":  "request","request_id":"two spaces"}`+"\n"+
+		`2026-12-01T10:00:05.000000000Z {"type":"request","request_id":"c"}`) // grep ends it with a newline
+	writeFile(t, filepath.Join(f.fake, "logs-stderr", c), `2026-12-01T10:00:01.500000000Z {"type":"request","request_id":"stderr"}`+"\n")
+	want := `2026-12-01T10:00:01.000000000Z {"type":"request","request_id":"a"}` + "\n" +
+		`2026-12-01T10:00:02.000000000Z {"type": "request","request_id":"b"}` + "\n" +
+		`2026-12-01T10:00:05.000000000Z {"type":"request","request_id":"c"}` + "\n"
+	labels := "inspect --type container -f {{json .Config.Labels}} -- "
+	got := f.shellCalls(memberVera, "request-lines "+c, 0, "", labels+c, "logs --timestamps -- "+c)
+	if got.stdout != want || got.stderr != "" {
+		t.Fatalf("request lines\n%q\nwant\n%q", got.stdout, want)
+	}
+	expectAsScript(t, f, requestLinesScript, got, c, "1048576", "")
+	got = f.shellCalls(memberVera, "request-lines "+c+" --bytes 100", 0, "", labels+c, "logs --timestamps -- "+c)
+	if got.stdout != want[:100] {
+		t.Fatalf("cut at 100 bytes: %q", got.stdout)
+	}
+	expectAsScript(t, f, requestLinesScript, got, c, "100", "")
+	since := "2026-12-01T10:00:01.000000000Z"
+	got = f.shellCalls(memberVera, "request-lines "+c+" --since "+since+" --first --bytes 16777216", 0, "",
+		labels+c, "logs --timestamps -- "+c, "logs --timestamps --since "+since+" -- "+c)
+	if got.stdout != "@first 2026-12-01T10:00:00.000000001Z\n"+want {
+		t.Fatalf("--first: %q", got.stdout)
+	}
+	expectAsScript(t, f, requestLinesScript, got, c, "16777216", since)
+	// A container without logs: an empty @first, no lines.
+	got = f.shellCalls(memberVera, "request-lines berth-m1-v1-r2 --first", 0, "",
+		labels+"berth-m1-v1-r2", "logs --timestamps -- berth-m1-v1-r2", "logs --timestamps -- berth-m1-v1-r2")
+	if got.stdout != "@first \n" {
+		t.Fatalf("%+v", got)
+	}
+	// Docker is stopped once enough is read, not read to its end.
+	writeFile(t, filepath.Join(f.fake, "logs-hang"), "")
+	start := time.Now()
+	got = f.as(memberVera, "request-lines "+c+" --first --bytes 10")
+	if got.code != 0 || got.stdout != "@first 2026-12-01T10:00:00.000000001Z\n"+want[:10] || time.Since(start) > 10*time.Second {
+		t.Fatalf("%+v after %v", got, time.Since(start))
+	}
+	os.Remove(filepath.Join(f.fake, "logs-hang"))
+	f.shellCalls(memberVera, "request-lines berth-d1-v1-r1", 126,
+		"berth: role viewer on model d1 is needed to request-lines berth-d1-v1-r1", labels+"berth-d1-v1-r1")
+	f.shellCalls(memberVera, "request-lines berth-gateway --first", 126, "berth-gateway is not a model replica", labels+"berth-gateway")
+	f.shellCalls(memberVera, "request-lines berth-m1-v9-r1", 1, "No such object: berth-m1-v9-r1", labels+"berth-m1-v9-r1")
+	for request, refusal := range map[string]string{
+		"request-lines":                             "usage: request-lines <container> [--since T] [--first] [--bytes N]",
+		"request-lines postgres":                    "invalid container name 'postgres'",
+		"request-lines " + c + " --bytes 0":         "invalid --bytes value '0' (1 to 16777216)",
+		"request-lines " + c + " --bytes 16777217":  "invalid --bytes value '16777217'",
+		"request-lines " + c + " --bytes x":         "invalid --bytes value 'x'",
+		"request-lines " + c + " --bytes":           "invalid --bytes value ''",
+		"request-lines " + c + " --since yesterday": "invalid --since value 'yesterday'",
+		"request-lines " + c + " --since":           "invalid --since value ''",
+		"request-lines " + c + " --tail 5":          "request-lines does not accept '--tail'",
+	} {
+		f.shellCalls(memberVera, request, 64, refusal)
+	}
 }

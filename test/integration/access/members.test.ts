@@ -27,6 +27,7 @@ const layout = defaultLayout;
 const ada = memberKey('ada');
 const dan = memberKey('dan');
 const vera = memberKey('vera');
+const runner = memberKey('ci-runner'); // a CI runner's deployer key, Dan's
 const ids: Record<string, string> = {};
 let admin: Berth;
 let deployer: Berth;
@@ -79,6 +80,11 @@ beforeAll(async () => {
     expect(change.push.servers.every((s) => s.ok)).toBe(true);
   }
   for (const m of admin.services.access.listMembers()) ids[m.name.split(' ')[0].toLowerCase()] = m.id;
+  const ci = await admin.services.access.addMember({ name: 'ci-mine', publicKey: runner.publicKey, role: 'deployer', group: GROUP, models: [MINE], owner: ids.dan });
+  ids.runner = ci.members.find((m) => m.name === 'ci-mine')!.id;
+  // Claimed: from now on the admin's Berth too logs in with its member's own key.
+  const switched = await admin.services.servers.switchKey({ serverIds: serverIds(admin), auth: { type: 'keyFile', path: ada.path } });
+  expect(switched.message).toMatch(/Berth now logs in to tb1, tb2, tb3 as Ada Admin \(admin\).*root key this data folder used is no longer needed/);
   // The admin's first deploy runs the gateway everywhere; deployers may not touch it.
   await deploy(admin, OTHER, images.other);
   await admin.services.orchestrator.setPublic(OTHER, true);
@@ -88,7 +94,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   try {
-    for (const id of Object.values(ids)) await admin?.services.access.removeMember(id).catch(() => undefined);
+    // An admin offboarding their own key would lock their Berth out halfway: clean up with the claiming root login.
+    await admin.services.servers.switchKey({ serverIds: serverIds(admin), auth: { type: 'keyFile', path: bed.clientKey } });
+    for (const id of Object.values(ids)) await admin.services.access.removeMember(id).catch(() => undefined);
     for (const i of bed.servers.keys()) {
       const ssh = await admin.services.servers.connection(serverIds(admin)[i]);
       for (const model of [MINE, OTHER]) await ssh.exec(`docker ps -aq --filter label=berth.model=${model} | xargs -r docker rm -f >/dev/null 2>&1; rm -rf /var/lib/berth/lock/${model}`);
@@ -106,7 +114,8 @@ describe('every Berth acts through the verbs with its member’s own key', () =>
     const ssh = await connection(deployer);
     expect(ssh.member).toMatchObject({ member: ids.dan, name: 'Dan Deployer', role: 'deployer', groups: { [GROUP]: { role: 'deployer', models: [MINE] } } });
     expect((await connection(viewer, 2)).member).toMatchObject({ member: ids.vera, role: 'viewer' });
-    expect((await connection(admin)).member).toBeNull(); // the claiming login (root)
+    expect(JSON.parse(sshAs(runner.path, bed.servers[1].host, 'whoami').stdout)).toMatchObject({ member: ids.runner, role: 'deployer' });
+    expect((await connection(admin)).member).toMatchObject({ member: ids.ada, role: 'admin' }); // switched after the claim
     // Registering read the servers' facts through the `facts` verb; the liveness ping goes through `help`.
     expect(deployer.services.servers.list().map((s) => [s.facts?.engineVersion ?? null, s.login?.kind])).toEqual(bed.servers.map(() => [expect.stringMatching(/^\d+\./), 'member']));
     expect(await deployer.services.servers.ping()).toEqual({ up: 3, total: 3 });
@@ -158,6 +167,13 @@ describe('every Berth acts through the verbs with its member’s own key', () =>
     expect(logs.code, logs.stderr).toBe(0);
     expect(logs.stdout.toString() + logs.stderr).toMatch(/\S/);
     expect(await readAuditFile(ssh, layout)).toMatch(/"action":"deploy"/);
+    // The inference log (the gateway's request files, the replicas' request lines) through the viewer's verbs.
+    const sync = await viewer.dispatcher.call('inference.sync', {});
+    if (!sync.ok) throw new Error(sync.error.message);
+    const pulled = (sync.value as { servers: Array<{ server: string; gateway: number; replica: number; error: string | null }> }).servers;
+    expect(pulled.map((p) => [p.server, p.error ?? null])).toEqual(bed.servers.map((s) => [s.name, null]));
+    expect(pulled.reduce((n, p) => n + p.gateway, 0)).toBeGreaterThanOrEqual(9);
+    expect(pulled.reduce((n, p) => n + p.replica, 0)).toBeGreaterThanOrEqual(9);
     await expect(deploy(viewer, MINE, images.two)).rejects.toMatchObject({ kind: 'Unauthorized', message: expect.stringMatching(/role viewer may not run 'lock' \(role deployer is needed\)/) });
     await expect(ssh.run(docker('rm', '-f', replica.name).asVerb(['rm', replica.name]))).rejects.toMatchObject({ kind: 'Unauthorized', message: expect.stringMatching(/role viewer may not run 'rm'/) });
   });
@@ -181,11 +197,13 @@ describe('every Berth acts through the verbs with its member’s own key', () =>
 
   it('offboarding the deployer refuses their next call on every server', async () => {
     const started = Date.now();
-    const removed = await admin.services.access.removeMember(ids.dan);
+    const removed = await admin.services.access.removeMember(ids.dan, { withOwned: true });
     const offboardMs = Date.now() - started;
     expect(removed.push.servers.map((s) => s.ok)).toEqual([true, true, true]);
     console.log(`offboarding a member on 3 servers took ${offboardMs} ms`);
+    expect(removed.members.map((m) => m.name).sort()).toEqual(['Ada Admin', 'Vera Viewer']);
     delete ids.dan;
+    delete ids.runner;
     for (const id of serverIds(deployer)) {
       // The connection the deployer's Berth already holds: berth-shell reads the rights again on every request.
       const held = await deployer.services.servers.connection(id);
@@ -194,5 +212,7 @@ describe('every Berth acts through the verbs with its member’s own key', () =>
       expect(await deployer.services.servers.test(id)).toMatchObject({ state: 'down', lastError: expect.stringMatching(/refused .*this key belongs to no member/) });
     }
     await expect(deploy(deployer, MINE, images.two)).rejects.toThrow(/belongs to no member|refused/);
+    // Dan's CI runner key went with him.
+    for (const server of bed.servers) expect(sshAs(runner.path, server.host, 'whoami').code).toBe(255);
   });
 });

@@ -112,7 +112,7 @@ describe('team members enforced on the servers', () => {
   });
 
   it('refuses a viewer docker itself, deploy verbs, shell tricks, a shell and port forwarding', () => {
-    const verbs = 'whoami help ps ports logs inspect replica-state stats health facts images image-id image-inventory audit-read locks routes-read state-read state-list view';
+    const verbs = 'whoami help ps ports logs inspect replica-state stats health facts images image-id image-inventory audit-read locks routes-read state-read state-list view request-log-list request-log-read request-lines';
     const docker = sshAs(vera.path, tb1, 'docker run --rm -it debian bash');
     expect(docker).toEqual({ code: 126, stdout: '', stderr: `berth: role viewer may not run 'docker run': not a Berth verb; role viewer may run: ${verbs}` });
     const run = sshAs(vera.path, tb1, `run --name berth-x-r0 ${image}`);

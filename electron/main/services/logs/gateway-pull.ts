@@ -1,4 +1,5 @@
-import { shellQuote, type SshConnection } from '../transport/ssh';
+import { script, type RemoteCommand } from '../remote/command';
+import type { SshConnection } from '../transport/ssh';
 import type { GatewayEntry, InferenceStore, ServerRef } from './inference-store';
 
 /** Where the last pull stopped: `seq` is the truth; (inode, offset) is a hint that saves re-reading rotated files. */
@@ -37,27 +38,31 @@ const records = (n: number) => `${n} gateway record${n === 1 ? '' : 's'}`;
 
 const SEQ_OF_HEAD = `sed -n '1s/^{"seq":\\([0-9]*\\).*/\\1/p'`;
 
-/** One round trip: inode, size, name and first seq of every log file, and the newest seq written. */
-export function listCommand(dir: string): string {
-  return [
-    `cd ${shellQuote(dir)} 2>/dev/null || exit 0`,
+/** One round trip: inode, size, name and first seq of every log file in $1, and the newest seq written; berth-shell's `request-log-list` prints the same. */
+export function listCommand(dir: string): RemoteCommand {
+  const text = [
+    `cd "$1" 2>/dev/null || exit 0`,
     `for f in requests.jsonl requests.jsonl.[0-9]*; do [ -f "$f" ] || continue; ` +
       `s=$(head -c 40 "$f" | ${SEQ_OF_HEAD}); echo "@file $(stat -c '%i %s' "$f") $f \${s:--}"; done`,
     `for f in requests.jsonl requests.jsonl.1; do l=$(tail -n 1 "$f" 2>/dev/null | head -c 40 | ${SEQ_OF_HEAD}); [ -n "$l" ] && break; done`,
     `echo "@last \${l:--}"`,
   ].join('\n');
+  return script(text, dir).asVerb(['request-log-list']);
 }
 
 /**
  * Reads `bytes` from `offset` of the file only if it is still the same inode (the gateway renames files when it
  * rotates); opening it once on fd 3 makes the check and the read refer to the same file. Exit 4: it was rotated.
  */
-export function readCommand(dir: string, file: LogFile, offset: number, bytes: number): string {
-  return (
-    `cd ${shellQuote(dir)} && exec 3<${shellQuote(file.name)} || exit 4; ` +
-    `[ "$(stat -L -c %i /dev/fd/3)" = ${shellQuote(file.inode)} ] || exit 4; ` +
-    `tail -c +${offset + 1} <&3 | head -c ${bytes}`
-  );
+export function readCommand(dir: string, file: LogFile, offset: number, bytes: number): RemoteCommand {
+  return script(
+    'cd "$1" && exec 3<"$2" || exit 4; [ "$(stat -L -c %i /dev/fd/3)" = "$3" ] || exit 4; tail -c +"$4" <&3 | head -c "$5"',
+    dir,
+    file.name,
+    file.inode,
+    offset + 1,
+    bytes,
+  ).asVerb(['request-log-read', file.name, file.inode, offset, bytes]);
 }
 
 export function parseListing(text: string): { files: LogFile[]; lastSeq: number | null } {

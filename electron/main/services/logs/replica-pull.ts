@@ -1,4 +1,5 @@
-import { shellQuote, type SshConnection } from '../transport/ssh';
+import { script, type RemoteCommand } from '../remote/command';
+import type { SshConnection } from '../transport/ssh';
 import type { InferenceStore, ReplicaEntry, ServerRef } from './inference-store';
 import { compareDockerTs, splitTimestamp, type BerthContainer } from './remote';
 
@@ -17,16 +18,20 @@ const PROBES = new Set(['/healthz', '/readyz']);
 const FIRST_MARK = '@first ';
 
 /**
- * One round trip per container: the oldest line Docker still keeps (to notice rotation overtaking the pull) and
- * the request lines since the cursor. `--since` is inclusive, so the cursor's own line comes back and is dropped
- * by the (server, container, Docker timestamp) key. Only stdout carries request lines, and Docker stamps one
- * stream's lines in order, so nothing after the cursor can be skipped.
+ * One round trip per container ($1 id, $2 bytes, $3 the cursor's time or ''): with a cursor, the oldest line Docker
+ * still keeps (to notice rotation overtaking the pull), then the request lines since the cursor. `--since` is
+ * inclusive, so the cursor's own line comes back and is dropped by the (server, container, Docker timestamp) key.
+ * Only stdout carries request lines, and Docker stamps one stream's lines in order, so nothing after the cursor can
+ * be skipped. berth-shell's `request-lines` prints the same.
  */
-export function replicaCommand(containerId: string, cursor: ReplicaCursor | null, bytes: number): string {
-  const id = shellQuote(containerId);
-  const since = cursor ? ` --since ${shellQuote(cursor.ts)}` : '';
-  const first = cursor ? `echo "${FIRST_MARK}$(docker logs --timestamps ${id} 2>/dev/null | head -n 1 | cut -d' ' -f1)"; ` : '';
-  return `${first}docker logs --timestamps${since} ${id} 2>/dev/null | grep -E '"type": ?"request"' | head -c ${bytes}`;
+export function replicaCommand(container: Pick<BerthContainer, 'id' | 'name'>, cursor: ReplicaCursor | null, bytes: number): RemoteCommand {
+  const text = [
+    `if [ -n "$3" ]; then echo "${FIRST_MARK}$(docker logs --timestamps "$1" 2>/dev/null | head -n 1 | cut -d' ' -f1)"; set -- "$1" "$2" --since="$3"; else set -- "$1" "$2"; fi`,
+    'id=$1; n=$2; shift 2',
+    `docker logs --timestamps "$@" "$id" 2>/dev/null | grep -E '"type": ?"request"' | head -c "$n"`,
+  ].join('\n');
+  const verb = ['request-lines', container.name, ...(cursor ? ['--since', cursor.ts, '--first'] : []), '--bytes', bytes];
+  return script(text, container.id, bytes, cursor?.ts ?? '').asVerb(verb);
 }
 
 export function parseReplicaLine(line: string): ReplicaEntry | null {
@@ -70,7 +75,7 @@ export async function pullReplicaLog(
   let cursor = store.cursor<ReplicaCursor>(server.id, source);
 
   for (let chunk = 0; chunk < maxChunks; chunk++) {
-    const out = await ssh.run(replicaCommand(container.id, cursor, chunkBytes), { timeoutMs: options.timeoutMs ?? 30_000 });
+    const out = await ssh.run(replicaCommand(container, cursor, chunkBytes), { timeoutMs: options.timeoutMs ?? 30_000 });
     let body = out;
     let oldest = '';
     if (out.startsWith(FIRST_MARK)) {
