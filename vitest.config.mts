@@ -1,9 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
-// Three suites run by `npm test` (a fourth, `faults`, by `npm run test:faults`): fast unit tests, integration tests against a real Docker engine,
+// Three suites run by `npm test`, e2e after the other two (a fourth, `faults`, by `npm run test:faults`): fast unit tests, integration tests against a real Docker engine,
 // real sshd test hosts and real SQLite files, and browser e2e tests in Debian's Chromium.
 // Deploys in tests run no server agent (BERTH_SERVER_AGENT=off): suites share bed servers, and one test's agents would
-// heal, stand in for or alert on another's. test/faults/agent.test.ts turns it on for itself.
+// heal, stand in for or alert on another's. e2e runs after integration: both rewrite the team block of the servers'
+// root authorized_keys, each from its own Berth folder, and must not interleave. test/faults/agent.test.ts turns it on for itself.
 const env = { BERTH_SERVER_AGENT: 'off' };
 
 export default defineConfig({
