@@ -404,7 +404,7 @@ export function createGroupStateService(deps: GroupStateDeps) {
   }
 
   /**
-   * A member's `state-apply` derived the server's table itself and ends with `routes\t<revision|unchanged>`: wait
+   * A member's `state-apply` derived the server's table itself and ends with `routes\t<revision>\t<gateway|table>` (or `unchanged`): wait
    * for a running gateway to serve it. The team block needs every group's members, so an admin reads them all.
    */
   async function derivedByServer(ssh: SshConnection, output: string, team: boolean): Promise<void> {
