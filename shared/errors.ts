@@ -10,6 +10,8 @@ export const errorKinds = [
   'BuildFailed',
   'SmokeTestFailed',
   'ProjectInvalid',
+  /** berth.toml is not valid (the detail lists each problem with its line). */
+  'ProjectFileInvalid',
   'SshAuthError',
   'SshUnreachable',
   'HostKeyUnknown',

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ProjectFile } from './project-file';
 
 /**
  * Project analysis: what Berth learned from a notebook project before building it.
@@ -229,6 +230,8 @@ export const ProjectAnalysis = z.object({
   root: z.string(),
   /** Slug for image/service names: [a-z0-9-]. */
   name: z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/),
+  /** The project's berth.toml (its deployment), or null when it has none. */
+  projectFile: ProjectFile.nullable(),
   /** The notebook the module was built from (relative path). */
   notebook: z.string(),
   notebooks: z.array(NotebookInfo),

@@ -15,6 +15,13 @@ export const ServerName = z
 export const ServerAuth = z.discriminatedUnion('type', [
   z.object({ type: z.literal('keyFile'), path: z.string().min(1, 'Give the path of the private key file'), passphrase: z.string().optional() }),
   z.object({ type: z.literal('agent') }),
+  /** The key's text itself, as a pipeline holds it in a secret variable (BERTH_SSH_KEY); `origin` says where it came from. */
+  z.object({
+    type: z.literal('keyText'),
+    privateKey: z.string().min(1, 'The private key is empty'),
+    passphrase: z.string().optional(),
+    origin: z.string().min(1).max(200).default('a pasted key'),
+  }),
 ]);
 export type ServerAuth = z.infer<typeof ServerAuth>;
 

@@ -1,12 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Docker from 'dockerode';
 import { WebSocket } from 'ws';
+import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Locator } from 'playwright-core';
 import { buildApp, dropPath, repoRoot, startApp, type RunningApp } from './harness';
 
 const FIXTURES = join(repoRoot, 'test/fixtures');
-const IRIS = join(FIXTURES, 'sklearn-iris');
+/** A copy: saving a reviewed Dockerfile writes it into the project's .berth/, never into the fixture. */
+const IRIS = join(mkdtempSync(join(tmpdir(), 'berth-e2e-projects-')), 'sklearn-iris');
+cpSync(join(FIXTURES, 'sklearn-iris'), IRIS, { recursive: true });
 /** Nothing can be pulled here: builds start from the local debootstrapped image (test/bed/base-image.sh). */
 const BASE_IMAGE = 'berth-base/python:3.11-bookworm';
 const COMMENT = '# e2e: a harmless comment kept across reloads';
@@ -108,6 +112,8 @@ describe('Projects: packaging a notebook in Chromium (web mode)', () => {
     await expect.poll(() => page().locator('[data-testid=file-dockerfile]').textContent()).toContain('unsaved changes');
     await page().getByRole('button', { name: 'Save Dockerfile' }).click();
     await page().locator('[data-testid=dockerfile-edited]').waitFor();
+    // Saved is reviewed: the project carries the file, so CI builds exactly this.
+    expect(readFileSync(join(IRIS, '.berth/Dockerfile'), 'utf8')).toContain(COMMENT);
 
     // Serving another function changes the generated Dockerfile: the edit stays, the diff is offered.
     await page().locator('[data-testid=entrypoint]').selectOption('describe');

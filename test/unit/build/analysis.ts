@@ -36,6 +36,7 @@ export function fakeAnalysis(overrides: Partial<ProjectAnalysis> = {}): ProjectA
   return {
     root: '/projects/iris',
     name: 'iris',
+    projectFile: null,
     notebook: 'model.ipynb',
     notebooks: [],
     notebookHash: 'a'.repeat(64),

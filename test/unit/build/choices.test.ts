@@ -25,6 +25,21 @@ describe('requirement choices answer unresolved imports', () => {
     expect(result.findings[0].message).toMatch(/Answered by your requirements.txt edit/);
   });
 
+  it("on a runner without the notebook's packages, the reviewed pins answer imports by distribution name and the served code's missing module", () => {
+    const result = applyRequirementChoices(
+      analysis([
+        { code: 'import-not-installed', severity: 'error', subject: 'sklearn', message: 'sklearn is not installed.' },
+        { code: 'sample-failed', severity: 'error', subject: 'module', message: "Loading the served module failed: ModuleNotFoundError: No module named 'joblib'." },
+        { code: 'sample-failed', severity: 'error', subject: 'module', message: "Loading the served module failed: ModuleNotFoundError: No module named 'torch'." },
+        { code: 'sample-failed', severity: 'error', subject: 'entrypoint', message: "predict(x) failed: No module named 'joblib'." },
+      ]),
+      'joblib==1.2.0\nscikit-learn==1.2.1\n',
+      'the reviewed .berth/requirements.txt',
+    );
+    expect(result.findings.map((f) => f.severity)).toEqual(['warning', 'warning', 'error', 'error']);
+    expect(result.findings[1].message).toContain("This machine's Python lacks joblib, which the reviewed .berth/requirements.txt pins");
+  });
+
   it('leaves the analysis alone without an edit', () => {
     const a = analysis([{ code: 'import-not-installed', severity: 'error', subject: 'x', message: 'm' }]);
     expect(applyRequirementChoices(a, null)).toBe(a);

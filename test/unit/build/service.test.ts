@@ -4,6 +4,10 @@ import { openDatabase, type Db } from '../../../electron/main/services/store/dat
 import { calls, streams } from '../../../shared/contract';
 import { BuildEvent } from '../../../shared/build';
 import type { ProjectAnalysis } from '../../../shared/project';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ProjectFile } from '../../../shared/project-file';
 import { fakeAnalysis } from './analysis';
 
 const dbs: Db[] = [];
@@ -42,7 +46,7 @@ describe('build.prepare', () => {
     const svc = service(fakeAnalysis({ entrypoint: null }));
     const prepared = await svc.prepare('/projects/iris');
     expect(prepared.dockerfile.generated).toMatch(/^# Berth cannot generate this file yet: .*def predict/);
-    expect(() => svc.saveEdits('/projects/iris', { dockerfile: 'FROM x\n' })).toThrow(/has not generated a Dockerfile/);
+    await expect(svc.saveEdits('/projects/iris', { dockerfile: 'FROM x\n' })).rejects.toThrow(/has not generated a Dockerfile/);
   });
 
   it('refuses to run a build with error findings before touching Docker', async () => {
@@ -52,6 +56,40 @@ describe('build.prepare', () => {
     expect(error.kind).toBe('ProjectInvalid');
     expect(error.message).toBe('Berth cannot build iris until this problem is fixed:\n- model.ipynb cell 3: cell 3 line 2: invalid syntax');
     expect(events.filter((e) => e.type === 'phase')).toEqual([{ type: 'phase', phase: 'analyze' }]);
+  });
+});
+
+describe('the reviewed files in the project (.berth/)', () => {
+  const project = () => mkdtempSync(join(tmpdir(), 'berth-reviewed-'));
+  const reviewed = (root: string, name: string) => readFileSync(join(root, '.berth', name), 'utf8');
+
+  it('saving writes both files into the project, resetting writes the generated ones', async () => {
+    const root = project();
+    const svc = service(fakeAnalysis({ root }));
+    const prepared = await svc.prepare(root);
+    expect(existsSync(join(root, '.berth'))).toBe(false);
+    await svc.saveEdits(root, { dockerfile: `${prepared.dockerfile.generated}# reviewed\n` });
+    expect(reviewed(root, 'Dockerfile')).toBe(`${prepared.dockerfile.generated}# reviewed\n`);
+    expect(reviewed(root, 'requirements.txt')).toBe(prepared.requirements.generated);
+    await svc.resetEdits(root);
+    expect(reviewed(root, 'Dockerfile')).toBe(prepared.dockerfile.generated);
+  });
+
+  it('a project whose files differ from this data folder wins: they become the edits, on a fresh data folder too', async () => {
+    const root = project();
+    const generated = (await service(fakeAnalysis({ root })).prepare(root)).dockerfile.generated;
+    mkdirSync(join(root, '.berth'));
+    writeFileSync(join(root, '.berth', 'Dockerfile'), `${generated}RUN echo teammate\n`);
+    const prepared = await service(fakeAnalysis({ root })).prepare(root);
+    expect(prepared.dockerfile).toMatchObject({ edited: `${generated}RUN echo teammate\n`, effective: `${generated}RUN echo teammate\n` });
+    expect(prepared.requirements.edited).toBeNull();
+  });
+
+  it('a berth.toml base image replaces the setting', async () => {
+    const root = project();
+    const projectFile = ProjectFile.parse({ model: 'iris', base_image: 'berth-base/python:{python}-bookworm', group: { name: 'prod', servers: [{ name: 's1', host: 'h', host_key: `SHA256:${'A'.repeat(43)}` }] } });
+    const prepared = await service(fakeAnalysis({ root, projectFile })).prepare(root);
+    expect(prepared.baseImage).toBe('berth-base/python:3.11-bookworm');
   });
 });
 

@@ -16,13 +16,17 @@ import type {
 } from '../../../../shared/build';
 import { BerthError } from '../../../../shared/errors';
 import { applyRequirementChoices } from './choices';
-import { blocksBuild, type AnalyzeOptions, type CheckFinding, type ProjectAnalysis } from '../../../../shared/project';
+import { blocksBuild, type AnalyzeOptions, type CheckFinding, type ProjectAnalysis, type SampleIO } from '../../../../shared/project';
 import type { Settings } from '../../../../shared/types';
 import type { Db } from '../store/database';
 import { buildImage, type BuildStep } from './builder';
 import { assembleContext, defaultWrapperPath } from './context';
 import { baseImageFor, generateFiles } from './dockerfile';
 import { createEditsRepo, fileState } from './edits';
+import { projectRoot } from '../project/project-file';
+import { readReviewedFiles, readReviewedSample, REVIEWED_NAMES, REVIEWED_SAMPLE, reviewedName, writeReviewedFiles, writeReviewedSample } from './reviewed-files';
+
+const EDITABLE_FILES: EditableFile[] = ['dockerfile', 'requirements'];
 import { createBuildRecords } from './records';
 import { smokeTest } from './smoke';
 
@@ -93,12 +97,18 @@ export function createBuildService(deps: BuildServiceDeps) {
 
   const keyOf = (target: string) => path.resolve(target);
 
-  /** Generates both files and reconciles them with the stored edits; a project that cannot be generated yet keeps its edits untouched. */
-  function regenerate(key: string, analysis: ProjectAnalysis): { state: EditsState; baseImage: string } {
+  /** The project's berth.toml may choose its own base image. */
+  const settingsFor = (analysis: ProjectAnalysis) => {
     const settings = deps.settings();
+    return { ...settings, baseImage: analysis.projectFile?.base_image ?? settings.baseImage };
+  };
+
+  /** Generates both files and reconciles them with the stored edits; a project that cannot be generated yet keeps its edits untouched. */
+  function regenerate(key: string, analysis: ProjectAnalysis): { state: EditsState; baseImage: string; generated: boolean } {
+    const settings = settingsFor(analysis);
     try {
       const generated = generateFiles(analysis, settings);
-      return { state: edits.regenerate(key, generated), baseImage: generated.baseImage };
+      return { state: edits.regenerate(key, generated), baseImage: generated.baseImage, generated: true };
     } catch (err) {
       if (!(err instanceof BerthError) || err.kind !== 'ProjectInvalid') throw err;
       const placeholder = `# Berth cannot generate this file yet: ${err.message}\n`;
@@ -111,18 +121,58 @@ export function createBuildService(deps: BuildServiceDeps) {
       return {
         state: { dockerfile: fileState('dockerfile', placeholder, null), requirements: fileState('requirements', placeholder, null) },
         baseImage,
+        generated: false,
       };
     }
   }
 
-  /** The analysis as the build sees it: imports the user answered in their requirements edit no longer block. */
-  async function analyzeWithChoices(target: string, options?: AnalyzeOptions): Promise<ProjectAnalysis> {
-    return applyRequirementChoices(await deps.analyze(target, options), edits.editedText(keyOf(target), 'requirements'));
+  /**
+   * Regenerates, then takes the project's reviewed files (.berth/) as the edits wherever they differ from what this
+   * data folder holds: the project's files are the truth (a teammate's commit, a fresh clone), the database a cache.
+   */
+  async function reconcile(key: string, analysis: ProjectAnalysis) {
+    const regenerated = regenerate(key, analysis);
+    if (!regenerated.generated) return { ...regenerated, adopted: [] as EditableFile[] };
+    const reviewed = await readReviewedFiles(analysis.root);
+    const adopted = EDITABLE_FILES.filter((file) => reviewed[file] !== undefined && reviewed[file] !== regenerated.state[file].effective);
+    if (!adopted.length) return { ...regenerated, adopted };
+    const state = edits.save(key, Object.fromEntries(adopted.map((file) => [file, reviewed[file]])));
+    return { ...regenerated, state, adopted };
+  }
+
+  /** Saving or resetting is the review: the project's .berth/ gets both files as they now stand. */
+  async function recordReview(target: string, state: EditsState): Promise<EditsState> {
+    const root = projectRoot(target);
+    await writeReviewedFiles(root, { dockerfile: state.dockerfile.effective, requirements: state.requirements.effective });
+    const sample = latestSample.get(keyOf(target));
+    if (sample) await writeReviewedSample(root, sample);
+    return state;
+  }
+
+  /** The latest analysis of each project: saving the reviewed files records its sample beside them. */
+  const latestSample = new Map<string, SampleIO | null>();
+
+  /**
+   * The analysis as the build sees it: imports the reviewed requirements answer no longer block (the project's
+   * .berth/requirements.txt, else the user's edit here). Where this machine's Python could not run the sample for want
+   * of a package those pin (a CI runner), the reviewed sample stands in for it.
+   */
+  async function analyzeWithChoices(target: string, options?: AnalyzeOptions): Promise<{ analysis: ProjectAnalysis; sampleStandIn: boolean }> {
+    const raw = await deps.analyze(target, options);
+    const reviewed = await readReviewedFiles(raw.root);
+    const analysis =
+      reviewed.requirements !== undefined
+        ? applyRequirementChoices(raw, reviewed.requirements, `the reviewed ${reviewedName('requirements')}`)
+        : applyRequirementChoices(raw, edits.editedText(keyOf(target), 'requirements'));
+    latestSample.set(keyOf(target), analysis.sample);
+    const couldNotRun = !analysis.sample && analysis.findings.some((f) => f.code === 'sample-failed' && f.severity === 'warning');
+    const standIn = couldNotRun ? await readReviewedSample(analysis.root) : null;
+    return { analysis: standIn ? { ...analysis, sample: standIn } : analysis, sampleStandIn: standIn !== null };
   }
 
   async function prepare(target: string, options?: AnalyzeOptions): Promise<PreparedBuild> {
-    const analysis = await analyzeWithChoices(target, options);
-    const { state, baseImage } = regenerate(keyOf(target), analysis);
+    const { analysis } = await analyzeWithChoices(target, options);
+    const { state, baseImage } = await reconcile(keyOf(target), analysis);
     return {
       analysis,
       dockerfile: state.dockerfile,
@@ -142,15 +192,17 @@ export function createBuildService(deps: BuildServiceDeps) {
 
     emit({ type: 'phase', phase: 'analyze' });
     log(`Analysing ${key} …`);
-    const analysis = await analyzeWithChoices(input.path, input.options);
+    const { analysis, sampleStandIn } = await analyzeWithChoices(input.path, input.options);
     checkCancelled();
+    if (sampleStandIn) log(`This machine's Python cannot run the notebook's served code, so the reviewed files decide: the smoke test sends the sample in ${REVIEWED_SAMPLE} and expects its answer.`);
     const blocking = analysis.findings.filter(blocksBuild);
     if (blocking.length) throw projectInvalid(analysis, blocking);
-    const { state } = regenerate(key, analysis);
-    for (const file of ['dockerfile', 'requirements'] as EditableFile[]) {
+    const { state, adopted } = await reconcile(key, analysis);
+    for (const file of EDITABLE_FILES) {
       const s = state[file];
-      if (s.edited !== null) log(`Using your edited ${file === 'dockerfile' ? 'Dockerfile' : 'requirements.txt'}.`);
-      if (s.generatorChanged) log(`The generated ${file === 'dockerfile' ? 'Dockerfile' : 'requirements.txt'} changed since you edited it; your edits are kept (see the diff in the editor).`);
+      if (adopted.includes(file)) log(`Using the project's reviewed ${reviewedName(file)} (it differs from what this Berth last saw).`);
+      else if (s.edited !== null) log(`Using the reviewed ${reviewedName(file)}.`);
+      if (s.generatorChanged) log(`The generated ${REVIEWED_NAMES[file]} changed since it was reviewed; the reviewed file is kept (see the diff in the editor).`);
     }
 
     if (deps.engineCheck) await deps.engineCheck();
@@ -255,8 +307,8 @@ export function createBuildService(deps: BuildServiceDeps) {
   return {
     prepare,
     run,
-    saveEdits: (target: string, texts: Partial<Record<EditableFile, string>>): EditsState => edits.save(keyOf(target), texts),
-    resetEdits: (target: string, files?: EditableFile[]): EditsState => edits.reset(keyOf(target), files),
+    saveEdits: async (target: string, texts: Partial<Record<EditableFile, string>>) => recordReview(target, edits.save(keyOf(target), texts)),
+    resetEdits: async (target: string, files?: EditableFile[]) => recordReview(target, edits.reset(keyOf(target), files)),
     list: (target?: string, limit?: number): BuildRecord[] => records.list(target ? keyOf(target) : undefined, limit),
     get: (id: number): BuildRecord | null => records.get(id),
   };

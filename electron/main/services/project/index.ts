@@ -33,6 +33,7 @@ import {
 } from './checks';
 import { type DeclaredRequirement, type ImportEntry, type ImportRef, resolveDependencies } from './dependencies';
 import { isLfsPointer, scanProject, slugify, toPosix } from './discover';
+import { readProjectFile } from './project-file';
 import { findEnvFiles, parseRequirement, readEnvFiles } from './envfiles';
 import { findInterpreter, type InterpreterLookup, systemLookup } from './interpreter';
 import { buildModule, type CellPlan } from './module';
@@ -163,9 +164,12 @@ export function createProjectService(deps: ProjectServiceDeps = {}): ProjectServ
     return { path: interpreter, executable: info.executable || interpreter, version: info.version, source };
   }
 
-  async function analyze(target: string, opts: AnalyzeOptions = {}): Promise<ProjectAnalysis> {
+  async function analyze(target: string, options: AnalyzeOptions = {}): Promise<ProjectAnalysis> {
     const findings: CheckFinding[] = [];
     const abs = path.resolve(target);
+    // The project's berth.toml names the model, notebook and entrypoint; what the caller asks for explicitly wins.
+    const projectFile = await readProjectFile(abs);
+    const opts: AnalyzeOptions = { ...options, entrypoint: options.entrypoint ?? projectFile?.entrypoint, notebook: options.notebook ?? projectFile?.notebook };
     let st;
     try {
       st = await fs.stat(abs);
@@ -183,7 +187,7 @@ export function createProjectService(deps: ProjectServiceDeps = {}): ProjectServ
       const scan = await scanProject(root);
       notebookPaths = scan.notebooks;
       smallFiles = scan.smallFiles;
-      name = slugify(path.basename(root));
+      name = projectFile?.model ?? slugify(path.basename(root));
       if (!notebookPaths.length) {
         throw new BerthError(
           'ProjectInvalid',
@@ -194,7 +198,7 @@ export function createProjectService(deps: ProjectServiceDeps = {}): ProjectServ
     } else if (st.isFile() && abs.toLowerCase().endsWith('.ipynb')) {
       root = path.dirname(abs);
       notebookPaths = [path.basename(abs)];
-      name = slugify(path.basename(abs).replace(/\.ipynb$/i, ''));
+      name = projectFile?.model ?? slugify(path.basename(abs).replace(/\.ipynb$/i, ''));
     } else {
       throw new BerthError('ValidationError', `${abs} is not a notebook. Choose a project folder or a .ipynb file.`);
     }
@@ -570,6 +574,7 @@ export function createProjectService(deps: ProjectServiceDeps = {}): ProjectServ
     return {
       root,
       name,
+      projectFile,
       notebook: chosen,
       notebooks,
       notebookHash,

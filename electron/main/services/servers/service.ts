@@ -74,27 +74,26 @@ export function createServersService(deps: { registry: ServerRegistry; secrets: 
 
   async function add(input: AddServer): Promise<ServerView> {
     const server = AddServer.parse(input);
+    const { auth } = server;
     const credentials =
-      server.auth.type === 'keyFile'
-        ? { privateKey: await readKey(server.auth.path), passphrase: server.auth.passphrase }
-        : { agent: deps.agentSocket ?? missingAgent() };
+      auth.type === 'agent'
+        ? { agent: deps.agentSocket ?? missingAgent() }
+        : { privateKey: auth.type === 'keyFile' ? await readKey(auth.path) : auth.privateKey, passphrase: auth.passphrase };
     const target: SshTarget = { host: server.host, port: server.port, username: server.username, ...credentials };
     // Prove key and host key now, so nothing unusable is ever registered.
     const ssh = await connectSsh(target, { expectedFingerprint: server.hostKeyFingerprint });
     try {
       const facts = await readServerFacts(ssh);
       const secretId =
-        server.auth.type === 'keyFile'
-          ? secrets.put(`ssh-key:${server.name}`, JSON.stringify({ privateKey: credentials.privateKey, passphrase: server.auth.passphrase }))
-          : null;
+        auth.type === 'agent' ? null : secrets.put(`ssh-key:${server.name}`, JSON.stringify({ privateKey: credentials.privateKey, passphrase: auth.passphrase }));
       const row = registry.insert({
         name: server.name,
         host: server.host,
         port: server.port,
         username: server.username,
-        auth: server.auth.type === 'keyFile' ? 'key' : 'agent',
+        auth: auth.type === 'agent' ? 'agent' : 'key',
         keySecretId: secretId,
-        keyOrigin: server.auth.type === 'keyFile' ? server.auth.path : 'ssh-agent',
+        keyOrigin: auth.type === 'agent' ? 'ssh-agent' : auth.type === 'keyFile' ? auth.path : auth.origin,
         hostKeyType: ssh.hostKey.keyType,
         hostKeyFingerprint: ssh.hostKey.fingerprint,
       });
