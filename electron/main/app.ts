@@ -24,20 +24,26 @@ import { createDispatcher, type CallHandlers, type StreamHandlers } from './rpc/
 
 export interface BerthOptions {
   home: string;
-  /** Electron passes a safeStorage-backed cipher; elsewhere a 0600 key file in the data folder is used. */
-  cipher?: SecretCipher | null;
+  /**
+   * Ciphers that wrote secrets of older Berth versions (Electron passes its safeStorage one): they are read with it
+   * once and moved to the data folder's key file, the one cipher the app, web mode and the CLI share.
+   */
+  legacyCiphers?: SecretCipher[];
   mode: AppInfo['mode'];
   version: string;
   /** Server monitoring and inference pulls in the background; default: on in Electron and web mode, off in the CLI. */
   background?: boolean;
 }
 
-/** Where Berth keeps its data: BERTH_HOME wins, else the platform's config folder (Electron passes its userData). */
-export function resolveHome(env: NodeJS.ProcessEnv = process.env, fallback?: string): string {
+/**
+ * Where Berth keeps its data: BERTH_HOME wins, else one folder per user that the app, web mode and the CLI share
+ * (the platform's config folder, as Electron's userData for "Berth" would be).
+ */
+export function resolveHome(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string {
   if (env.BERTH_HOME) return env.BERTH_HOME;
-  if (fallback) return fallback;
-  const base = env.XDG_CONFIG_HOME ?? join(homedir(), '.config');
-  return join(base, 'Berth');
+  if (platform === 'darwin') return join(homedir(), 'Library', 'Application Support', 'Berth');
+  if (platform === 'win32') return join(env.APPDATA ?? join(homedir(), 'AppData', 'Roaming'), 'Berth');
+  return join(env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'Berth');
 }
 
 /** Group-state changes try each server once, briefly: a dead one must not stall a change the others can make. */
@@ -49,7 +55,7 @@ export function createBerth(options: BerthOptions) {
   const settings = createSettingsRepo(db);
   const engine = createEngineService(() => settings.get().dockerSocket);
   const projects = createRecentProjects(createProjectsRepo(db));
-  const secrets = createSecretStore(db, options.cipher ?? createFileKeyCipher(join(options.home, 'secret.key')));
+  const secrets = createSecretStore(db, createFileKeyCipher(join(options.home, 'secret.key')), undefined, options.legacyCiphers);
   const registry = createServerRegistry(db);
   const servers = createServersService({ registry, secrets, agentSocket: process.env.SSH_AUTH_SOCK });
   const status = createStatusService(engine, () => servers.ping());

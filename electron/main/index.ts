@@ -1,21 +1,34 @@
 /** Electron entry: one window over the same services the web mode and CLI use. */
 import { app } from 'electron';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { createBerth, resolveHome } from './app';
 import { registerIpc } from './ipc';
 import { hardenSessions } from './security';
 import { desktopNotifier } from './notifications';
-import { createSafeStorageCipher } from './safe-storage';
+import { legacySafeStorageCipher } from './safe-storage';
 import { createMainWindow } from './window';
 
 if (!app.requestSingleInstanceLock()) app.quit();
 
+/** Before the app and the CLI shared one data folder, the app kept its data in Electron's userData: move it there once. */
+function sharedHome(): string {
+  const home = resolveHome();
+  const previous = app.getPath('userData');
+  if (previous !== home && existsSync(join(previous, 'berth.db')) && !existsSync(join(home, 'berth.db'))) {
+    mkdirSync(dirname(home), { recursive: true });
+    renameSync(previous, home);
+  }
+  return home;
+}
+
 app.whenReady().then(() => {
   hardenSessions();
   const berth = createBerth({
-    home: resolveHome(process.env, app.getPath('userData')),
+    home: sharedHome(),
     mode: 'electron',
     version: app.getVersion(),
-    cipher: createSafeStorageCipher(),
+    legacyCiphers: legacySafeStorageCipher(),
   });
   berth.services.observability.alerts.addNotifier(desktopNotifier());
   const window = createMainWindow();

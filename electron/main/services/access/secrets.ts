@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { BerthError } from '../../../../shared/errors';
 import type { Db } from '../store/database';
 
-/** Encrypts secrets at rest. Electron supplies one backed by safeStorage; web/CLI mode uses a 0600 key file. */
+/** Encrypts secrets at rest: the 0600 key file in the data folder, which the app, web mode and the CLI share. */
 export interface SecretCipher {
   readonly kind: 'safeStorage' | 'file-key';
   encrypt(plain: string): Buffer;
@@ -45,20 +45,49 @@ export function createFileKeyCipher(keyFile: string): SecretCipher {
   };
 }
 
-/** The secrets table: callers get an id to store, never the plaintext at rest. */
-export function createSecretStore(db: Db, cipher: SecretCipher, now: () => Date = () => new Date()) {
-  const insert = db.prepare<[string, Buffer, string], { id: number }>(
-    'INSERT INTO secrets (purpose, ciphertext, created_at) VALUES (?, ?, ?) RETURNING id',
+/**
+ * The secrets table: callers get an id to store, never the plaintext at rest. Each secret records the cipher that
+ * encrypted it. New secrets use `cipher`; one written by an older cipher (`legacy`, e.g. the desktop app's OS keychain
+ * before the app and the CLI shared one key) is decrypted with it and re-encrypted with `cipher` on first read.
+ */
+export function createSecretStore(db: Db, cipher: SecretCipher, now: () => Date = () => new Date(), legacy: SecretCipher[] = []) {
+  const insert = db.prepare<[string, Buffer, string, string], { id: number }>(
+    'INSERT INTO secrets (purpose, ciphertext, created_at, cipher) VALUES (?, ?, ?, ?) RETURNING id',
   );
-  const select = db.prepare<[number], { ciphertext: Buffer }>('SELECT ciphertext FROM secrets WHERE id = ?');
+  const select = db.prepare<[number], { purpose: string; ciphertext: Buffer; cipher: string | null }>('SELECT purpose, ciphertext, cipher FROM secrets WHERE id = ?');
+  const reencrypt = db.prepare<[Buffer, string, number]>('UPDATE secrets SET ciphertext = ?, cipher = ? WHERE id = ?');
   const remove = db.prepare('DELETE FROM secrets WHERE id = ?');
+  const known = [cipher, ...legacy];
+
+  /** The ciphers that may have written a row: the recorded one, or for an unrecorded row every one this process has. */
+  function candidates(row: { purpose: string; cipher: string | null }): SecretCipher[] {
+    if (row.cipher === null) return known;
+    const recorded = known.find((c) => c.kind === row.cipher);
+    if (recorded) return [recorded];
+    throw new BerthError(
+      'Unauthorized',
+      `The secret "${row.purpose}" was encrypted with ${row.cipher === 'safeStorage' ? "the desktop app's OS keychain" : row.cipher}, which this Berth cannot use. ` +
+        'Open the desktop app once (it moves its secrets to the key the CLI shares), or give this secret again here.',
+    );
+  }
 
   return {
-    put: (purpose: string, plain: string): number => insert.get(purpose, cipher.encrypt(plain), now().toISOString())!.id,
+    put: (purpose: string, plain: string): number => insert.get(purpose, cipher.encrypt(plain), now().toISOString(), cipher.kind)!.id,
     get(id: number): string {
       const row = select.get(id);
       if (!row) throw new BerthError('NotFound', `Secret ${id} is missing from the store`);
-      return cipher.decrypt(row.ciphertext);
+      let lastError: unknown;
+      for (const candidate of candidates(row)) {
+        try {
+          const plain = candidate.decrypt(row.ciphertext);
+          if (candidate !== cipher || row.cipher === null) reencrypt.run(cipher.encrypt(plain), cipher.kind, id);
+          return plain;
+        } catch (err) {
+          lastError = err;
+        }
+      }
+      if (row.cipher !== null) throw lastError;
+      throw new BerthError('Unauthorized', `The secret "${row.purpose}" cannot be decrypted here; it was probably written by the desktop app's OS keychain. Open the desktop app once (it moves its secrets to the key the CLI shares), or give this secret again here.`);
     },
     delete: (id: number): void => void remove.run(id),
   };

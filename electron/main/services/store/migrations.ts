@@ -365,4 +365,12 @@ export const migrations: Migration[] = [
       ALTER TABLE members ADD COLUMN owner TEXT;
     `,
   },
+  {
+    version: 10,
+    sql: `
+      -- Which cipher encrypted each secret (NULL: written before Berth recorded it), so every process on this data
+      -- folder knows whether it can decrypt it, and old ones can be moved to the shared cipher.
+      ALTER TABLE secrets ADD COLUMN cipher TEXT;
+    `,
+  },
 ];
