@@ -6,36 +6,64 @@ import { parseArgs } from 'node:util';
 import type { CallName, CallOutput, StreamName } from '../../shared/contract';
 import { BerthError } from '../../shared/errors';
 import { createBerth, resolveHome, type Berth } from './app';
+import { createPatch } from 'diff';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PROJECT_FILE, REVIEWED_DIR, type ProjectFile } from '../../shared/project-file';
+import { applyProjectFile, describeDeployment, pipelineCredentials } from './services/project/deployment';
+import { projectRoot, readProjectFile, renderProjectFile } from './services/project/project-file';
 import { auditCommand } from './services/access/audit/cli';
 import { followLogsForCli } from './services/logs/cli';
+import { deployEventPrinter } from './services/deploy/cli';
+import { pageCommand, pagesUsage } from './cli-pages';
+import { consoleIo, UsageError } from './rpc/cli-kit';
 import { version } from '../../package.json';
 
 const usage = `Usage: berth <command> [options]
 
   engine                                   the local Docker engine Berth builds with
   open <path>                              remember a project folder or .ipynb
-  servers list
+  servers list [--json]
   servers add --name N --host H [--port 22] [--user root] (--key FILE | --agent) [--accept-host-key SHA256:...]
+  servers switch-key <name>... --key FILE   log in with this key from now on (e.g. your member key after a claim)
   servers test <name>
   servers remove <name>
-  groups list
+  groups list [--json]
   groups create <name> [--replicas 2]
   groups set <name> <server>...            make these servers the group's members
   groups delete <name>
   build <path> [--entrypoint FN] [--no-smoke]
-  deploy --group G (--build ID | <path>) [--memory MiB] [--message TEXT] [--break-lock]
+  init [<path>] --group G [--force]          write berth.toml and .berth/ (the reviewed Dockerfile and requirements)
+  deploy [<path>] [--message TEXT] [--break-lock] [--json]   deploy a project with a berth.toml (default: this folder)
+  deploy --group G (--build ID | <path>) [--memory MiB] [--message TEXT] [--break-lock] [--json]
   versions <model> [--json]
-  rollback <model> <version>
+  rollback <model> <version> [--json]        --json: one JSON object per event line
   alias set <model> <alias> <version>
   stop <model> <version> | start <model> <version>
   logs -f <model> [--version N] [--server NAME] [--tail 100] [--since ISO]   follow every replica, merged
   audit [--verify] [--actor WHO] [--action WHAT] [--since ISO] [--limit N] [--json]
+${pagesUsage}
   version
 
-Data folder: $BERTH_HOME (default ~/.config/Berth).`;
+A key with a passphrase: set BERTH_SSH_KEY_PASSPHRASE.
+Data folder: $BERTH_HOME (default: the platform config folder Berth, e.g. ~/.config/Berth), shared with the app.
+Exit codes: 0 done, 1 the operation failed (error[Kind]: message on stderr; also a value the contract refuses),
+  2 usage (unknown command, option or setting; missing or malformed argument), 3 a host key must be accepted,
+  130/143 interrupted by SIGINT/SIGTERM.`;
 
-class UsageError extends Error {}
+/** A signal stopped the command; `code` is what shells report for it (128 + the signal's number). */
+class Interrupted extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 const EXIT = { ok: 0, failed: 1, usage: 2, hostKey: 3 } as const;
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+/** How long an interrupted stream may take to clean up (remove the smoke container, undo a deploy). */
+const CLEANUP_WAIT_MS = 30_000;
 
 function parse(argv: string[]) {
   return parseArgs({
@@ -55,6 +83,7 @@ function parse(argv: string[]) {
       memory: { type: 'string' },
       message: { type: 'string' },
       'break-lock': { type: 'boolean' },
+      force: { type: 'boolean' },
       entrypoint: { type: 'string' },
       'no-smoke': { type: 'boolean' },
       json: { type: 'boolean' },
@@ -87,22 +116,42 @@ async function call<N extends CallName>(berth: Berth, name: N, input: unknown): 
   return result.value as CallOutput<N>;
 }
 
-/** Follows a stream to its end, printing each event; rejects with the stream's error. */
+/**
+ * Follows a stream to its end, printing each event; rejects with the stream's error. SIGINT or SIGTERM cancels
+ * it and waits, bounded, for its cleanup, then rejects with Interrupted; a second signal quits at once.
+ */
 function follow(berth: Berth, name: StreamName, input: unknown, print: (event: any) => void): Promise<void> {
   return new Promise((resolve, reject) => {
-    const cancel = berth.dispatcher.subscribe(name, input, print, (error) => (error ? reject(error) : resolve()));
-    process.once('SIGINT', () => {
-      cancel();
-      reject(new BerthError('Cancelled', 'Interrupted'));
+    const cancel = berth.dispatcher.subscribe(name, input, print, (error) => {
+      stopListening();
+      if (error) reject(error);
+      else resolve();
     });
+    const onSignal = (signal: keyof typeof SIGNAL_EXIT) => {
+      stopListening();
+      console.error(`${signal}: cancelling ${name} and cleaning up (up to ${CLEANUP_WAIT_MS / 1000} s; send it again to quit at once) …`);
+      void settledWithin(cancel(), CLEANUP_WAIT_MS).then((clean) => {
+        const outcome = clean ? 'cancelled and cleaned up' : `cancelled, but its cleanup did not finish within ${CLEANUP_WAIT_MS / 1000} s`;
+        reject(new Interrupted(SIGNAL_EXIT[signal], `${signal}: ${name} was ${outcome}`));
+      });
+    };
+    const onSigint = () => onSignal('SIGINT');
+    const onSigterm = () => onSignal('SIGTERM');
+    process.once('SIGINT', onSigint);
+    process.once('SIGTERM', onSigterm);
+    function stopListening() {
+      process.off('SIGINT', onSigint);
+      process.off('SIGTERM', onSigterm);
+    }
   });
 }
 
-const printDeployEvent = (event: any) => {
-  if (event.type === 'progress') console.log(`[${event.server}] ${event.phase}: ${event.message}`);
-  else if (event.type === 'log') console.log(event.message);
-  else if (event.type === 'done') console.log(`${event.model} v${event.version} is live (${(event.durationMs / 1000).toFixed(1)} s)`);
-};
+/** Whether `promise` settled within `ms`. */
+function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, ms, false)));
+  return Promise.race([promise.then(() => true, () => true), late]).finally(() => clearTimeout(timer));
+}
 
 async function serverId(berth: Berth, name: string): Promise<number> {
   const server = (await call(berth, 'servers.list', {})).find((s) => s.name === name);
@@ -128,7 +177,35 @@ async function build(berth: Berth, path: string, args: Args): Promise<number> {
   return buildId;
 }
 
+/** A key's passphrase comes from the environment, never from the command line (where `ps` and shell history see it). */
+const keyPassphrase = () => process.env.BERTH_SSH_KEY_PASSPHRASE || undefined;
+
+/** Writes berth.toml and .berth/ from what this Berth knows; an existing berth.toml is only replaced with --force (its diff is shown). */
+async function init(berth: Berth, projectPath: string, group: string, force: boolean): Promise<string> {
+  const { file, reviewed } = await describeDeployment(projectPath, group, (name, input) => call(berth, name, input));
+  const target = join(projectRoot(projectPath), PROJECT_FILE);
+  const text = renderProjectFile(file);
+  const before = existsSync(target) ? readFileSync(target, 'utf8') : null;
+  if (before !== null && before !== text && !force) {
+    throw new BerthError('Conflict', `${target} exists and differs from what Berth would write; re-run with --force to replace it:\n${createPatch(PROJECT_FILE, before, text)}`);
+  }
+  writeFileSync(target, text);
+  await call(berth, 'build.saveEdits', { path: projectPath, ...reviewed });
+  return `Wrote ${target} and ${REVIEWED_DIR}/ (Dockerfile, requirements.txt): commit them with the notebook; \`berth deploy\` deploys from them.`;
+}
+
+/** Registers berth.toml's servers and group here (a fresh runner has none); an explicit --group must agree with it. */
+async function groupOfProject(berth: Berth, file: ProjectFile, args: Args): Promise<string> {
+  const flag = args.values.group;
+  if (flag && flag !== file.group.name) throw new UsageError(`--group ${flag} differs from berth.toml's group ${file.group.name}: leave --group out, or change berth.toml`);
+  const log = (message: string) => console.log(args.values.json ? JSON.stringify({ type: 'log', message }) : message);
+  return applyProjectFile(file, (name, input) => call(berth, name, input), pipelineCredentials(process.env), log);
+}
+
 async function run(argv: string[]): Promise<number> {
+  // status, keys, members, settings and `logs requests` parse their own options (cli-pages.ts).
+  const page = pageCommand(argv);
+  if (page) return page(() => createBerth({ home: resolveHome(), mode: 'cli', version }));
   // `berth audit` has its own options (services/access/audit/cli.ts).
   if (argv[0] === 'audit') {
     const berth = createBerth({ home: resolveHome(), mode: 'cli', version });
@@ -146,6 +223,8 @@ async function run(argv: string[]): Promise<number> {
   if (!command || args.values.help) return console.log(usage), command ? EXIT.ok : EXIT.usage;
   if (command === 'version') return console.log(version), EXIT.ok;
 
+  // berth.toml is checked before Berth opens its data folder, so a bad file touches no server.
+  const projectFile = command === 'deploy' && !args.values.build ? await readProjectFile(sub ?? '.') : null;
   const berth = createBerth({ home: resolveHome(), mode: 'cli', version });
   const out = (value: unknown, text: () => void) => (args.values.json ? console.log(JSON.stringify(value, null, 2)) : text());
   try {
@@ -179,10 +258,17 @@ async function run(argv: string[]): Promise<number> {
           host,
           port,
           username: args.values.user ?? 'root',
-          auth: args.values.agent ? { type: 'agent' } : { type: 'keyFile', path: need(args.values.key, '--key or --agent') },
+          auth: args.values.agent ? { type: 'agent' } : { type: 'keyFile', path: need(args.values.key, '--key or --agent'), passphrase: keyPassphrase() },
           hostKeyFingerprint: accepted,
         });
         console.log(`Added ${server.name}: Docker ${server.facts?.engineVersion}, ${server.facts?.cpus} CPUs`);
+        break;
+      }
+      case 'servers switch-key': {
+        const ids = await Promise.all(rest.map((name) => serverId(berth, name)));
+        if (!ids.length) throw new UsageError('Missing a server name');
+        const switched = await call(berth, 'servers.switchKey', { serverIds: ids, auth: { type: 'keyFile', path: need(args.values.key, '--key'), passphrase: keyPassphrase() } });
+        out(switched, () => console.log(switched.message));
         break;
       }
       case `servers test`: {
@@ -219,22 +305,29 @@ async function run(argv: string[]): Promise<number> {
         await call(berth, 'groups.remove', { id: group.id });
         break;
       }
+      case `init ${sub ?? ''}`.trim():
+        console.log(await init(berth, sub ?? '.', need(args.values.group, '--group'), args.values.force ?? false));
+        break;
       case `build ${sub}`:
         await build(berth, need(sub, 'a project path'), args);
         break;
       case `deploy ${sub ?? ''}`.trim(): {
-        const buildId = args.values.build ? int(args.values.build, '--build') : await build(berth, need(sub, '--build ID or a project path'), args);
+        const group = projectFile ? await groupOfProject(berth, projectFile, args) : need(args.values.group, '--group, or a project with a berth.toml');
+        const buildId = args.values.build ? int(args.values.build, '--build') : await build(berth, projectFile ? (sub ?? '.') : need(sub, '--build ID or a project path'), args);
         await follow(
           berth,
           'deploy.run',
           {
             buildId,
-            group: need(args.values.group, '--group'),
-            memoryMb: args.values.memory ? int(args.values.memory, '--memory') : undefined,
+            group,
+            replicas: projectFile?.replicas,
+            memoryMb: args.values.memory ? int(args.values.memory, '--memory') : projectFile?.memory_mb,
+            cpus: projectFile?.cpus,
+            readyTimeoutMs: projectFile ? projectFile.readiness_timeout_s * 1000 : undefined,
             message: args.values.message,
             breakLock: args.values['break-lock'] ?? false,
           },
-          printDeployEvent,
+          deployEventPrinter(args.values.json ?? false, consoleIo),
         );
         break;
       }
@@ -248,7 +341,7 @@ async function run(argv: string[]): Promise<number> {
         break;
       }
       case `rollback ${sub}`:
-        await follow(berth, 'deploy.rollback', { model: need(sub, 'a model name'), version: int(rest[0], 'a version number') }, printDeployEvent);
+        await follow(berth, 'deploy.rollback', { model: need(sub, 'a model name'), version: int(rest[0], 'a version number') }, deployEventPrinter(args.values.json ?? false, consoleIo));
         break;
       case 'alias set':
         await call(berth, 'deploy.setAlias', { model: need(rest[0], 'a model'), alias: need(rest[1], 'an alias'), version: int(rest[2], 'a version number') });
@@ -288,15 +381,26 @@ async function run(argv: string[]): Promise<number> {
   }
 }
 
+// run() always ends in process.exit: reaching beforeExit means a command's pending work held nothing on the event
+// loop (a promise nothing will settle). The command did not finish, so this must never look like success.
+process.once('beforeExit', () => {
+  console.error('error[Internal]: berth stopped before the command finished (its pending work had nothing left to wait for); the rest of it was not done');
+  process.exit(EXIT.failed);
+});
+
 run(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
+    if (err instanceof Interrupted) {
+      console.error(err.message);
+      process.exit(err.code);
+    }
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`${(err as Error).message}\n\n${usage}`);
       process.exit(EXIT.usage);
     }
     const error = BerthError.from(err);
     console.error(`error[${error.kind}]: ${error.message}`);
-    process.exit(EXIT.failed);
+    process.exit(error.kind === 'ProjectFileInvalid' ? EXIT.usage : EXIT.failed);
   },
 );

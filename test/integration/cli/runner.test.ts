@@ -4,7 +4,7 @@
  * folder it never used before, after a teammate's Berth deployed the same model from another folder.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -80,11 +80,20 @@ describe('deploys from CI: berth.toml, .berth/ and credentials from the environm
     expect(readFileSync(join(teammateProject, '.berth/requirements.txt'), 'utf8')).toMatch(/scikit-learn==/);
   }, 420_000);
 
-  it('a fresh runner with only BERTH_SSH_KEY deploys v2, built from the reviewed files, printing no secret', () => {
+  it('a fresh runner with only BERTH_SSH_KEY (passphrase-protected) deploys v2, built from the reviewed files, printing no secret', () => {
     // The clone: what the teammate committed, and nothing of their data folder.
     cpSync(teammateProject, runnerProject, { recursive: true });
-    const key = clientKeyOf(bed);
-    const run = berth('runner', ['deploy', '--message', 'from CI'], { cwd: runnerProject, env: { PATH: RUNNER_PATH, BERTH_SSH_KEY: key } });
+    // The pipeline's secret: the bed's client key, encrypted with a passphrase held in another secret.
+    const encrypted = join(scratch, 'runner-key');
+    writeFileSync(encrypted, clientKeyOf(bed), { mode: 0o600 });
+    execFileSync('ssh-keygen', ['-q', '-p', '-P', '', '-N', 'ci-passphrase', '-f', encrypted]);
+    const key = readFileSync(encrypted, 'utf8');
+    rmSync(encrypted);
+    expect(key).not.toBe(clientKeyOf(bed));
+    const run = berth('runner', ['deploy', '--message', 'from CI'], {
+      cwd: runnerProject,
+      env: { PATH: RUNNER_PATH, BERTH_SSH_KEY: key, BERTH_SSH_KEY_PASSPHRASE: 'ci-passphrase' },
+    });
     console.log(`[runner] fresh runner deploy: ${run.ms} ms`);
     expect(run.code, run.err).toBe(0);
     expect(run.out).toContain("Using the project's reviewed .berth/Dockerfile");
@@ -92,8 +101,10 @@ describe('deploys from CI: berth.toml, .berth/ and credentials from the environm
     expect(run.out).toContain('Smoke test passed');
     expect(run.out).toMatch(new RegExp(`${MODEL} v2 is live`));
     const keyLine = key.split('\n')[1];
-    expect(`${run.out}${run.err}`).not.toContain(keyLine);
-    expect(allText(join(scratch, 'runner'))).not.toContain(keyLine);
+    for (const secret of [keyLine, 'ci-passphrase']) {
+      expect(`${run.out}${run.err}`).not.toContain(secret);
+      expect(allText(join(scratch, 'runner'))).not.toContain(secret);
+    }
   }, 420_000);
 
   it('a third fresh folder sees both versions, v2 built from the reviewed Dockerfile', () => {
