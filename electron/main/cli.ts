@@ -353,8 +353,10 @@ async function run(argv: string[]): Promise<number> {
         break;
       case `logs ${sub}`: {
         if (!args.values.follow) throw new UsageError('berth logs follows live output: use `berth logs -f <model>`');
+        // Interrupting is how a follow ends: the remote `docker logs -f` is stopped first, then the signal's exit code.
         const stop = new AbortController();
-        process.once('SIGINT', () => stop.abort());
+        let interrupted: keyof typeof SIGNAL_EXIT | undefined;
+        for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => ((interrupted = signal), stop.abort()));
         await followLogsForCli(
           berth.services.observability.logs,
           berth.services.registry.list(),
@@ -370,6 +372,7 @@ async function run(argv: string[]): Promise<number> {
           (text) => process.stderr.write(`${text}\n`),
           stop.signal,
         );
+        if (interrupted) return SIGNAL_EXIT[interrupted];
         break;
       }
       default:

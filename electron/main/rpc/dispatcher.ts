@@ -23,13 +23,16 @@ export type StreamHandlers = {
 
 export interface Dispatcher {
   call(name: unknown, input: unknown): Promise<CallResult>;
-  /** Starts a stream; `onEnd` is called once, with an error if the producer failed. Returns a cancel function. */
+  /**
+   * Starts a stream; `onEnd` is called once, with an error if the producer failed. Returns a cancel function,
+   * whose promise settles once the producer has stopped (its cleanup done); `onEnd` is not called after it.
+   */
   subscribe(
     name: unknown,
     input: unknown,
     onEvent: (event: unknown) => void,
     onEnd: (error?: BerthError) => void,
-  ): () => void;
+  ): () => Promise<void>;
 }
 
 function parse<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
@@ -55,6 +58,7 @@ export function createDispatcher(callHandlers: CallHandlers, streamHandlers: Str
     subscribe(name, input, onEvent, onEnd) {
       const controller = new AbortController();
       let ended = false;
+      let stopped = Promise.resolve();
       const end = (error?: BerthError) => {
         if (ended) return;
         ended = true;
@@ -64,7 +68,7 @@ export function createDispatcher(callHandlers: CallHandlers, streamHandlers: Str
         if (!isStreamName(name)) throw new BerthError('NotFound', `Unknown stream "${String(name)}"`);
         const parsed = parse(streams[name].input, input, name);
         const producer = streamHandlers[name] as (i: unknown, e: (ev: unknown) => void, s: AbortSignal) => Promise<void>;
-        producer(parsed, (event) => !controller.signal.aborted && onEvent(event), controller.signal).then(
+        stopped = producer(parsed, (event) => !controller.signal.aborted && onEvent(event), controller.signal).then(
           () => end(),
           (err) => end(controller.signal.aborted ? undefined : BerthError.from(err)),
         );
@@ -74,6 +78,7 @@ export function createDispatcher(callHandlers: CallHandlers, streamHandlers: Str
       return () => {
         controller.abort();
         ended = true;
+        return stopped;
       };
     },
   };

@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,7 +83,7 @@ beforeAll(() => {
   buildApp();
   buildTestModel(images.one, { label: 'one' });
   buildTestModel(images.two, { label: 'two' });
-  forgetGroupOnBed(bed, GROUP);
+  cleanBed();
   builds = recordBuilds();
   // Nothing can be pulled here: the gateway compiles with the local Go image (also the settings test's subject).
   ok('settings', 'set', 'gatewayBuilderImage', 'berth-base/go-builder:bookworm');
@@ -92,12 +92,17 @@ beforeAll(() => {
   ok('groups', 'set', GROUP, ...bed.servers.map((s) => s.name));
 });
 
-afterAll(() => {
+/** This file's model and group gone from every bed server (before: whatever an interrupted run left). */
+function cleanBed() {
   for (const s of bed.servers) {
     const clean = `docker rm -f $(docker ps -aq --filter label=berth.model=${MODEL}) 2>/dev/null; docker rmi -f $(docker images -q berth-test/${MODEL}) 2>/dev/null; rm -rf /var/lib/berth/lock/${MODEL}; true`;
     execFileSync('ssh', ['-F', bed.sshConfig, s.name, clean], { stdio: 'ignore' });
   }
   forgetGroupOnBed(bed, GROUP);
+}
+
+afterAll(() => {
+  cleanBed();
   for (const tag of Object.values(images)) removeLocalImage(tag);
 });
 
@@ -146,7 +151,7 @@ describe('berth commands for every page (through the binary)', () => {
     expect(await predict('latest', created.secret, ['pages-token-1'])).toEqual({ status: 200, label: 'one' });
     expect(await predict('v2', created.secret)).toEqual({ status: 200, label: 'two' });
 
-    const plain = berth('keys', 'create', '--all', '--expires', '2099-01-01T00:00:00Z');
+    const plain = berth('keys', 'create', '--all', '--group', GROUP, '--expires', '2099-01-01T00:00:00Z');
     expect(plain.code).toBe(0);
     expect(plain.err).toMatch(/Created key_[0-9a-f]+ "cli-all" for all models in group clipages, expires 2099-01-01T00:00:00/);
     expect(plain.out.trim().split('\n')).toHaveLength(1);
@@ -179,17 +184,32 @@ describe('berth commands for every page (through the binary)', () => {
     expect(berth('logs', 'requests', MODEL, '--status', 'teapot')).toMatchObject({ code: 1, err: expect.stringContaining('error[ValidationError]') });
   });
 
+  it('logs -f follows every replica of the model, merged, until interrupted (exit 130, nothing left running)', async () => {
+    const child = spawn(process.execPath, [join(repoRoot, 'bin/berth.mjs'), 'logs', '-f', MODEL, '--tail', '20'], { env: { ...process.env, BERTH_HOME: home } });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.stderr.on('data', (chunk) => (out += chunk));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // Every line is prefixed with its server and replica.
+    await expect.poll(() => out, { timeout: 60_000, interval: 250 }).toMatch(new RegExp(`${bed.servers[0].name}/berth-${MODEL}-v\\d+-r\\d+`));
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    // The remote `docker logs -f` ends with the CLI: nothing keeps following on the server.
+    const followers = () => execFileSync('ssh', ['-F', bed.sshConfig, bed.servers[0].name, `pgrep -fc '[d]ocker logs.*berth-${MODEL}' || true`], { encoding: 'utf8' }).trim();
+    await expect.poll(followers, { timeout: 15_000 }).toBe('0');
+  }, 120_000);
+
   it('adds members (key file or key line), changes a role, removes them', () => {
     const dir = mkdtempSync(join(tmpdir(), 'berth-cli-pages-keys-'));
     for (const name of ['alice', 'bob']) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${name}@laptop`, '-f', join(dir, name)]);
-    expect(ok('members', 'add', 'pages-alice', 'deployer', join(dir, 'alice.pub'), '--models', MODEL)).toMatch(/Added pages-alice as deployer \(m_[0-9a-f]+, group clipages\); 3 of 3 servers updated/);
-    ok('members', 'add', 'pages-bob', 'viewer', readFileSync(join(dir, 'bob.pub'), 'utf8').trim(), '--owner', 'pages-alice');
+    expect(ok('members', 'add', 'pages-alice', 'deployer', join(dir, 'alice.pub'), '--models', MODEL, '--group', GROUP)).toMatch(/Added pages-alice as deployer \(m_[0-9a-f]+, group clipages\); 3 of 3 servers updated/);
+    ok('members', 'add', 'pages-bob', 'viewer', readFileSync(join(dir, 'bob.pub'), 'utf8').trim(), '--owner', 'pages-alice', '--group', GROUP);
     ok('members', 'role', 'pages-bob', 'admin');
     const members = () => Object.fromEntries(JSON.parse(ok('members', 'list', '--json')).map((m: any) => [m.name, [m.role, m.models, m.owner !== null]]));
     expect(members()).toMatchObject({ 'pages-alice': ['deployer', [MODEL], false], 'pages-bob': ['admin', null, true] });
 
-    expect(berth('members', 'add', 'pages-carol', 'owner', join(dir, 'alice.pub'))).toMatchObject({ code: 1, err: expect.stringContaining('error[ValidationError]') });
-    expect(berth('members', 'add', 'pages-carol', 'viewer', join(dir, 'missing.pub'))).toMatchObject({ code: 1, err: expect.stringContaining('error[NotFound]') });
+    expect(berth('members', 'add', 'pages-carol', 'owner', join(dir, 'alice.pub'), '--group', GROUP)).toMatchObject({ code: 1, err: expect.stringContaining('error[ValidationError]') });
+    expect(berth('members', 'add', 'pages-carol', 'viewer', join(dir, 'missing.pub'), '--group', GROUP)).toMatchObject({ code: 1, err: expect.stringContaining('error[NotFound]') });
     expect(berth('members', 'remove', 'nobody')).toMatchObject({ code: 1, err: expect.stringContaining('error[NotFound]: No member named "nobody"') });
     expect(berth('members', 'add', 'pages-carol').code).toBe(2);
 

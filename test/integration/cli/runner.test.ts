@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, repoRoot } from '../../e2e/harness';
 import { FIXTURES, TEST_BASE_IMAGE } from '../build/support';
 import { clientKeyOf, forgetGroupOnBed, loadBed } from '../bed';
@@ -50,13 +50,23 @@ function allText(dir: string): string {
     .join('\n');
 }
 
+/** This file's model and group gone from the bed servers it used. */
+function cleanBed() {
+  for (const s of [tb1, tb2]) {
+    execFileSync('ssh', ['-F', bed.sshConfig, s.name, `docker rm -f $(docker ps -aq --filter label=berth.model=${MODEL}) 2>/dev/null; docker rmi -f $(docker images -q berth/${MODEL}) 2>/dev/null; rm -rf /var/lib/berth/lock/${MODEL}; true`], { stdio: 'ignore' });
+  }
+  forgetGroupOnBed(bed, GROUP);
+}
+
+afterAll(cleanBed);
+
 describe('deploys from CI: berth.toml, .berth/ and credentials from the environment', () => {
   const teammateProject = join(scratch, 'teammate', MODEL);
   const runnerProject = join(scratch, 'runner', MODEL);
 
   beforeAll(() => {
     buildApp();
-    forgetGroupOnBed(bed, GROUP);
+    cleanBed();
     execFileSync('/usr/bin/python3', ['-m', 'venv', '--without-pip', bare]);
     cpSync(join(FIXTURES, 'sklearn-iris'), teammateProject, { recursive: true });
     writeFileSync(join(teammateProject, 'berth.toml'), berthToml());

@@ -1,7 +1,10 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { compareJson, demuxLogs, smokeTest, NO_SAMPLE_REASON } from '../../../electron/main/services/build/smoke';
 import { versionId } from '../../../electron/main/services/build/service';
 import type Docker from 'dockerode';
+import type { SampleIO } from '../../../shared/project';
 
 describe('comparing the served answer with the notebook', () => {
   it('accepts equal values and numbers within 1e-6 relative', () => {
@@ -50,6 +53,43 @@ describe('smoke test without a sample', () => {
     const result = await smokeTest({ docker, image: 'x', project: 'iris', sample: null });
     expect(result).toEqual({ status: 'skipped', reason: NO_SAMPLE_REASON });
     expect(NO_SAMPLE_REASON).toContain('sample-input');
+  });
+});
+
+/** A Docker stand-in whose one container is `server`, published on its port. */
+function fakeDocker(server: http.Server): Docker {
+  const port = String((server.address() as AddressInfo).port);
+  const container = {
+    start: async () => undefined,
+    inspect: async () => ({ State: { Running: true, ExitCode: 0 }, NetworkSettings: { Ports: { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: port }] } } }),
+    logs: async () => Buffer.alloc(0),
+    remove: async () => undefined,
+  };
+  return { createContainer: async () => container } as unknown as Docker;
+}
+
+describe('smoke test probes', () => {
+  it("counts a connection the port proxy drops as not ready yet, at once (fetch never settled on it)", async () => {
+    // Docker's port proxy accepts, then drops the connection while the model does not listen yet.
+    let dropped = 0;
+    const server = http.createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url === '/readyz') return res.end(JSON.stringify({ status: 'ready' }));
+      let body = '';
+      req.on('data', (chunk) => (body += chunk));
+      req.on('end', () => res.end(JSON.stringify({ predictions: JSON.parse(body).inputs.map(() => 0) })));
+    });
+    server.on('connection', (socket) => dropped < 3 && (dropped++, socket.destroy()));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const sample: SampleIO = { cell: 0, variable: 'sample_input', input: [[5.1, 3.5, 1.4, 0.2]], expectedOutput: [0], outputText: '[0]', storedOutputText: null };
+      const result = await smokeTest({ docker: fakeDocker(server), image: 'x', project: 'iris', sample, readyTimeoutMs: 10_000 });
+      expect(dropped).toBe(3);
+      expect(result).toMatchObject({ status: 'passed', output: [0] });
+      expect((result as { readyMs: number }).readyMs).toBeLessThan(1500); // three 250 ms polls, not three 2 s timeouts
+    } finally {
+      server.close();
+    }
   });
 });
 

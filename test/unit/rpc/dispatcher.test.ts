@@ -70,6 +70,25 @@ describe('dispatcher: the contract boundary', () => {
     expect(onEnd).not.toHaveBeenCalled();
   });
 
+  it("cancel's promise settles only once the producer has finished its cleanup", async () => {
+    let cleanedUp = false;
+    const dispatcher = handlers({}, {
+      'status.watch': async (_input, _emit, signal) => {
+        await new Promise((resolve) => signal.addEventListener('abort', resolve));
+        await new Promise((resolve) => setTimeout(resolve, 20)); // e.g. removing a container
+        cleanedUp = true;
+        throw new BerthError('Cancelled', 'stopped');
+      },
+    });
+    const onEnd = vi.fn();
+    const cancel = dispatcher.subscribe('status.watch', {}, () => {}, onEnd);
+    const stopped = cancel();
+    expect(cleanedUp).toBe(false);
+    await stopped;
+    expect(cleanedUp).toBe(true);
+    expect(onEnd).not.toHaveBeenCalled();
+  });
+
   it('ends a stream with the error when the producer fails or the input is invalid', async () => {
     const dispatcher = handlers({}, {
       'status.watch': async () => {

@@ -3,6 +3,7 @@
  * /predict and compare the answer with what the notebook computed. The container is always removed.
  */
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import type Docker from 'dockerode';
 import type { SmokeDifference, SmokeResult } from '../../../../shared/build';
 import { BerthError } from '../../../../shared/errors';
@@ -102,20 +103,44 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', done, { once: true });
   });
 
-async function request(url: string, init: RequestInit & { timeoutMs: number; signal?: AbortSignal }): Promise<{ status: number; body: unknown } | null> {
-  const signals = [AbortSignal.timeout(init.timeoutMs), ...(init.signal ? [init.signal] : [])];
-  try {
-    const res = await fetch(url, { ...init, signal: AbortSignal.any(signals) });
-    const text = await res.text();
-    let body: unknown = text;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      /* not JSON: keep the text */
+interface SmokeHttp {
+  method: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * One exchange with the container; null when it did not answer (not listening yet, reset, timed out, cancelled).
+ * node:http, not fetch: Docker's port proxy accepts and then drops connections while the model is not listening
+ * yet, and Node 20's fetch then never settles; with only AbortSignal.timeout's unref'd timer left, the CLI ran
+ * out of work and exited 0 in the middle of the smoke test.
+ */
+function request(url: string, init: SmokeHttp): Promise<{ status: number; body: unknown } | null> {
+  return new Promise((resolve) => {
+    const headers = init.body === undefined ? init.headers : { ...init.headers, 'content-length': String(Buffer.byteLength(init.body)) };
+    const req = http.request(url, { method: init.method, headers, signal: init.signal }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => settle({ status: res.statusCode ?? 0, body: parseBody(Buffer.concat(chunks).toString('utf8')) }));
+      res.on('close', () => settle(null)); // cut off before the end
+    });
+    const timer = setTimeout(() => req.destroy(), init.timeoutMs);
+    function settle(answer: { status: number; body: unknown } | null) {
+      clearTimeout(timer);
+      resolve(answer);
     }
-    return { status: res.status, body };
+    req.on('error', () => settle(null));
+    req.end(init.body);
+  });
+}
+
+function parseBody(text: string): unknown {
+  try {
+    return JSON.parse(text);
   } catch {
-    return null; // not listening yet, reset, or timed out
+    return text; // not JSON: keep the text
   }
 }
 

@@ -1,14 +1,37 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { migrations } from './migrations';
 
 export type Db = Database.Database;
 
+export interface InstalledSqlite {
+  /** The better-sqlite3 package folder. */
+  dir: string;
+  version: string;
+}
+
+/**
+ * The better-sqlite3 addon this runtime loads. Node (CLI, web, tests) takes the package's own build (undefined);
+ * Electron the one `scripts/native-abi.mjs electron` builds beside it, so neither ever rebuilds the other away.
+ */
+export function nativeBinding(runtime: { electron?: string }, sqlite: () => InstalledSqlite): string | undefined {
+  if (!runtime.electron) return undefined;
+  const { dir, version } = sqlite();
+  // Keep in step with scripts/native-abi.mjs.
+  return join(dirname(dir), '.berth-native', `better-sqlite3-${version}-electron-${runtime.electron}`, 'better_sqlite3.node');
+}
+
+function installedSqlite(): InstalledSqlite {
+  const require = createRequire(import.meta.url);
+  return { dir: dirname(require.resolve('better-sqlite3/package.json')), version: require('better-sqlite3/package.json').version };
+}
+
 /** Opens (creating if needed) Berth's SQLite file with WAL, foreign keys, and every migration applied. */
 export function openDatabase(file: string): Db {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  const db = new Database(file);
+  const db = new Database(file, { nativeBinding: nativeBinding(process.versions, installedSqlite) });
   db.pragma('journal_mode = WAL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
