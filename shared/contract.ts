@@ -9,6 +9,7 @@ import { AddServer, GroupName, GroupView, HostKeyProbe, PresentedHostKey, Server
 import { GroupSyncView, RequestLogBound } from './group-state';
 import { AliasName, DeployBuildRequest, DeployEvent, ModelName, ModelView } from './deploy';
 import { BuildEvent, BuildRecord, BuildRunInput, EditsState, ListBuildsInput, PrepareInput, PreparedBuild, ResetEditsInput, SaveEditsInput } from './build';
+import { DeploymentFileView, SaveDeploymentInput, SavedDeployment } from './deployment-file';
 import {
   AddMember,
   ApiKeyView,
@@ -62,6 +63,10 @@ export const calls = {
   'projects.recent': call(noInput, z.array(RecentProject)),
   'projects.open': call(z.object({ path: z.string().min(1, 'Give the path of a project folder or a .ipynb file') }).strict(), RecentProject),
   'projects.forget': call(byId, z.array(RecentProject)),
+  /** The project's berth.toml (null when it has none); ProjectFileInvalid, with each issue's line, when it is not valid. */
+  'projects.deployment': call(z.object({ path: z.string().min(1, 'Give the path of the project folder or notebook') }).strict(), DeploymentFileView),
+  /** The berth.toml the deploy panel's values make from the project's own (or from this Berth's group), with its diff; `write` writes it. */
+  'projects.saveDeployment': call(SaveDeploymentInput, SavedDeployment),
   'servers.list': call(noInput, z.array(ServerView)),
   'servers.probeHostKey': call(HostKeyProbe, PresentedHostKey),
   'servers.add': call(AddServer, ServerView),

@@ -17,6 +17,7 @@ import { createServerRegistry } from './services/servers/registry';
 import { createServersService } from './services/servers/service';
 import { importSshConfig } from './services/servers/ssh-config';
 import { createRecentProjects } from './services/project/recent';
+import { createDeploymentFiles } from './services/project/deployment-file';
 import { openDatabase } from './services/store/database';
 import { createProjectsRepo } from './services/store/projects';
 import { createSettingsRepo } from './services/store/settings';
@@ -73,6 +74,8 @@ export function createBerth(options: BerthOptions) {
     settings: () => settings.get(),
     engineCheck: () => engine.info(),
   });
+  // The projects' berth.toml, as the deploy panel previews and writes it.
+  const deploymentFiles = createDeploymentFiles({ groups: () => registry.groups(), servers: () => servers.list(), settings: () => settings.get(), prepare: (path) => builds.prepare(path) });
 
   const deploy = createDeployService({
     db,
@@ -120,6 +123,11 @@ export function createBerth(options: BerthOptions) {
     'projects.recent': () => projects.recent(),
     'projects.open': ({ path }) => projects.open(path),
     'projects.forget': ({ id }) => projects.forget(id),
+    'projects.deployment': ({ path }) => deploymentFiles.read(path),
+    'projects.saveDeployment': (input) =>
+      input.write
+        ? audit.around({ action: 'project.deployment', target: input.path, details: { group: input.group } }, () => deploymentFiles.save(input), ({ file, written }) => ({ details: { file, written } }))
+        : deploymentFiles.save(input),
     'servers.list': () => servers.list(),
     'servers.probeHostKey': ({ host, port }) => servers.probeHostKey(host, port),
     'servers.add': (server) =>

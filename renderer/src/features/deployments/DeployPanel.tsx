@@ -1,15 +1,56 @@
 import { useEffect, useState } from 'react';
+import type { ProjectFile } from '../../../../shared/project-file';
+import type { GroupView } from '../../../../shared/servers';
+import { DeploymentFileStatus } from './DeploymentFileStatus';
+import { useDeploymentFile, type DeploymentValues } from './deployment-file-store';
 import { useDeployments } from './store';
 
-/** One-click deploy: a smoke-tested build, a server group, replicas and limits. */
+/** The form's text fields; an empty replicas field means the group's default. */
+interface FormValues {
+  group: string;
+  memoryMb: string;
+  replicas: string;
+  cpus: string;
+  readinessS: string;
+}
+const DEFAULTS = { memoryMb: '1024', replicas: '', cpus: '1', readinessS: '120' };
+
+/** berth.toml's settings as the form shows them (its group only when this Berth has it). */
+function formValuesOf(file: ProjectFile, groups: GroupView[]): Partial<FormValues> {
+  return {
+    ...(groups.some((g) => g.name === file.group.name) && { group: file.group.name }),
+    memoryMb: String(file.memory_mb),
+    replicas: file.replicas === undefined ? '' : String(file.replicas),
+    cpus: String(file.cpus),
+    readinessS: String(file.readiness_timeout_s),
+  };
+}
+
+function deploymentValues(form: FormValues): DeploymentValues {
+  const number = (text: string) => (text.trim() === '' ? undefined : Number(text));
+  return { group: form.group, memoryMb: number(form.memoryMb), replicas: number(form.replicas), cpus: number(form.cpus), readinessTimeoutS: number(form.readinessS) };
+}
+
+/** One-click deploy: a smoke-tested build, a server group, replicas and limits, kept in the project's berth.toml. */
 export function DeployPanel() {
   const { builds, groups, running, deploy } = useDeployments();
+  const deploymentFile = useDeploymentFile();
+  const loadDeploymentFile = deploymentFile.load;
   const [buildId, setBuildId] = useState<number | undefined>(builds[0]?.id);
-  const [group, setGroup] = useState(groups[0]?.name ?? '');
-  const [memoryMb, setMemoryMb] = useState('1024');
+  const [form, setForm] = useState<FormValues>({ group: groups[0]?.name ?? '', ...DEFAULTS });
   const [message, setMessage] = useState('');
+  const build = builds.find((b) => b.id === buildId);
+  const projectPath = build?.projectPath;
   useEffect(() => setBuildId((id) => id ?? builds[0]?.id), [builds]);
-  useEffect(() => setGroup((g) => g || groups[0]?.name || ''), [groups]);
+  useEffect(() => setForm((f) => (f.group ? f : { ...f, group: groups[0]?.name ?? '' })), [groups]);
+  useEffect(() => {
+    if (projectPath) void loadDeploymentFile(projectPath);
+  }, [projectPath, loadDeploymentFile]);
+  // The project's berth.toml sets the form each time it is read (builds and groups are loaded by then).
+  const projectFile = deploymentFile.path === projectPath ? deploymentFile.view?.projectFile : undefined;
+  useEffect(() => {
+    if (projectFile) setForm((f) => ({ ...f, ...formValuesOf(projectFile, groups) }));
+  }, [projectFile]);
 
   if (builds.length === 0 || groups.length === 0) {
     return (
@@ -22,7 +63,10 @@ export function DeployPanel() {
       </section>
     );
   }
-  const selectedGroup = groups.find((g) => g.name === group);
+  const selectedGroup = groups.find((g) => g.name === form.group);
+  const values = deploymentValues(form);
+  const fileInvalid = deploymentFile.path === projectPath && deploymentFile.invalid !== undefined;
+  const field = (name: keyof FormValues) => ({ value: form[name], onChange: (e: { target: { value: string } }) => setForm({ ...form, [name]: e.target.value }) });
 
   return (
     <section className="card" aria-label="Deploy">
@@ -31,7 +75,8 @@ export function DeployPanel() {
         className="row wrap"
         onSubmit={(e) => {
           e.preventDefault();
-          if (buildId) deploy({ buildId, group, memoryMb: Number(memoryMb), message });
+          const { group, memoryMb, replicas, cpus, readinessTimeoutS } = values;
+          if (buildId && !fileInvalid) deploy({ buildId, group, memoryMb, replicas, cpus, readyTimeoutMs: readinessTimeoutS && readinessTimeoutS * 1000, message });
         }}
       >
         <label className="row">
@@ -46,7 +91,7 @@ export function DeployPanel() {
         </label>
         <label className="row">
           Group
-          <select aria-label="Group" value={group} onChange={(e) => setGroup(e.target.value)}>
+          <select aria-label="Group" {...field('group')}>
             {groups.map((g) => (
               <option key={g.id} value={g.name}>
                 {g.name} ({g.serverIds.length} servers × {g.replicas})
@@ -56,13 +101,26 @@ export function DeployPanel() {
         </label>
         <label className="row">
           Memory (MiB)
-          <input aria-label="Memory limit" className="narrow" value={memoryMb} onChange={(e) => setMemoryMb(e.target.value)} />
+          <input aria-label="Memory limit" className="narrow" {...field('memoryMb')} />
+        </label>
+        <label className="row">
+          Replicas
+          <input aria-label="Replicas per server" className="narrow" placeholder={String(selectedGroup?.replicas ?? '')} {...field('replicas')} />
+        </label>
+        <label className="row">
+          CPUs
+          <input aria-label="CPU limit" className="narrow" {...field('cpus')} />
+        </label>
+        <label className="row">
+          Readiness (s)
+          <input aria-label="Readiness timeout" className="narrow" {...field('readinessS')} />
         </label>
         <input aria-label="Deploy message" placeholder="What changed (optional)" value={message} onChange={(e) => setMessage(e.target.value)} />
-        <button type="submit" className="primary" disabled={running || !selectedGroup?.serverIds.length}>
-          {running ? 'Deploying…' : `Deploy to ${group}`}
+        <button type="submit" className="primary" disabled={running || fileInvalid || !selectedGroup?.serverIds.length}>
+          {running ? 'Deploying…' : `Deploy to ${form.group}`}
         </button>
       </form>
+      {projectPath && <DeploymentFileStatus projectPath={projectPath} values={values} groups={groups.map((g) => g.name)} />}
     </section>
   );
 }
