@@ -3,7 +3,7 @@
  * Exit codes: 0 done, 1 the operation failed (message on stderr), 2 usage error, 3 a host key must be accepted.
  */
 import { parseArgs } from 'node:util';
-import type { CallName, CallOutput, StreamName } from '../../shared/contract';
+import type { CallName, CallOutput, StreamEvent, StreamName } from '../../shared/contract';
 import { BerthError } from '../../shared/errors';
 import { createBerth, resolveHome, type Berth } from './app';
 import { createPatch } from 'diff';
@@ -15,6 +15,7 @@ import { projectRoot, readProjectFile, renderProjectFile } from './services/proj
 import { auditCommand } from './services/access/audit/cli';
 import { followLogsForCli } from './services/logs/cli';
 import { deployEventPrinter } from './services/deploy/cli';
+import { buildPlatformFor } from './services/deploy/platform';
 import { pageCommand, pagesUsage } from './cli-pages';
 import { consoleIo, UsageError } from './rpc/cli-kit';
 import { version } from '../../package.json';
@@ -159,18 +160,24 @@ async function serverId(berth: Berth, name: string): Promise<number> {
   return server.id;
 }
 
-async function build(berth: Berth, path: string, args: Args): Promise<number> {
+function printBuildEvent(event: StreamEvent<'build.run'>): void {
+  if (event.type === 'log') process.stdout.write(event.line.endsWith('\n') ? event.line : `${event.line}\n`);
+  else if (event.type === 'result') console.log(`Built ${event.imageTag} (build #${event.buildId})`);
+  else if (event.type === 'smoke' && event.result.status === 'passed') console.log(`Smoke test passed: the image answers like the notebook (${event.result.durationMs} ms)`);
+}
+
+/** Builds and smoke-tests; with --json each build event is one line `{"type":"build","event":…}`, as deploy's are. */
+/** `platform`: the target group's (a deploy builds for it); absent, the engine's own. */
+async function build(berth: Berth, path: string, args: Args, platform?: string): Promise<number> {
   let buildId: number | undefined;
   let smokeError: string | undefined;
-  await follow(berth, 'build.run', { path, smoke: !args.values['no-smoke'], options: args.values.entrypoint ? { entrypoint: args.values.entrypoint } : undefined }, (event) => {
-    if (event.type === 'log') process.stdout.write(event.line.endsWith('\n') ? event.line : `${event.line}\n`);
-    else if (event.type === 'result') {
-      buildId = event.buildId;
-      console.log(`Built ${event.imageTag} (build #${event.buildId})`);
-    } else if (event.type === 'smoke') {
-      if (event.result.status === 'passed') console.log(`Smoke test passed: the image answers like the notebook (${event.result.durationMs} ms)`);
-      else smokeError = `Smoke test ${event.result.status}: ${event.result.reason}${event.result.logTail ? `\n${event.result.logTail}` : ''}`;
+  await follow(berth, 'build.run', { path, smoke: !args.values['no-smoke'], options: args.values.entrypoint ? { entrypoint: args.values.entrypoint } : undefined, platform }, (event) => {
+    if (event.type === 'result') buildId = event.buildId;
+    if (event.type === 'smoke' && event.result.status !== 'passed') {
+      smokeError = `Smoke test ${event.result.status}: ${event.result.reason}${'logTail' in event.result && event.result.logTail ? `\n${event.result.logTail}` : ''}`;
     }
+    if (args.values.json) console.log(JSON.stringify({ type: 'build', event }));
+    else printBuildEvent(event);
   });
   if (smokeError) throw new BerthError('SmokeTestFailed', smokeError);
   if (buildId === undefined) throw new BerthError('BuildFailed', 'The build ended without an image');
@@ -313,7 +320,9 @@ async function run(argv: string[]): Promise<number> {
         break;
       case `deploy ${sub ?? ''}`.trim(): {
         const group = projectFile ? await groupOfProject(berth, projectFile, args) : need(args.values.group, '--group, or a project with a berth.toml');
-        const buildId = args.values.build ? int(args.values.build, '--build') : await build(berth, projectFile ? (sub ?? '.') : need(sub, '--build ID or a project path'), args);
+        const buildId = args.values.build
+          ? int(args.values.build, '--build')
+          : await build(berth, projectFile ? (sub ?? '.') : need(sub, '--build ID or a project path'), args, (await buildPlatformFor((name, input) => call(berth, name, input), group)) ?? undefined);
         await follow(
           berth,
           'deploy.run',

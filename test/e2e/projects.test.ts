@@ -169,9 +169,9 @@ describe('Projects: packaging a notebook in Chromium (web mode)', () => {
     expect(await page().textContent('[data-testid=deploy-gate]')).toContain('Ready to deploy');
     expect(await page().locator('[data-testid=build-progress]').getAttribute('data-status')).toBe('succeeded');
     // The whole output stays searchable: the first lines are far out of view by now.
-    await page().getByLabel('Search the build output').fill('Using your edited Dockerfile');
+    await page().getByLabel('Search the build output').fill('Using the reviewed .berth/Dockerfile');
     await page().getByRole('button', { name: 'Next match' }).click();
-    await expect.poll(() => terminal.textContent()).toContain('Using your edited Dockerfile.');
+    await expect.poll(() => terminal.textContent()).toContain('Using the reviewed .berth/Dockerfile.');
     await page().getByLabel('Search the build output').fill('FROM berth-base');
     await page().getByRole('button', { name: 'Next match' }).click();
     await expect.poll(() => terminal.textContent()).toMatch(/Step 1\/\d+ : FROM berth-base\/python:3\.11-bookworm/);

@@ -100,7 +100,7 @@ describe('deploys from CI: berth.toml, .berth/ and credentials from the environm
     const key = readFileSync(encrypted, 'utf8');
     rmSync(encrypted);
     expect(key).not.toBe(clientKeyOf(bed));
-    const run = berth('runner', ['deploy', '--message', 'from CI'], {
+    const run = berth('runner', ['deploy', '--json', '--message', 'from CI'], {
       cwd: runnerProject,
       env: { PATH: RUNNER_PATH, BERTH_SSH_KEY: key, BERTH_SSH_KEY_PASSPHRASE: 'ci-passphrase' },
     });
@@ -108,8 +108,11 @@ describe('deploys from CI: berth.toml, .berth/ and credentials from the environm
     expect(run.code, run.err).toBe(0);
     expect(run.out).toContain("Using the project's reviewed .berth/Dockerfile");
     expect(run.out).toContain("This machine's Python cannot run the notebook's served code, so the reviewed files decide");
-    expect(run.out).toContain('Smoke test passed');
-    expect(run.out).toMatch(new RegExp(`${MODEL} v2 is live`));
+    // What a pipeline parses: one JSON object per line, the build's and the deploy's, ending with the new version.
+    const events = run.out.trim().split('\n').map((line) => JSON.parse(line));
+    expect(events.some((e) => e.type === 'build' && e.event.type === 'smoke' && e.event.result.status === 'passed')).toBe(true);
+    expect(events.at(-1)).toMatchObject({ type: 'done', model: MODEL, version: 2 });
+    console.log(`[runner] what the pipeline printed: ${events.length} JSON lines; the last: ${JSON.stringify(events.at(-1))}`);
     const keyLine = key.split('\n')[1];
     for (const secret of [keyLine, 'ci-passphrase']) {
       expect(`${run.out}${run.err}`).not.toContain(secret);
