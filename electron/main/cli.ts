@@ -189,7 +189,12 @@ const keyPassphrase = () => process.env.BERTH_SSH_KEY_PASSPHRASE || undefined;
 
 /** Writes berth.toml and .berth/ from what this Berth knows; an existing berth.toml is only replaced with --force (its diff is shown). */
 async function init(berth: Berth, projectPath: string, group: string, force: boolean): Promise<string> {
-  const { file, reviewed } = await describeDeployment(projectPath, group, (name, input) => call(berth, name, input));
+  const { file, reviewed } = await describeDeployment(projectPath, group, {
+    groups: () => call(berth, 'groups.list', {}),
+    servers: () => call(berth, 'servers.list', {}),
+    settings: () => call(berth, 'settings.get', {}),
+    prepare: (path) => call(berth, 'build.prepare', { path }),
+  });
   const target = join(projectRoot(projectPath), PROJECT_FILE);
   const text = renderProjectFile(file);
   const before = existsSync(target) ? readFileSync(target, 'utf8') : null;

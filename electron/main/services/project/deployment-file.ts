@@ -5,40 +5,11 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createPatch } from 'diff';
-import type { PreparedBuild } from '../../../../shared/build';
-import type { CallInput, CallName, CallOutput } from '../../../../shared/contract';
 import type { DeploymentFileView, SaveDeploymentInput, SavedDeployment } from '../../../../shared/deployment-file';
 import { BerthError } from '../../../../shared/errors';
 import { PROJECT_FILE, type ProjectFileInput } from '../../../../shared/project-file';
-import type { GroupView, ServerView } from '../../../../shared/servers';
-import type { Settings } from '../../../../shared/types';
-import { describeDeployment, type ContractCall } from './deployment';
+import { describeDeployment, type DeploymentFacts } from './deployment';
 import { parseProjectFile, projectRoot, renderProjectFile } from './project-file';
-
-export interface DeploymentFileDeps {
-  groups: () => GroupView[] | Promise<GroupView[]>;
-  servers: () => ServerView[] | Promise<ServerView[]>;
-  settings: () => Settings;
-  /** The project's analysis and generated files (build.prepare): what a new berth.toml names. */
-  prepare: (projectPath: string) => Promise<PreparedBuild>;
-}
-
-type Answers = { [N in CallName]?: (input: CallInput<N>) => CallOutput<N> | Promise<CallOutput<N>> };
-
-/** describeDeployment reads through the contract: these are the calls it makes, answered by the deps. */
-function describeCalls(deps: DeploymentFileDeps): ContractCall {
-  const answers: Answers = {
-    'groups.list': () => deps.groups(),
-    'servers.list': () => deps.servers(),
-    'settings.get': () => deps.settings(),
-    'build.prepare': ({ path: projectPath }) => deps.prepare(projectPath),
-  };
-  return async (name, input) => {
-    const answer = answers[name] as ((input: unknown) => Promise<never>) | undefined;
-    if (!answer) throw new BerthError('Internal', `describeDeployment made a call the deployment file does not answer: ${name}`);
-    return answer(input);
-  };
-}
 
 async function readText(file: string): Promise<string | null> {
   return fs.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
@@ -70,8 +41,7 @@ function withPanelValues(base: ProjectFileInput, input: SaveDeploymentInput): Pr
   };
 }
 
-export function createDeploymentFiles(deps: DeploymentFileDeps) {
-  const call = describeCalls(deps);
+export function createDeploymentFiles(deps: DeploymentFacts) {
   const fileOf = (projectPath: string) => path.join(projectRoot(projectPath), PROJECT_FILE);
 
   /** The project's berth.toml parsed (ProjectFileInvalid, with its issues, when it is not valid). */
@@ -86,7 +56,7 @@ export function createDeploymentFiles(deps: DeploymentFileDeps) {
    */
   async function baseFor(input: SaveDeploymentInput, projectFile: ProjectFileInput | null): Promise<ProjectFileInput> {
     if (projectFile?.group.name === input.group) return projectFile;
-    const described = (await describeDeployment(input.path, input.group, call)).file;
+    const described = (await describeDeployment(input.path, input.group, deps)).file;
     return projectFile ? { ...projectFile, group: described.group } : described;
   }
 

@@ -6,7 +6,9 @@
 import type { CallInput, CallName, CallOutput } from '../../../../shared/contract';
 import { BerthError } from '../../../../shared/errors';
 import type { ProjectFile, ProjectFileInput, ProjectFileServer } from '../../../../shared/project-file';
-import type { ServerAuth, ServerView } from '../../../../shared/servers';
+import type { PreparedBuild } from '../../../../shared/build';
+import type { GroupView, ServerAuth, ServerView } from '../../../../shared/servers';
+import type { Settings } from '../../../../shared/types';
 
 export type ContractCall = <N extends CallName>(name: N, input: CallInput<N>) => Promise<CallOutput<N>>;
 
@@ -74,14 +76,18 @@ export async function applyProjectFile(file: ProjectFile, call: ContractCall, cr
   return group.name;
 }
 
+/** What describing a deployment reads: this Berth's groups, servers and settings, and the project's analysis. */
+export interface DeploymentFacts {
+  groups: () => GroupView[] | Promise<GroupView[]>;
+  servers: () => ServerView[] | Promise<ServerView[]>;
+  settings: () => Settings | Promise<Settings>;
+  /** The project's analysis and generated files (build.prepare). */
+  prepare: (projectPath: string) => Promise<PreparedBuild>;
+}
+
 /** berth.toml's content for a project as this Berth knows it: the group's servers with their pinned host keys. */
-export async function describeDeployment(projectPath: string, groupName: string, call: ContractCall): Promise<{ file: ProjectFileInput; reviewed: { dockerfile: string; requirements: string } }> {
-  const [groups, servers, settings, prepared] = await Promise.all([
-    call('groups.list', {}),
-    call('servers.list', {}),
-    call('settings.get', {}),
-    call('build.prepare', { path: projectPath }),
-  ]);
+export async function describeDeployment(projectPath: string, groupName: string, facts: DeploymentFacts): Promise<{ file: ProjectFileInput; reviewed: { dockerfile: string; requirements: string } }> {
+  const [groups, servers, settings, prepared] = await Promise.all([facts.groups(), facts.servers(), facts.settings(), facts.prepare(projectPath)]);
   const group = groups.find((g) => g.name === groupName);
   if (!group) throw new BerthError('NotFound', `No group named "${groupName}" here (see \`berth groups list\`)`);
   if (!group.serverIds.length) throw new BerthError('ValidationError', `Group ${groupName} has no servers yet: \`berth groups set ${groupName} <server>…\` first`);
