@@ -150,7 +150,7 @@ export const HELPER_SCRIPT = 'berth_project.py';
 
 export interface HelperCall {
   interpreter: string;
-  command: 'probe' | 'code' | 'imports' | 'pickles' | 'requirements' | 'sample';
+  command: 'probe' | 'code' | 'imports' | 'pickles' | 'sample';
   input: unknown;
   cwd: string;
   timeoutMs: number;
