@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import type { Locator } from 'playwright-core';
 import { buildApp, dropPath, repoRoot, startApp, type RunningApp } from './harness';
 
-const FIXTURES = join(repoRoot, 'test/fixtures');
-/** A copy: saving a reviewed Dockerfile writes it into the project's .berth/, never into the fixture. */
-const IRIS = join(mkdtempSync(join(tmpdir(), 'berth-e2e-projects-')), 'sklearn-iris');
-cpSync(join(FIXTURES, 'sklearn-iris'), IRIS, { recursive: true });
+/** A copy of the fixtures: saving or resetting reviewed files writes them into a project's .berth/, never into the repository. */
+const FIXTURES = join(mkdtempSync(join(tmpdir(), 'berth-e2e-projects-')), 'fixtures');
+cpSync(join(repoRoot, 'test/fixtures'), FIXTURES, { recursive: true });
+const IRIS = join(FIXTURES, 'sklearn-iris');
 /** Nothing can be pulled here: builds start from the local debootstrapped image (test/bed/base-image.sh). */
 const BASE_IMAGE = 'berth-base/python:3.11-bookworm';
 const COMMENT = '# e2e: a harmless comment kept across reloads';
