@@ -1,6 +1,7 @@
 import { defineConfig } from 'electron-vite';
 import react from '@vitejs/plugin-react';
 import { resolve } from 'node:path';
+import { devContentSecurityPolicy } from './renderer/dev-csp';
 
 export default defineConfig({
   main: {
@@ -22,7 +23,8 @@ export default defineConfig({
   },
   renderer: {
     root: resolve(__dirname, 'renderer'),
-    plugins: [react()],
+    // index.html holds production's strict policy; the dev server's page gets its own (renderer/dev-csp.ts)
+    plugins: [react(), devContentSecurityPolicy()],
     build: {
       rollupOptions: { input: resolve(__dirname, 'renderer/index.html') },
     },

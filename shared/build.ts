@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { AnalyzeOptions, CheckFinding, ProjectAnalysis } from './project';
 
+/** An OCI platform: os/arch[/variant]. */
+export const Platform = z.string().regex(/^[a-z0-9]+\/[a-z0-9]+(\/v[0-9]+)?$/, 'A platform is os/arch, e.g. linux/amd64 or linux/arm64');
+
 /**
  * Building a project: the generated (and user-editable) Dockerfile and requirements, the local image build,
  * and the smoke test that runs the image once with the notebook's sample input.
@@ -125,6 +128,8 @@ export const BuildRunInput = ProjectRef.extend({
   smoke: z.boolean().default(true),
   /** How long the smoke test waits for /readyz. */
   smokeTimeoutMs: z.number().int().min(1000).max(600_000).default(60_000),
+  /** Build for this platform (the target group's, e.g. linux/arm64) rather than the local engine's own. */
+  platform: Platform.optional(),
 }).strict();
 export type BuildRunInput = z.input<typeof BuildRunInput>;
 
@@ -162,6 +167,8 @@ export const BuildRecord = z.object({
   deployable: z.boolean(),
   sizeBytes: z.number().int().nullable(),
   durationMs: z.number().nullable(),
+  /** What the image is for (docker image inspect: Os/Architecture, e.g. linux/amd64); null without an image. */
+  platform: z.string().nullable(),
   error: z.object({ kind: z.string(), message: z.string() }).nullable(),
   createdAt: z.string(),
 });

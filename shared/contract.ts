@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { EngineInfo, RecentProject, Settings, SettingsPatch, AppInfo, StatusSnapshot } from './types';
 import { AddServer, GroupName, GroupView, HostKeyProbe, PresentedHostKey, ServerView, SshConfigHost, SwitchKey, SwitchKeyResult } from './servers';
 import { GroupSyncView, RequestLogBound } from './group-state';
+import { GroupAuthority, ListenMode, TlsMode } from './tls';
 import { AliasName, DeployBuildRequest, DeployEvent, ModelName, ModelView } from './deploy';
 import { BuildEvent, BuildRecord, BuildRunInput, EditsState, ListBuildsInput, PrepareInput, PreparedBuild, ResetEditsInput, SaveEditsInput } from './build';
 import { DeploymentFileView, SaveDeploymentInput, SavedDeployment } from './deployment-file';
@@ -75,7 +76,8 @@ export const calls = {
   'servers.remove': call(byId, z.array(ServerView)),
   'servers.importSshConfig': call(z.object({ path: z.string().optional() }).strict(), z.array(SshConfigHost)),
   'groups.list': call(noInput, z.array(GroupView)),
-  'groups.create': call(z.object({ name: GroupName, replicas: replicaCount.default(2) }).strict(), GroupView),
+  /** A new group serves HTTPS only unless it is made with `tls: 'off'`. */
+  'groups.create': call(z.object({ name: GroupName, replicas: replicaCount.default(2), tls: TlsMode.default('https'), listen: ListenMode.default('all') }).strict(), GroupView),
   'groups.update': call(
     z
       .object({ id: z.number().int(), replicas: replicaCount.optional(), serverIds: z.array(z.number().int()).optional(), requestLog: RequestLogBound.optional() })
@@ -83,6 +85,12 @@ export const calls = {
     GroupView,
   ),
   'groups.remove': call(byId, z.array(GroupView)),
+  /** HTTPS only (every server gets its certificate first; `newAuthority` replaces the group CA), or plain HTTP too. */
+  'groups.setTls': call(z.object({ name: GroupName, tls: TlsMode, newAuthority: z.boolean().default(false) }).strict(), GroupView),
+  /** Where the group's gateways listen; each gateway that listens elsewhere is restarted, one server at a time. */
+  'groups.setListen': call(z.object({ name: GroupName, listen: ListenMode }).strict(), GroupView),
+  /** The group CA's certificate, for clients to trust (`curl --cacert`, `requests.post(verify=…)`). */
+  'groups.authority': call(z.object({ name: GroupName }).strict(), GroupAuthority.extend({ group: GroupName })),
   /** Refreshes every group another Berth changed (a cheap check of each group's revision); the app polls it. */
   'groups.sync': call(noInput, z.array(GroupSyncView)),
   /** Reads every copy of a group's state and says how each server's copy stands. */

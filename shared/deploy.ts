@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TlsMode } from './tls';
 
 export const ModelName = z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'Model names use lowercase letters, digits and dashes');
 export const AliasName = z
@@ -88,5 +89,7 @@ export const ModelView = z.object({
   versions: z.array(VersionView),
   operations: z.array(OperationView),
   endpoints: z.array(z.object({ server: z.string(), baseUrl: z.string() })),
+  /** How clients reach the endpoints: HTTPS trusting the group CA (its PEM), or plain HTTP; null before any placement. */
+  tls: z.object({ group: z.string(), mode: TlsMode, authority: z.string().nullable() }).nullable(),
 });
 export type ModelView = z.infer<typeof ModelView>;

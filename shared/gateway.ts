@@ -28,6 +28,8 @@ export const RoutesModel = z
     versions: z.record(PathSegment, RoutesVersion),
     /** Alias (e.g. "latest", "stable") → a version name; called as /<model>/<alias>/… */
     aliases: z.record(PathSegment, z.string()).default({}),
+    /** The model's group serves HTTPS only: a plain-HTTP request for it is refused before any key is read. */
+    httpsOnly: z.boolean().optional(),
   })
   .superRefine((model, ctx) => {
     for (const [alias, target] of Object.entries(model.aliases)) {
@@ -55,6 +57,8 @@ export const RoutesFile = z.object({
   revision: z.number().int().nonnegative(),
   models: z.record(ModelRouteName, RoutesModel),
   keys: z.array(RoutesKey),
+  /** Every group of the server serves HTTPS only: every plain-HTTP request is refused (but /_berth/health from loopback). */
+  httpsOnly: z.boolean().optional(),
 });
 
 export type RoutesFile = z.output<typeof RoutesFile>;
@@ -81,6 +85,10 @@ export const GatewayHealth = z.object({
       aliases: z.record(z.string(), z.string()),
     }),
   ),
+  /** What the gateway serves over HTTPS (absent from gateways older than HTTPS). */
+  tls: z
+    .object({ serving: z.boolean(), httpsOnly: z.boolean(), notAfter: z.string().nullable(), names: z.array(z.string()), error: z.string().nullable() })
+    .optional(),
 });
 export type GatewayHealth = z.infer<typeof GatewayHealth>;
 

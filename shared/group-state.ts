@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { KeyScope } from './access';
+import { GroupAuthority, ListenMode, TlsMode } from './tls';
 
 export const STATE_FORMAT = 1;
 
@@ -109,8 +110,16 @@ export const GroupSettings = z
     requestLog: RequestLogBound.optional(),
     /** The bearer token the group's agents show each other (docs/AGENT.md); made with the first revision that lacks it. */
     peerToken: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+    /** Absent: `off`, as for every group made before Berth served HTTPS. */
+    tls: TlsMode.optional(),
+    authority: GroupAuthority.optional(),
+    /** Absent: `all`. */
+    listen: ListenMode.optional(),
   })
   .strict();
+export type GroupSettings = z.infer<typeof GroupSettings>;
+/** The settings each server's gateway follows: HTTPS, its certificate authority, the address it listens on. */
+export type GatewaySettings = Pick<GroupSettings, 'tls' | 'authority' | 'listen'>;
 
 export const GroupState = z
   .object({

@@ -70,6 +70,8 @@ export const alertKinds = [
   'replica_oom',
   'replica_not_ready',
   'disk_low',
+  /** A gateway's HTTPS certificate has fewer than 30 days left (it should have been renewed): judged by the certificate pass, not the monitor. */
+  'certificate_expiring',
 ] as const;
 export const AlertKind = z.enum(alertKinds);
 export type AlertKind = z.infer<typeof AlertKind>;

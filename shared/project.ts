@@ -38,6 +38,7 @@ export const FindingCode = z.enum([
   'sample-failed',
   'sample-output-differs',
   'requirement-not-pinned',
+  'requirement-invalid',
 ]);
 export type FindingCode = z.infer<typeof FindingCode>;
 

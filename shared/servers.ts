@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ServerLogin } from './identity';
+import { GroupAuthority, ListenMode, TlsMode } from './tls';
 
 const hostName = z
   .string()
@@ -114,5 +115,14 @@ export const GroupView = z.object({
   changedBy: z.string().nullable(),
   changedAt: z.string().nullable(),
   refreshedAt: z.string().nullable(),
+  /** The one platform its servers run (e.g. linux/amd64), which builds for it target; null: mixed, or not known yet. */
+  platform: z.string().nullable(),
+  /** Every platform its servers run, as last read from their facts; more than one: mixed, and deploys are refused. */
+  platforms: z.array(z.string()),
+  /** HTTPS at its gateways: `off` for a group made before Berth served HTTPS, until an admin switches. */
+  tls: TlsMode,
+  listen: ListenMode,
+  /** The group CA's certificate for clients to trust; null until the group's first server certificate. */
+  authority: GroupAuthority.nullable(),
 });
 export type GroupView = z.infer<typeof GroupView>;

@@ -8,7 +8,7 @@ export const Settings = z.object({
   baseImage: z.string().min(1),
   /** Where the local Docker engine listens (a unix socket path). */
   dockerSocket: z.string().min(1),
-  /** Image with a Go toolchain that builds the gateway (the gateway itself ships as a `scratch` image). */
+  /** Image with a Go toolchain that compiles the gateway where this machine has no `go` (the gateway itself ships as a `scratch` image). */
   gatewayBuilderImage: z.string().min(1),
 });
 export type Settings = z.infer<typeof Settings>;

@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { BerthError } from '../../shared/errors';
 import type { AppInfo } from '../../shared/types';
 import { accessCalls, createAccessModule, teamInstaller } from './services/access';
 import { createFileKeyCipher, createSecretStore, type SecretCipher } from './services/access/secrets';
@@ -9,7 +10,9 @@ import { createDeployService } from './services/deploy/service';
 import { createGatewayImageSource } from './services/gateway/local';
 import { currentActor } from './services/groups/actor';
 import { createGroupStateService } from './services/groups/service';
-import { agentLayoutFromEnv, layoutFromEnv } from './services/remote/layout';
+import { createCertificateRenewal } from './services/tls/renewal';
+import { createTlsService } from './services/tls/service';
+import { GATEWAY_PORT, agentLayoutFromEnv, layoutFromEnv } from './services/remote/layout';
 import { createProjectService } from './services/project';
 import { createStatusService } from './services/monitor/status';
 import { createObservability } from './services/monitor/observability';
@@ -67,6 +70,8 @@ export function createBerth(options: BerthOptions) {
   const groups = createGroupStateService({ db, registry, connection: (id) => servers.connection(id, FAST_CONNECT), layout, actor: currentActor, folder: options.home, applyTeam: teamInstaller(layout, gatewayImage.shellBinary) });
   // Keys, team roles enforced on the servers, and the audit log, all changed through the group state.
   const { access, audit } = createAccessModule({ db, servers, layout, groups });
+  // HTTPS at the gateways: each group's CA key stays in this folder's secret store; servers get only their certificates.
+  const tls = createTlsService({ registry, groups, secrets, connection: (id) => servers.connection(id), layout, actor: currentActor });
   const analysis = createProjectService();
   const builds = createBuildService({
     db,
@@ -86,6 +91,7 @@ export function createBerth(options: BerthOptions) {
     gatewayImage,
     groups,
     agentLayout: agentLayoutFromEnv(layout),
+    certificates: (group, serverIds) => tls.requireCertificates(group, serverIds),
     actor: () => currentActor().holder,
     audit: ({ action, target, result, detail }) => void audit.record({ action, target, result, details: detail ? { detail } : {} }).catch(() => {}),
   });
@@ -99,6 +105,7 @@ export function createBerth(options: BerthOptions) {
     monitorIntervalMs: process.env.BERTH_MONITOR_INTERVAL_MS ? Number(process.env.BERTH_MONITOR_INTERVAL_MS) : undefined,
   });
   observability.monitor.setRecovery({ restoreGroup: (groupId, context) => deploy.orchestrator.restoreGroup(groupId, context) });
+  const renewal = createCertificateRenewal({ tls, registry, alerts: observability.alerts, port: GATEWAY_PORT });
   // Opening Berth attaches to every group its servers hold; the CLI awaits `ready` before each command. In the
   // app, an operation of this folder interrupted by a crash is then finished or undone before anything else
   // changes traffic (the CLI leaves that to the app, which may be running that very operation).
@@ -109,7 +116,11 @@ export function createBerth(options: BerthOptions) {
     .then(() => (background ? deploy.orchestrator.recover() : undefined))
     .then(() => undefined)
     .catch((err) => console.error(`Attaching to the servers' groups failed: ${err instanceof Error ? err.message : err}`));
-  if (background) observability.start();
+  if (background) {
+    observability.start();
+    // After the attach, so the pass sees every HTTPS group the servers hold.
+    void ready.then(() => renewal.start());
+  }
 
   const calls: CallHandlers = {
     'app.info': () => ({ version: options.version, mode: options.mode, dataDir: options.home, platform: process.platform }),
@@ -144,9 +155,23 @@ export function createBerth(options: BerthOptions) {
     'servers.remove': ({ id }) => audit.around({ action: 'server.remove', target: registry.get(id).name }, () => servers.remove(id)),
     'servers.importSshConfig': ({ path }) => importSshConfig(path),
     'groups.list': () => registry.groups(),
-    'groups.create': ({ name, replicas }) => audit.around({ action: 'group.create', target: name, details: { replicas } }, async () => registry.createGroup(name, replicas)),
+    'groups.create': ({ name, replicas, tls: mode, listen }) =>
+      audit.around({ action: 'group.create', target: name, details: { replicas, tls: mode, listen } }, async () => registry.createGroup(name, replicas, { tls: mode, listen })),
     'groups.update': ({ id, ...change }) =>
-      audit.around({ action: 'group.update', target: registry.group(id).name, details: { ...change } }, () => groups.updateGroup(registry.group(id).name, change)),
+      audit.around({ action: 'group.update', target: registry.group(id).name, details: { ...change } }, async () => {
+        const updated = await groups.updateGroup(registry.group(id).name, change);
+        // A server joining an HTTPS group needs its certificate before its gateway refuses plain HTTP for the group.
+        if (change.serverIds && updated.tls === 'https') await tls.requireCertificates(updated.name);
+        return registry.group(id);
+      }),
+    'groups.setTls': ({ name, tls: mode, newAuthority }) =>
+      audit.around({ action: 'group.tls', target: name, details: { tls: mode, newAuthority } }, () => tls.setMode(name, mode, { newAuthority })),
+    'groups.setListen': ({ name, listen }) => audit.around({ action: 'group.listen', target: name, details: { listen } }, () => deploy.setListen(name, listen)),
+    'groups.authority': ({ name }) => {
+      const { authority } = registry.group(name);
+      if (!authority) throw new BerthError('NotFound', `Group "${name}" has no certificate authority yet: it gets one with its first HTTPS certificate (\`berth groups tls ${name} https\`)`);
+      return { group: name, ...authority };
+    },
     'groups.sync': () => groups.poll(),
     'groups.refresh': ({ name }) => groups.refresh(name),
     'groups.repair': ({ name }) => groups.repair(name),
@@ -180,8 +205,9 @@ export function createBerth(options: BerthOptions) {
   return {
     dispatcher: createDispatcher(calls, streams),
     ready,
-    services: { settings, engine, projects, status, servers, registry, groups, analysis, builds, access, audit, deploy, orchestrator: deploy.orchestrator, deployStore: deploy.store, observability },
+    services: { settings, engine, projects, status, servers, registry, groups, analysis, builds, access, audit, deploy, orchestrator: deploy.orchestrator, deployStore: deploy.store, observability, tls, renewal },
     close: () => {
+      renewal.stop();
       observability.stop();
       servers.close();
       db.close();

@@ -18,6 +18,9 @@ import { deployEventPrinter } from './services/deploy/cli';
 import { pageCommand, pagesUsage } from './cli-pages';
 import { consoleIo, UsageError } from './rpc/cli-kit';
 import { version } from '../../package.json';
+import type { z } from 'zod';
+import { ListenMode, TlsMode } from '../../shared/tls';
+import { plainHttpWarning } from './services/deploy/cli';
 
 const usage = `Usage: berth <command> [options]
 
@@ -29,8 +32,11 @@ const usage = `Usage: berth <command> [options]
   servers test <name>
   servers remove <name>
   groups list [--json]
-  groups create <name> [--replicas 2]
+  groups create <name> [--replicas 2] [--tls https|off] [--listen all|host]   new groups serve HTTPS only
   groups set <name> <server>...            make these servers the group's members
+  groups tls <name> https|off [--new-authority]   HTTPS only (certificates first), or plain HTTP too
+  groups listen <name> all|host            gateways listen on every interface, or on the server's address only
+  groups ca <name>                         print the group CA certificate (PEM) that clients trust
   groups delete <name>
   build <path> [--entrypoint FN] [--no-smoke]
   init [<path>] --group G [--force]          write berth.toml and .berth/ (the reviewed Dockerfile and requirements)
@@ -78,6 +84,9 @@ function parse(argv: string[]) {
       agent: { type: 'boolean' },
       'accept-host-key': { type: 'string' },
       replicas: { type: 'string' },
+      tls: { type: 'string' },
+      listen: { type: 'string' },
+      'new-authority': { type: 'boolean' },
       group: { type: 'string' },
       build: { type: 'string' },
       memory: { type: 'string' },
@@ -102,6 +111,12 @@ type Args = ReturnType<typeof parse>;
 function need(value: string | undefined, what: string): string {
   if (!value) throw new UsageError(`Missing ${what}`);
   return value;
+}
+/** A value the schema accepts (an enum of words), else a usage error naming the choices. */
+function choice<T extends string>(value: string | undefined, schema: z.ZodEnum<{ [K in T]: K }>, what: string): T {
+  const parsed = schema.safeParse(need(value, what));
+  if (!parsed.success) throw new UsageError(`${what} is one of ${schema.options.join(', ')}, not "${value}"`);
+  return parsed.data as T;
 }
 const int = (value: string | undefined, what: string) => {
   const n = Number(need(value, what));
@@ -294,13 +309,33 @@ async function run(argv: string[]): Promise<number> {
         const names = new Map(servers.map((s) => [s.id, s.name]));
         out(groups, () =>
           groups.forEach((g) =>
-            console.log(`${g.name}\treplicas=${g.replicas}\t${g.serverIds.map((id) => names.get(id)).join(',')}\trevision=${g.revision ?? 'unpublished'}${g.changedBy ? ` by ${g.changedBy}` : ''}`),
+            console.log(
+              `${g.name}\treplicas=${g.replicas}\t${g.serverIds.map((id) => names.get(id)).join(',')}\trevision=${g.revision ?? 'unpublished'}${g.changedBy ? ` by ${g.changedBy}` : ''}\ttls=${g.tls}\tlisten=${g.listen}`,
+            ),
           ),
         );
         break;
       }
       case 'groups create':
-        await call(berth, 'groups.create', { name: need(rest[0], 'a group name'), replicas: args.values.replicas ? int(args.values.replicas, '--replicas') : undefined });
+        await call(berth, 'groups.create', {
+          name: need(rest[0], 'a group name'),
+          replicas: args.values.replicas ? int(args.values.replicas, '--replicas') : undefined,
+          tls: args.values.tls === undefined ? undefined : choice(args.values.tls, TlsMode, '--tls'),
+          listen: args.values.listen === undefined ? undefined : choice(args.values.listen, ListenMode, '--listen'),
+        });
+        break;
+      case 'groups tls': {
+        const group = await call(berth, 'groups.setTls', { name: need(rest[0], 'a group name'), tls: choice(rest[1], TlsMode, 'the mode'), newAuthority: args.values['new-authority'] ?? false });
+        console.log(group.tls === 'https' ? `Group ${group.name} serves HTTPS only; clients trust its CA (\`berth groups ca ${group.name}\`).` : plainHttpWarning(group.name));
+        break;
+      }
+      case 'groups listen': {
+        const group = await call(berth, 'groups.setListen', { name: need(rest[0], 'a group name'), listen: choice(rest[1], ListenMode, 'where to listen') });
+        console.log(`Group ${group.name}'s gateways listen on ${group.listen === 'host' ? "their server's address (and loopback) only" : 'every interface'}.`);
+        break;
+      }
+      case 'groups ca':
+        process.stdout.write((await call(berth, 'groups.authority', { name: need(rest[0], 'a group name') })).certificate);
         break;
       case 'groups set': {
         const group = (await call(berth, 'groups.list', {})).find((g) => g.name === rest[0]);

@@ -1,7 +1,13 @@
 import { session } from 'electron';
+import { permissionAllowed } from './permissions';
+import { rendererFile, rendererUrl } from './window';
 
-/** Berth needs no camera, notifications prompts, geolocation etc.: every permission request is denied. */
+const appPage = { devServerUrl: rendererUrl, file: rendererFile };
+
+/** Berth's pages need only the clipboard (see permissions.ts): every other permission request and check is denied. */
 export function hardenSessions(): void {
-  session.defaultSession.setPermissionRequestHandler((_webContents, _permission, callback) => callback(false));
-  session.defaultSession.setPermissionCheckHandler(() => false);
+  session.defaultSession.setPermissionRequestHandler((_webContents, permission, callback, details) =>
+    callback(permissionAllowed(permission, details.requestingUrl, appPage)),
+  );
+  session.defaultSession.setPermissionCheckHandler((_webContents, permission, _origin, details) => permissionAllowed(permission, details.requestingUrl, appPage));
 }

@@ -16,9 +16,10 @@ import (
 )
 
 // deriveRoutes is the gateway table of the server uid, without its revision (the writer stamps it). Group
-// names and key ids are ASCII (their schemas say so), where byte order is localeCompare's order.
+// names and key ids are ASCII (their schemas say so), where byte order is localeCompare's order. The whole table
+// is HTTPS-only when every group of the server is; otherwise each HTTPS group's models are.
 func deriveRoutes(states map[string]groupState, revocations map[string][]revocation, uid string, now time.Time) routesFile {
-	routes := routesFile{Models: map[string]modelFile{}, Keys: []keyFile{}}
+	routes := routesFile{Models: map[string]modelFile{}, Keys: []keyFile{}, HTTPSOnly: len(states) > 0}
 	groups := make([]string, 0, len(states))
 	for group := range states {
 		groups = append(groups, group)
@@ -26,8 +27,11 @@ func deriveRoutes(states map[string]groupState, revocations map[string][]revocat
 	sort.Strings(groups)
 	for _, group := range groups {
 		state := states[group]
+		httpsOnly := state.Settings.TLS == "https"
+		routes.HTTPSOnly = routes.HTTPSOnly && httpsOnly
 		for name, m := range state.Models {
 			if route, ok := deriveModel(m, uid); ok {
+				route.HTTPSOnly = httpsOnly
 				routes.Models[name] = route
 			}
 		}

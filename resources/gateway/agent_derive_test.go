@@ -36,7 +36,7 @@ func TestDeriveRoutesMatchesBerth(t *testing.T) {
 			t.Errorf("%s:\n got %s\nwant %s", c.UID, got, c.Routes)
 		}
 	}
-	if len(fixture.Cases) != 3 {
+	if len(fixture.Cases) != 4 {
 		t.Fatalf("%d cases", len(fixture.Cases))
 	}
 }

@@ -73,6 +73,8 @@ type groupSettings struct {
 	PeerToken string `json:"peerToken"`
 	// RequestLog bounds the inference log kept until a Berth pulls it; nil keeps the defaults.
 	RequestLog *requestLogBound `json:"requestLog"`
+	// TLS is "https" for a group whose gateways refuse plain HTTP; "off" or absent: HTTP is still served.
+	TLS string `json:"tls"`
 }
 
 type requestLogBound struct {

@@ -171,6 +171,7 @@ func (g *readinessGate) wait(ctx context.Context, limit time.Duration) bool {
 // pollFiles reads agent.json, then routes.json, so a table built in this tick already has the agent's
 // stand-ins; then it sees whether the readiness gate can open.
 func (g *gateway) pollFiles() {
+	g.tls.poll()
 	change := g.agent.poll()
 	if !g.watcher.poll() && change.standIns {
 		g.watcher.recompile()

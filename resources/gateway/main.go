@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -29,8 +30,9 @@ import (
 var gatewayVersion = "dev"
 
 type options struct {
-	listen          string
+	listen          string // one address, or several separated by commas (an address and loopback)
 	config          string
+	tlsDir          string // cert.pem, key.pem, ca.pem; "" means tls/ beside routes.json
 	agentPath       string // agent.json; "" means beside routes.json
 	logDir          string
 	logMaxBytes     int64
@@ -78,6 +80,7 @@ type gateway struct {
 	transport *http.Transport
 	log       *requestLog
 	watcher   *routesWatcher
+	tls       *tlsWatcher
 	agent     *agentWatcher
 	gate      *readinessGate
 	health    *healthChecker
@@ -93,6 +96,9 @@ func newGateway(o options) (*gateway, error) {
 	if o.agentPath == "" {
 		o.agentPath = filepath.Join(filepath.Dir(o.config), "agent.json")
 	}
+	if o.tlsDir == "" {
+		o.tlsDir = tlsDirOf(o.config)
+	}
 	_, agentErr := os.Stat(o.agentPath)
 	rl, err := openRequestLog(o.logDir, o.logMaxBytes, o.logMaxFiles)
 	if err != nil {
@@ -100,10 +106,12 @@ func newGateway(o options) (*gateway, error) {
 	}
 	var rnd [4]byte
 	rand.Read(rnd[:])
+	tlsFiles := &tlsWatcher{dir: o.tlsDir}
 	g := &gateway{
 		opts:      o,
 		replicas:  newReplicaSet(),
-		transport: newUpstreamTransport(o),
+		transport: newUpstreamTransport(o, tlsFiles),
+		tls:       tlsFiles,
 		log:       rl,
 		idPrefix:  "gw" + hex.EncodeToString(rnd[:]) + "-",
 		started:   time.Now(),
@@ -112,7 +120,7 @@ func newGateway(o options) (*gateway, error) {
 	g.health = newHealthChecker(func() *table { return g.table.Load() }, o.healthInterval, o.healthTimeout)
 	g.agent = &agentWatcher{path: o.agentPath}
 	g.gate = newReadinessGate(agentErr == nil)
-	g.peers = newPeerChecker(g.agent.peers, o.peerInterval, o.peerTimeout)
+	g.peers = newPeerChecker(g.agent.peers, o.peerInterval, o.peerTimeout, tlsFiles)
 	g.watcher = &routesWatcher{
 		path:    o.config,
 		compile: func(b []byte) (*table, error) { return compileRoutes(b, g.agent.standIns(), g.replicas) },
@@ -197,6 +205,7 @@ func (g *gateway) serveInternal(w http.ResponseWriter, r *http.Request) {
 		"gate":          g.gate.state.Load(),
 		"agentError":    nullable(g.agent.err.Load()),
 		"peers":         g.peerHealth(),
+		"tls":           g.tls.health(t.httpsOnly),
 	})
 	w.Header()["Content-Type"] = jsonContentType
 	w.Header().Set("Cache-Control", "no-store")
@@ -259,8 +268,9 @@ func envInt(name string, fallback int64) int64 {
 func parseFlags(args []string) (options, bool, string, error) {
 	o := defaultOptions()
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
-	fs.StringVar(&o.listen, "listen", envOr("BERTH_GATEWAY_LISTEN", o.listen), "address to listen on (env BERTH_GATEWAY_LISTEN)")
+	fs.StringVar(&o.listen, "listen", envOr("BERTH_GATEWAY_LISTEN", o.listen), "address to listen on, or several separated by commas (env BERTH_GATEWAY_LISTEN)")
 	fs.StringVar(&o.config, "config", envOr("BERTH_GATEWAY_CONFIG", o.config), "routes.json path (env BERTH_GATEWAY_CONFIG)")
+	fs.StringVar(&o.tlsDir, "tls-dir", envOr("BERTH_GATEWAY_TLS_DIR", o.tlsDir), "folder of cert.pem, key.pem and ca.pem, default tls/ beside routes.json (env BERTH_GATEWAY_TLS_DIR)")
 	fs.StringVar(&o.agentPath, "agent-file", envOr("BERTH_GATEWAY_AGENT_FILE", o.agentPath), "agent.json path, default beside routes.json (env BERTH_GATEWAY_AGENT_FILE)")
 	fs.DurationVar(&o.catchUpHold, "catch-up-hold", envDuration("BERTH_GATEWAY_CATCH_UP_HOLD", o.catchUpHold), "longest a request waits for the server to catch up before 503 (env BERTH_GATEWAY_CATCH_UP_HOLD)")
 	fs.DurationVar(&o.catchUpTimeout, "catch-up-timeout", envDuration("BERTH_GATEWAY_CATCH_UP_TIMEOUT", o.catchUpTimeout), "serve anyway this long after start if the agent has not caught up (env BERTH_GATEWAY_CATCH_UP_TIMEOUT)")
@@ -290,16 +300,34 @@ func parseFlags(args []string) (options, bool, string, error) {
 	return o, *healthcheck, url, nil
 }
 
-// loopbackOf turns a listen address (":8700", "0.0.0.0:8700") into one to connect to.
+// listenAddresses splits the -listen list.
+func listenAddresses(listen string) []string {
+	var list []string
+	for _, addr := range strings.Split(listen, ",") {
+		if addr = strings.TrimSpace(addr); addr != "" {
+			list = append(list, addr)
+		}
+	}
+	return list
+}
+
+// loopbackOf turns the listen list (":8700", "0.0.0.0:8700", "10.0.0.5:8700,127.0.0.1:8700") into the address to
+// probe: a loopback one when the gateway listens there, since only loopback may call health in plain HTTP everywhere.
 func loopbackOf(listen string) string {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return "127.0.0.1:8700"
+	addrs := listenAddresses(listen)
+	for _, addr := range addrs {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			continue
+		}
+		if ip := net.ParseIP(host); host == "" || ip != nil && (ip.IsUnspecified() || ip.IsLoopback()) {
+			return net.JoinHostPort("127.0.0.1", port)
+		}
 	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
+	if len(addrs) > 0 {
+		return addrs[0]
 	}
-	return net.JoinHostPort(host, port)
+	return "127.0.0.1:8700"
 }
 
 func runHealthcheck(url string) int {
@@ -318,8 +346,9 @@ func runHealthcheck(url string) int {
 	return 0
 }
 
-// serve runs the gateway on ln until ctx ends, then drains requests in flight (bounded by shutdownTimeout).
-func serve(ctx context.Context, g *gateway, ln net.Listener) error {
+// serve runs the gateway on the listeners until ctx ends, then drains requests in flight (bounded by
+// shutdownTimeout). Each listener takes TLS and plain connections alike.
+func serve(ctx context.Context, g *gateway, listeners ...net.Listener) error {
 	srv := &http.Server{
 		Handler:           g,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -329,8 +358,12 @@ func serve(ctx context.Context, g *gateway, ln net.Listener) error {
 	}
 	bg, stopBg := context.WithCancel(context.Background())
 	loops := g.start(bg)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, len(listeners))
+	for _, ln := range listeners {
+		go func(ln net.Listener) {
+			errc <- srv.Serve(newSniffingListener(ln, g.tls.serverConfig(), srv.ReadHeaderTimeout))
+		}(ln)
+	}
 	var err error
 	select {
 	case err = <-errc:
@@ -377,13 +410,17 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		log.Fatalf("cannot listen on %s: %v", o.listen, err)
+	var listeners []net.Listener
+	for _, addr := range listenAddresses(o.listen) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			log.Fatalf("cannot listen on %s: %v", addr, err)
+		}
+		listeners = append(listeners, ln)
 	}
-	log.Printf("berth-gateway %s listening on %s, routes %s, agent %s, request log %s (%d × %d bytes)", gatewayVersion, ln.Addr(),
-		o.config, g.opts.agentPath, o.logDir, o.logMaxFiles, o.logMaxBytes)
-	if err := serve(ctx, g, ln); err != nil {
+	log.Printf("berth-gateway %s listening on %s, routes %s, agent %s, certificate %s, request log %s (%d × %d bytes)", gatewayVersion, o.listen,
+		o.config, g.opts.agentPath, g.opts.tlsDir, o.logDir, o.logMaxFiles, o.logMaxBytes)
+	if err := serve(ctx, g, listeners...); err != nil {
 		log.Fatal(err)
 	}
 	log.Printf("stopped")

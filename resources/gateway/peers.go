@@ -19,7 +19,6 @@ import (
 // peerGateway is what this gateway knows of another server's gateway from its last /_berth/health.
 type peerGateway struct {
 	addr      string
-	healthURL string
 	checking  atomic.Bool
 	reachable atomic.Bool
 	serving   atomic.Pointer[map[string]bool] // "<model>/<version>" with a healthy replica there
@@ -40,6 +39,7 @@ func (p *peerGateway) serves(model, version string) bool {
 // started again, so a slow peer costs one request in flight, never a pile of them.
 type peerChecker struct {
 	client   *http.Client
+	tls      *tlsWatcher // says whether peers are reached over HTTPS
 	interval time.Duration
 	timeout  time.Duration
 	current  func() []agentPeer
@@ -49,15 +49,18 @@ type peerChecker struct {
 	known    map[string]*peerGateway // by gateway address
 }
 
-func newPeerChecker(current func() []agentPeer, interval, timeout time.Duration) *peerChecker {
+func newPeerChecker(current func() []agentPeer, interval, timeout time.Duration, tlsFiles *tlsWatcher) *peerChecker {
+	dial := (&net.Dialer{Timeout: timeout}).DialContext
 	tr := &http.Transport{
 		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: timeout}).DialContext,
+		DialContext:         dial,
+		DialTLSContext:      tlsFiles.dialTLS(dial),
 		MaxIdleConnsPerHost: 1,
 		IdleConnTimeout:     30 * time.Second,
 	}
 	return &peerChecker{
 		client:   &http.Client{Transport: tr, Timeout: timeout},
+		tls:      tlsFiles,
 		interval: interval,
 		timeout:  timeout,
 		current:  current,
@@ -106,7 +109,7 @@ func (c *peerChecker) sync() []*peerGateway {
 	for _, ap := range peers {
 		p := c.known[ap.Gateway]
 		if p == nil {
-			p = &peerGateway{addr: ap.Gateway, healthURL: "http://" + ap.Gateway + "/_berth/health"}
+			p = &peerGateway{addr: ap.Gateway}
 		}
 		if known[ap.Gateway] == nil {
 			known[ap.Gateway] = p
@@ -131,7 +134,7 @@ func (c *peerChecker) check(ctx context.Context, p *peerGateway) {
 	defer p.checking.Store(false)
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.healthURL, nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.tls.peerScheme()+"://"+p.addr+"/_berth/health", nil)
 	req.Header.Set("User-Agent", "berth-gateway-peer")
 	resp, err := c.client.Do(req)
 	if err != nil {
@@ -212,7 +215,9 @@ func (g *gateway) forwardToPeer(w http.ResponseWriter, r *http.Request, e *logEn
 	var lastErr error
 	for _, p := range peers {
 		e.via = p.addr
-		resp, err := g.transport.RoundTrip(upstreamRequest(r, p.addr, prefix+fwd.rest, rawPath, fwd.body))
+		req := upstreamRequest(r, p.addr, prefix+fwd.rest, rawPath, fwd.body)
+		req.URL.Scheme = g.tls.peerScheme()
+		resp, err := g.transport.RoundTrip(req)
 		if err == nil {
 			g.relay(w, resp, e, fwd.version.header, fwd.ridHeader)
 			return true, nil

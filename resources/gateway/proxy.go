@@ -34,17 +34,23 @@ type dialError struct{ err error }
 func (e *dialError) Error() string { return e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
 
-func newUpstreamTransport(o options) *http.Transport {
+// newUpstreamTransport reaches replicas (plain HTTP on loopback) and peer gateways (HTTPS when this server holds the
+// group CA); a failure to connect or to shake hands is a dialError either way.
+func newUpstreamTransport(o options, tlsFiles *tlsWatcher) *http.Transport {
 	dialer := &net.Dialer{Timeout: o.dialTimeout, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		Proxy: nil, // never send model traffic through an environment proxy
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := dialer.DialContext(ctx, network, addr)
+	asDialError := func(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
 			if err != nil && ctx.Err() == nil {
 				return nil, &dialError{err}
 			}
 			return c, err
-		},
+		}
+	}
+	return &http.Transport{
+		Proxy:               nil, // never send model traffic through an environment proxy
+		DialContext:         asDialError(dialer.DialContext),
+		DialTLSContext:      asDialError(tlsFiles.dialTLS(dialer.DialContext)),
 		MaxIdleConns:        4096,
 		MaxIdleConnsPerHost: 512,
 		// Shorter than the serving wrapper's 30 s keep-alive, so the gateway, not the replica, closes idle connections.
@@ -102,6 +108,10 @@ func (r *bodyReader) Close() error {
 // ServeHTTP is the whole hot path: route, authenticate, pick a healthy replica, forward, log.
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/_berth/") {
+		if r.TLS == nil && g.table.Load().httpsOnly && !fromLoopback(r) {
+			g.refusePlainHTTP(w, r, &logEntry{})
+			return
+		}
 		g.serveInternal(w, r)
 		return
 	}
@@ -137,15 +147,18 @@ func (g *gateway) proxy(w http.ResponseWriter, r *http.Request, e *logEntry) {
 	p := r.URL.Path
 	modelName, selector, rest := splitRoute(p)
 	m := t.models[modelName]
-	if m == nil {
-		g.fail(w, e, http.StatusNotFound, "NotFound", nil,
-			"No model named \""+modelName+"\" on this gateway. Call /<model>/v<n>/<path> or /<model>/<alias>/<path>.")
+	if m != nil {
+		e.model = m.name // the log is the operator's: a refused call still counts against its model
+	}
+	// Refused before any key is read: a key sent in clear is never checked, so plain HTTP is no oracle for keys.
+	if r.TLS == nil && (t.httpsOnly || m != nil && m.httpsOnly) {
+		g.refusePlainHTTP(w, r, e)
 		return
 	}
-	e.model = m.name
 
 	var key *apiKey
-	if !m.public {
+	// An unknown model is answered like a private one, so a caller without a valid key learns no model names.
+	if m == nil || !m.public {
 		var status int
 		var kind, msg string
 		key, status, kind, msg = t.authenticate(h, e.start)
@@ -155,6 +168,11 @@ func (g *gateway) proxy(w http.ResponseWriter, r *http.Request, e *logEntry) {
 			return
 		}
 		e.caller = key.id
+		if m == nil {
+			g.fail(w, e, http.StatusNotFound, "NotFound", nil,
+				"No model named \""+modelName+"\" on this gateway. Call /<model>/v<n>/<path> or /<model>/<alias>/<path>.")
+			return
+		}
 		if !key.allowsModel(m.name) {
 			g.fail(w, e, http.StatusForbidden, "Forbidden", nil, "The API key "+key.id+" may not call model \""+m.name+"\".")
 			return
@@ -379,6 +397,16 @@ func (g *gateway) relay(w http.ResponseWriter, resp *http.Response, e *logEntry,
 			panic(http.ErrAbortHandler) // the client must see a broken response, not a short one
 		}
 	}
+}
+
+// refusePlainHTTP answers a plain-HTTP request where HTTPS is required, and closes the connection so the client
+// does not send its next request (and key) the same way.
+func (g *gateway) refusePlainHTTP(w http.ResponseWriter, r *http.Request, e *logEntry) {
+	w.Header().Set("Connection", "close")
+	g.fail(w, e, http.StatusBadRequest, "HttpsRequired", nil,
+		"This gateway serves this endpoint over HTTPS only: call https://"+r.Host+r.URL.Path+
+			" and trust the group's CA certificate (berth groups ca <group>, or the Endpoints panel). "+
+			"Nothing of this request was checked; if it carried an API key across a network you do not trust, revoke that key.")
 }
 
 func (g *gateway) fail(w http.ResponseWriter, e *logEntry, status int, kind string, extra map[string]any, msg string) {

@@ -57,8 +57,11 @@ func TestRoutesByVersionAndAlias(t *testing.T) {
 
 func TestUnknownModelVersionAlias(t *testing.T) {
 	a := newReplica(t, "a")
-	tg := startGateway(t, irisRoutes([]string{a.addr()}, []string{a.addr()}, true))
-	r := tg.get(t, "/nosuch/v1/predict")
+	routes := irisRoutes([]string{a.addr()}, []string{a.addr()}, true)
+	routes["keys"] = []m{{"id": "key_any", "sha256": sha("any-secret"), "models": nil}}
+	tg := startGateway(t, routes)
+	key := []string{"Authorization", "Bearer any-secret"}
+	r := tg.get(t, "/nosuch/v1/predict", key...)
 	if r.status != 404 || r.err.Kind != "NotFound" || !strings.Contains(r.err.Message, `"nosuch"`) {
 		t.Fatalf("unknown model: %+v", r)
 	}
@@ -77,7 +80,7 @@ func TestUnknownModelVersionAlias(t *testing.T) {
 			t.Fatalf("%s: message %q", path, r.err.Message)
 		}
 	}
-	if r := tg.get(t, "/"); r.status != 404 {
+	if r := tg.get(t, "/", key...); r.status != 404 {
 		t.Fatalf("root: %+v", r)
 	}
 	if r := tg.get(t, "/_berth/nope"); r.status != 404 {
@@ -242,6 +245,7 @@ type healthDoc struct {
 	Gate        string                 `json:"gate"`
 	AgentError  *string                `json:"agentError"`
 	Peers       []peerStatus           `json:"peers"`
+	TLS         tlsHealth              `json:"tls"`
 }
 
 func (tg *testGateway) healthJSON(t *testing.T) healthDoc {

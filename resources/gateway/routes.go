@@ -16,12 +16,16 @@ type routesFile struct {
 	Revision int64                `json:"revision"`
 	Models   map[string]modelFile `json:"models"`
 	Keys     []keyFile            `json:"keys"`
+	// HTTPSOnly: every group of this server serves HTTPS only, so every plain-HTTP request is refused.
+	HTTPSOnly bool `json:"httpsOnly,omitempty"`
 }
 
 type modelFile struct {
 	Public   bool                   `json:"public"`
 	Versions map[string]versionFile `json:"versions"`
 	Aliases  map[string]string      `json:"aliases"`
+	// HTTPSOnly: the model's group serves HTTPS only (on a server it shares with a group that still allows HTTP).
+	HTTPSOnly bool `json:"httpsOnly,omitempty"`
 }
 
 type versionFile struct {
@@ -39,17 +43,19 @@ type keyFile struct {
 // table is one immutable, compiled routes.json. Requests load it once and finish on it, so a reload never
 // changes the routing of a request in flight.
 type table struct {
-	revision int64
-	models   map[string]*model
-	keys     []*apiKey
-	replicas []*replica // every distinct replica, for the health checker
+	revision  int64
+	httpsOnly bool
+	models    map[string]*model
+	keys      []*apiKey
+	replicas  []*replica // every distinct replica, for the health checker
 }
 
 type model struct {
-	name     string
-	public   bool
-	versions map[string]*version
-	aliases  map[string]*alias
+	name      string
+	public    bool
+	httpsOnly bool
+	versions  map[string]*version
+	aliases   map[string]*alias
 	// The 404 body naming the versions and aliases that exist, built once per reload.
 	notFound []byte
 }
@@ -93,13 +99,13 @@ func compileRoutes(data []byte, standIns map[string]map[string][]string, replica
 	if err := json.Unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("not valid routes JSON: %w", err)
 	}
-	t := &table{revision: f.Revision, models: make(map[string]*model, len(f.Models))}
+	t := &table{revision: f.Revision, httpsOnly: f.HTTPSOnly, models: make(map[string]*model, len(f.Models))}
 	seen := map[*replica]bool{}
 	for name, mf := range f.Models {
 		if !validSegment(name) || strings.HasPrefix(name, "_") {
 			return nil, fmt.Errorf("model name %q is not a single URL path segment", name)
 		}
-		m := &model{name: name, public: mf.Public, versions: map[string]*version{}, aliases: map[string]*alias{}}
+		m := &model{name: name, public: mf.Public, httpsOnly: mf.HTTPSOnly, versions: map[string]*version{}, aliases: map[string]*alias{}}
 		for vname, vf := range mf.Versions {
 			if !validSegment(vname) {
 				return nil, fmt.Errorf("model %q: version %q is not a valid version name", name, vname)

@@ -1,14 +1,16 @@
 """Berth project helper.
 
-Runs under the *project's* Python interpreter (3.8 or newer), standard library only.
+Runs under the *project's* Python interpreter (3.8 or newer), standard library only, except `requirements`,
+which reads PEP 508/440 with `packaging` (the interpreter's own, else the copy pip vendors).
 Usage: python -B berth_project.py COMMAND < input.json > output.json
 
 Commands:
-  probe    the interpreter's version and paths
-  code     static analysis (ast) of code chunks: functions, imports, file references, ...
-  imports  classify imports: stdlib, local (recursively analysed), installed distributions
-  pickles  inspect pickle / joblib / torch files without unpickling them (no code runs)
-  sample   run the inference module + the sample cell, call the entrypoint, return JSON
+  probe         the interpreter's version and paths
+  code          static analysis (ast) of code chunks: functions, imports, file references, ...
+  imports       classify imports: stdlib, local (recursively analysed), installed distributions
+  pickles       inspect pickle / joblib / torch files without unpickling them (no code runs)
+  requirements  parse requirements and tell whether the interpreter's version meets each Python version request
+  sample        run the inference module + the sample cell, call the entrypoint, return JSON
 
 The JSON result goes to the original stdout; anything the user's code prints goes to stderr.
 """
@@ -24,6 +26,7 @@ import re
 import sys
 import sysconfig
 import traceback
+import types
 
 # Keep the real stdout for our JSON; everything else (user prints, C-level writes) goes to stderr.
 _REAL_STDOUT = os.fdopen(os.dup(1), "w", encoding="utf-8")
@@ -805,8 +808,6 @@ def _tb_tail(exc, filename):
 
 
 def cmd_sample(data):
-    import types
-
     cwd = data["cwd"]
     os.chdir(cwd)
     sys.path.insert(0, cwd)
@@ -853,8 +854,93 @@ def cmd_sample(data):
 
 
 # --------------------------------------------------------------------------------------------
+# requirements: PEP 508 and PEP 440 as pip reads them, through `packaging`
 
-COMMANDS = {"probe": cmd_probe, "code": cmd_code, "imports": cmd_imports, "pickles": cmd_pickles, "sample": cmd_sample}
+
+def _packaging():
+    """The interpreter's packaging, else the copy pip vendors (the same library); None when it has neither."""
+    try:
+        from packaging import requirements, specifiers, utils, version
+    except ImportError:
+        try:
+            from pip._vendor.packaging import requirements, specifiers, utils, version
+        except ImportError:
+            return None
+    return types.SimpleNamespace(requirements=requirements, specifiers=specifiers, utils=utils, version=version)
+
+
+def read_requirement(pk, text):
+    try:
+        req = pk.requirements.Requirement(text)
+    except pk.requirements.InvalidRequirement as e:
+        return {"error": str(e).splitlines()[0]}  # the rest of the message points at the column
+    return {
+        "name": pk.utils.canonicalize_name(req.name),
+        "rawName": req.name,
+        "specifier": "" if req.url else str(req.specifier),  # a direct reference (name @ url) names no version
+        "extras": sorted(req.extras),
+        "marker": str(req.marker) if req.marker else None,
+    }
+
+
+# The dialects of a Python version request that PEP 440 lacks, rewritten into it before packaging reads them.
+_CONDA_BUILD = re.compile(r"^(=?\d[\d.]*\*?)=[^=]+$")  # conda's `=3.9.7=h12345_0`: the build string goes
+_IMPLEMENTATION = re.compile(r"^(?:c?python|pypy)-?", re.I)  # .python-version's `pypy3.9`
+_SERIES = re.compile(r"^=?(\d+(?:\.\d+)*)\.?\*?$")  # `3.9`, conda's `=3.9` and `3.9*`: that release series
+_POETRY = re.compile(r"^([\^~])(\d+(?:\.\d+)*)$")  # poetry's `^3.9` and `~3.9`
+
+
+def _poetry_range(op, lower):
+    parts = [int(p) for p in lower.split(".")]
+    if op == "^":  # up to the next change of the first non-zero part
+        bump = next((i for i, p in enumerate(parts) if p), len(parts) - 1)
+    else:  # `~`: up to the next minor (the next major when only a major is given)
+        bump = min(1, len(parts) - 1)
+    upper = parts[:bump] + [parts[bump] + 1]
+    return ">=%s,<%s" % (lower, ".".join(map(str, upper)))
+
+
+def _pep440_clause(clause):
+    clause = _IMPLEMENTATION.sub("", _CONDA_BUILD.sub(r"\1", clause))
+    series = _SERIES.match(clause)
+    if series:
+        return "==%s.*" % series.group(1)
+    poetry = _POETRY.match(clause)
+    return _poetry_range(*poetry.groups()) if poetry else clause
+
+
+def python_satisfies(pk, version, request):
+    """Whether `version` meets a request (alternatives split by conda's `|` or poetry's `||`); None if unreadable."""
+    alternatives = re.split(r"\|\|?", re.sub(r"\s+", "", request))
+    if not all(alternatives):
+        return None
+    try:
+        sets = [pk.specifiers.SpecifierSet(",".join(_pep440_clause(c) for c in alt.split(","))) for alt in alternatives]
+    except pk.specifiers.InvalidSpecifier:
+        return None  # e.g. a pyenv virtualenv name
+    return any(s.contains(pk.version.Version(version), prereleases=True) for s in sets)
+
+
+def cmd_requirements(data):
+    pk = _packaging()
+    if pk is None:
+        return {"packagingMissing": True}
+    return {
+        "requirements": [read_requirement(pk, text) for text in data["requirements"]],
+        "python": [python_satisfies(pk, data["pythonVersion"], r) for r in data["pythonRequests"]],
+    }
+
+
+# --------------------------------------------------------------------------------------------
+
+COMMANDS = {
+    "probe": cmd_probe,
+    "code": cmd_code,
+    "imports": cmd_imports,
+    "pickles": cmd_pickles,
+    "requirements": cmd_requirements,
+    "sample": cmd_sample,
+}
 
 
 def main():

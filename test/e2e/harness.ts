@@ -7,7 +7,12 @@ import { openDatabase } from '../../electron/main/services/store/database';
 import { createSettingsRepo } from '../../electron/main/services/store/settings';
 
 export const repoRoot = resolve(__dirname, '../..');
-export const screenshotDir = join(repoRoot, 'docs/screenshots');
+/**
+ * Where screenshots go: test-output/screenshots/ (git-ignored) when tests run, or BERTH_SCREENSHOT_DIR, which
+ * `npm run screenshots` sets to docs/screenshots/ to refresh the README's pictures.
+ */
+export const screenshotDirFor = (env: NodeJS.ProcessEnv) => resolve(repoRoot, env.BERTH_SCREENSHOT_DIR ?? 'test-output/screenshots');
+const screenshotDir = screenshotDirFor(process.env);
 
 /** Builds the app once per test file, so the browser tests always run the current renderer and services. */
 export function buildApp(): void {

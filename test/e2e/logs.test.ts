@@ -44,7 +44,7 @@ describe('logs, requests and alerts in Chromium', () => {
     Object.assign(process.env, remoteEnv);
     // Register two servers in a data folder, then open that folder in web mode.
     env = await berthWithServers(2);
-    const group = await call(env.berth, 'groups.create', { name: 'prod', replicas: 1 });
+    const group = await call(env.berth, 'groups.create', { name: 'prod', replicas: 1, tls: 'off' });
     await call(env.berth, 'groups.update', { id: group.id, serverIds: env.ids });
     env.berth.close();
     removeContainers(env.bed, PREFIX);

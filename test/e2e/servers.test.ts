@@ -30,6 +30,7 @@ describe('servers page in Chromium', () => {
     await page.getByLabel('Server name').fill(server.name);
     await page.getByLabel('Address').fill(server.host);
     await page.getByLabel('Private key file').fill(bed.clientKey);
+    expect(await page.getByLabel('Key passphrase', { exact: true }).getAttribute('type')).toBe('password');
     await page.getByRole('button', { name: 'Check host key' }).click();
     await expect.poll(() => page.textContent('[data-testid=host-key]')).toContain(server.hostKeyFingerprint);
     if (index === 0) await app.screenshot('servers-accept-host-key');

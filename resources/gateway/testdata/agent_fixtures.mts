@@ -89,6 +89,7 @@ const prod = state({
 });
 const dev = state({
   servers: [server(1)],
+  settings: { replicas: 1, webhooks: [], peerToken: 'c0ffee'.padEnd(64, '0'), tls: 'https' },
   models: { dogs: model([version(7, 'live', { [uid(1)]: [9110] })], { latest: 7 }) },
   keys: [key('key_09', { kind: 'all' }), key('key_1a', { kind: 'model', model: 'dogs' })],
 });
@@ -97,6 +98,7 @@ const cases = [
   { uid: uid(1), states: { prod, dev }, revocations },
   { uid: uid(2), states: { prod, dev }, revocations: {} },
   { uid: uid(3), states: { prod }, revocations },
+  { uid: uid(1), states: { dev }, revocations: {} },
 ];
 writeFileSync(join(out, 'agent_derive.json'), JSON.stringify({
   now: NOW.toISOString(),

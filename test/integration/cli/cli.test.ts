@@ -44,7 +44,7 @@ describe('berth command line (same services, exit codes for scripts)', () => {
   });
 
   it('manages groups and reports servers', () => {
-    expect(berth('groups', 'create', 'prod', '--replicas', '3').code).toBe(0);
+    expect(berth('groups', 'create', 'prod', '--replicas', '3', '--tls', 'off').code).toBe(0);
     expect(berth('groups', 'set', 'prod', server.name).code).toBe(0);
     expect(berth('groups', 'list').out).toContain(`prod\treplicas=3\t${server.name}`);
     const tested = berth('servers', 'test', server.name);

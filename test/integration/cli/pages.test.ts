@@ -88,7 +88,8 @@ beforeAll(() => {
   // Nothing can be pulled here: the gateway compiles with the local Go image (also the settings test's subject).
   ok('settings', 'set', 'gatewayBuilderImage', 'berth-base/go-builder:bookworm');
   for (const s of bed.servers) ok('servers', 'add', '--name', s.name, '--host', s.host, '--key', bed.clientKey, '--accept-host-key', s.hostKeyFingerprint);
-  ok('groups', 'create', GROUP, '--replicas', '1');
+  // Plain HTTP: this file calls the endpoints over http:// (HTTPS has its own test).
+  ok('groups', 'create', GROUP, '--replicas', '1', '--tls', 'off');
   ok('groups', 'set', GROUP, ...bed.servers.map((s) => s.name));
 });
 
@@ -139,6 +140,9 @@ describe('berth commands for every page (through the binary)', () => {
     expect(model.versions.find((v: any) => v.number === 1).replicas[bed.servers[0].name]).toEqual({ healthy: 1, replicas: 1 });
     expect(ok('status')).toMatch(new RegExp(`group ${GROUP}: revision \\d+[^]*server ${bed.servers[0].name} .*: up, login shell; gateway ok[^]*model ${MODEL} \\(private\\)`));
     expect(berth('status', '--group', 'nosuch')).toMatchObject({ code: 1, err: expect.stringContaining('error[NotFound]: No group named "nosuch"') });
+    expect(ok('status', '--group', GROUP)).toContain(`WARNING: group ${GROUP} serves plain HTTP`);
+    expect(berth('groups', 'ca', GROUP)).toMatchObject({ code: 1, err: expect.stringContaining(`error[NotFound]: Group "${GROUP}" has no certificate authority yet`) });
+    expect(berth('groups', 'tls', GROUP, 'sometimes')).toMatchObject({ code: 2, err: expect.stringContaining('the mode is one of off, https, not "sometimes"') });
     expect(berth('status', '--verbose').code).toBe(2);
   });
 

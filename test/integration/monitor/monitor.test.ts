@@ -53,7 +53,7 @@ beforeAll(async () => {
   env = await berthWithServers(3);
   removeContainers(env.bed, PREFIX);
   forgetGroupOnBed(env.bed, 'obsmon');
-  const group = await call(env.berth, 'groups.create', { name: 'obsmon', replicas: 1 });
+  const group = await call(env.berth, 'groups.create', { name: 'obsmon', replicas: 1, tls: 'off' });
   groupId = group.id;
   await call(env.berth, 'groups.update', { id: group.id, serverIds: env.ids });
   await call(env.berth, 'alerts.setWebhook', { groupId, url: hookUrl });

@@ -80,7 +80,7 @@ describe('server registry on the test bed', () => {
 
   it('groups servers and protects grouped servers from removal', async () => {
     const servers = await call('servers.list', {});
-    const group = await call('groups.create', { name: 'prod', replicas: 2 });
+    const group = await call('groups.create', { name: 'prod', replicas: 2, tls: 'off' });
     const updated = await call('groups.update', { id: group.id, serverIds: servers.map((s: any) => s.id) });
     expect(updated.serverIds).toHaveLength(2);
     const refused = await call('servers.remove', { id: servers[0].id }).catch((e) => e);

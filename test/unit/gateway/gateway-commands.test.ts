@@ -82,6 +82,15 @@ describe('ensureGateway', () => {
     expect(shell.recorded[2].timeoutMs).toBe(30_000);
   });
 
+  it('binds to one address of the server and loopback when asked, replacing a gateway that listens everywhere', async () => {
+    const shell = gatewayShell([container(IMAGE_ID, true), container(IMAGE_ID, true)], [['test -e', { stdout: 'present\n' }]]);
+    expect((await ensureGateway(shell, { image: 'berth/gateway:1', listenAddress: '10.77.8.11' })).action).toBe('replaced');
+    expect(shell.commands.find((c) => c.startsWith('docker run'))).toBe(RUN.replace('BERTH_GATEWAY_LISTEN=:8700', 'BERTH_GATEWAY_LISTEN=10.77.8.11:8700,127.0.0.1:8700'));
+    const v6 = gatewayShell([noContainer, container(IMAGE_ID, true)], [['test -e', { stdout: 'present\n' }]]);
+    await ensureGateway(v6, { image: 'berth/gateway:1', listenAddress: '2001:db8::5' });
+    expect(v6.commands.find((c) => c.startsWith('docker run'))).toContain("-e 'BERTH_GATEWAY_LISTEN=[2001:db8::5]:8700,127.0.0.1:8700'");
+  });
+
   it('fails with the log tail when the health check never passes', async () => {
     const shell = gatewayShell([container(IMAGE_ID, false)], [
       ['-healthcheck', { code: 1, stderr: 'connection refused' }],

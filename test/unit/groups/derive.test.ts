@@ -200,3 +200,28 @@ describe('deriveMembers', () => {
     expect(deriveMembers(view({ other, team })).map((m) => [m.id, m.role])).toEqual([['m_0b', 'admin']]);
   });
 });
+
+describe('deriveRoutes: HTTPS-only groups', () => {
+  const https = (s: GroupState): GroupState => ({ ...s, settings: { ...s.settings, tls: 'https' } });
+  const withModel = (name: string) => state({ models: { [name]: model([version(1, 'live', { [ME]: [9100] })], { latest: 1 }) } });
+
+  it('marks the whole table when every group of the server serves HTTPS only', () => {
+    const routes = deriveRoutes(view({ prod: https(withModel('iris')), dev: https(withModel('dogs')) }), ME, NOW);
+    expect(routes.httpsOnly).toBe(true);
+    expect(routes.models.iris.httpsOnly).toBe(true);
+    expect(checkRoutes({ revision: 1, ...routes }).httpsOnly).toBe(true);
+  });
+
+  it('marks only the HTTPS group’s models on a server it shares with a group that still serves HTTP', () => {
+    const routes = deriveRoutes(view({ prod: https(withModel('iris')), legacy: withModel('wine') }), ME, NOW);
+    expect(routes.httpsOnly).toBeUndefined();
+    expect(routes.models.iris.httpsOnly).toBe(true);
+    expect(routes.models.wine).not.toHaveProperty('httpsOnly');
+  });
+
+  it('leaves a table of groups made before HTTPS as it was', () => {
+    const routes = deriveRoutes(view({ prod: withModel('iris') }), ME, NOW);
+    expect(routes).not.toHaveProperty('httpsOnly');
+    expect(routes.models.iris).toEqual({ public: false, versions: { '1': { replicas: ['127.0.0.1:9100'] } }, aliases: { latest: '1' } });
+  });
+});

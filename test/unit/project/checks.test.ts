@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Dependency, EnvFiles, ReferencedFile } from '../../../shared/project';
+import type { Dependency, ReferencedFile } from '../../../shared/project';
 import { CheckFinding } from '../../../shared/project';
 import {
   absoluteLiteralFinding,
@@ -112,19 +112,16 @@ describe('pre-build checks', () => {
   });
 
   it('python-version-mismatch', () => {
-    const env: EnvFiles = {
-      found: [],
-      requirements: [],
-      python: [
-        { file: '.python-version', value: '3.9' },
-        { file: 'pyproject.toml', value: '>=3.12' },
-        { file: 'runtime.txt', value: '3.11.2' },
-        { file: 'environment.yml', value: 'whatever' },
+    const fs = pythonVersionFindings(
+      [
+        { file: '.python-version', value: '3.9', satisfied: false },
+        { file: 'pyproject.toml', value: '>=3.12', satisfied: false },
+        { file: 'runtime.txt', value: '3.11.2', satisfied: true },
+        { file: 'environment.yml', value: 'whatever', satisfied: null },
       ],
-      aptPackages: [],
-      conda: null,
-    };
-    const fs = pythonVersionFindings(env, '3.11.2', '/usr/bin/python3');
+      '3.11.2',
+      '/usr/bin/python3',
+    );
     expect(fs.map((f) => [f.code, f.severity, f.subject])).toEqual([
       ['python-version-mismatch', 'warning', '.python-version'],
       ['python-version-mismatch', 'warning', 'pyproject.toml'],

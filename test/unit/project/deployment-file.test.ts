@@ -10,7 +10,7 @@ import { createDeploymentFiles } from '../../../electron/main/services/project/d
 import { parseProjectFile } from '../../../electron/main/services/project/project-file';
 
 const FP = `SHA256:${'A'.repeat(43)}`;
-const group = (id: number, name: string, serverIds: number[]): GroupView => ({ id, name, replicas: 2, serverIds, revision: null, changedBy: null, changedAt: null, refreshedAt: null });
+const group = (id: number, name: string, serverIds: number[]): GroupView => ({ id, name, replicas: 2, serverIds, revision: null, changedBy: null, changedAt: null, refreshedAt: null, platform: null, platforms: [], tls: 'https', listen: 'all', authority: null });
 const server = (id: number, name: string): ServerView => ({ id, name, host: `10.0.0.${id}`, port: 22, username: 'root', hostKeyFingerprint: FP }) as ServerView;
 
 /** What describeDeployment reads of build.prepare. */

@@ -3,14 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BerthError } from '../../../shared/errors';
-import {
-  exactVersion,
-  findEnvFiles,
-  normalizeName,
-  parseRequirement,
-  pythonSatisfies,
-  readEnvFiles,
-} from '../../../electron/main/services/project/envfiles';
+import { exactVersion, findEnvFiles, normalizeName, pep508Text, readEnvFiles } from '../../../electron/main/services/project/envfiles';
 
 let dir: string;
 beforeEach(() => {
@@ -22,18 +15,13 @@ const write = (rel: string, text: string) => {
   writeFileSync(path.join(dir, rel), text);
 };
 
-describe('parseRequirement', () => {
-  it('parses names, extras, specifiers and markers', () => {
-    expect(parseRequirement('Scikit_Learn==1.2.1', 'r.txt', 1)).toMatchObject({ name: 'scikit-learn', rawName: 'Scikit_Learn', specifier: '==1.2.1' });
-    expect(parseRequirement('pandas[parquet] >= 1.5, <3 ; python_version >= "3.8"', 'r.txt', 2)).toMatchObject({
-      name: 'pandas',
-      extras: ['parquet'],
-      specifier: '>=1.5,<3',
-      marker: 'python_version >= "3.8"',
-    });
-    expect(parseRequirement('torch @ https://x.invalid/torch.whl', 'r.txt', 3)).toMatchObject({ name: 'torch', specifier: '' });
-    expect(parseRequirement('git+https://x.invalid/repo.git#egg=mylib', 'r.txt', 4)).toMatchObject({ name: 'mylib' });
-    expect(parseRequirement('--extra-index-url https://x.invalid', 'r.txt', 5)).toBeNull();
+describe('requirement lines', () => {
+  it("keeps PEP 508 text for the helper, names a URL only by its #egg, and drops pip's options", () => {
+    expect(pep508Text(' pandas[parquet] >= 1.5, <3 ; python_version >= "3.8" ')).toBe('pandas[parquet] >= 1.5, <3 ; python_version >= "3.8"');
+    expect(pep508Text('torch @ https://x.invalid/torch.whl')).toBe('torch @ https://x.invalid/torch.whl');
+    expect(pep508Text('git+https://x.invalid/repo.git#egg=mylib')).toBe('mylib');
+    expect(pep508Text('./local/package')).toBeNull();
+    expect(pep508Text('--extra-index-url https://x.invalid')).toBeNull();
   });
   it('knows exact pins', () => {
     expect(exactVersion('==1.2.1')).toBe('1.2.1');
@@ -57,12 +45,12 @@ describe('environment files', () => {
     expect(names.requirements).toEqual(['requirements.txt']);
     const env = await readEnvFiles(dir, names);
     expect(env.found).toEqual(['requirements.txt', 'pyproject.toml', 'environment.yml', 'runtime.txt', '.python-version', 'apt.txt']);
-    expect(env.requirements.map((r) => `${r.rawName}${r.specifier} @${r.file}:${r.line}`)).toEqual([
+    expect(env.requirementTexts.map((r) => `${r.text} @${r.location.file}:${r.location.line}`)).toEqual([
       'pandas>=1.5 @requirements.txt:2',
       'numpy==1.24.2 @base.txt:1',
-      'joblib==1.2.0 @pyproject.toml:null',
-      'scipy @pyproject.toml:null',
-      'lightgbm==4.1.0 @environment.yml:null',
+      'joblib==1.2.0 @pyproject.toml:undefined',
+      'scipy @pyproject.toml:undefined',
+      'lightgbm==4.1.0 @environment.yml:undefined',
     ]);
     expect(env.python).toEqual([
       { file: 'pyproject.toml', value: '>=3.10' },
@@ -83,28 +71,5 @@ describe('environment files', () => {
     rmSync(path.join(dir, 'pyproject.toml'));
     write('environment.yml', 'name: [unclosed\n');
     await expect(readEnvFiles(dir, await findEnvFiles(dir, ['.']))).rejects.toThrow(/environment\.yml could not be read/);
-  });
-});
-
-describe('pythonSatisfies', () => {
-  it.each([
-    ['3.9', true],
-    ['3.11', false],
-    ['3.9.18', false],
-    ['3.9.7', true],
-    ['pypy3.9', true],
-    ['>=3.8', true],
-    ['>=3.10,<3.12', false],
-    ['=3.9', true],
-    ['3.9.*', true],
-    ['=3.9.7=h12345_0', true],
-    ['~=3.9.0', true],
-    ['<3.9', false],
-  ])('3.9.7 against %s → %s', (req, ok) => {
-    expect(pythonSatisfies('3.9.7', req)).toBe(ok);
-  });
-  it('returns null for requests it cannot read', () => {
-    expect(pythonSatisfies('3.11.2', 'system')).toBeNull();
-    expect(pythonSatisfies('3.11.2', 'my-virtualenv')).toBeNull();
   });
 });

@@ -3,12 +3,15 @@
  * contract handlers for them and the team installer the group-state service runs on each server.
  */
 import type { KeyUsage } from '../../../../shared/access';
+import { BerthError } from '../../../../shared/errors';
+import { platformOfArch } from '../../../../shared/platform';
 import type { StateMember } from '../../../../shared/group-state';
 import type { CallHandlers } from '../../rpc/dispatcher';
 import { currentActor } from '../groups/actor';
 import type { ShellBinary } from '../gateway/local';
 import type { GroupStateService } from '../groups/service';
 import type { ServerLayout } from '../remote/layout';
+import { readServerFacts } from '../servers/facts';
 import type { ServersService } from '../servers/service';
 import type { Db } from '../store/database';
 import type { SshConnection } from '../transport/ssh';
@@ -29,11 +32,14 @@ export interface AccessModuleDeps {
 
 /**
  * What the group-state service runs on a server after deriving its team (the members of all its groups): installs
- * berth-shell, then rewrites Berth's block of authorized_keys with exactly those members.
+ * berth-shell, built for the server's own platform, then rewrites Berth's block of authorized_keys with exactly those members.
  */
-export function teamInstaller(layout: ServerLayout, shellBinary: () => Promise<ShellBinary>) {
+export function teamInstaller(layout: ServerLayout, shellBinary: (platform: string) => Promise<ShellBinary>) {
   return async (ssh: SshConnection, members: StateMember[]): Promise<void> => {
-    await installScripts(ssh, layout, await shellBinary());
+    const { arch } = await readServerFacts(ssh);
+    const platform = platformOfArch(arch);
+    if (!platform) throw new BerthError('RemoteCommandFailed', `Docker on ${ssh.target.host} does not say its architecture, so Berth cannot choose the berth-shell to install there`);
+    await installScripts(ssh, layout, await shellBinary(platform));
     await pushAuthorizedKeys(
       ssh,
       layout,

@@ -57,6 +57,7 @@ export function createSecretStore(db: Db, cipher: SecretCipher, now: () => Date 
   const select = db.prepare<[number], { purpose: string; ciphertext: Buffer; cipher: string | null }>('SELECT purpose, ciphertext, cipher FROM secrets WHERE id = ?');
   const reencrypt = db.prepare<[Buffer, string, number]>('UPDATE secrets SET ciphertext = ?, cipher = ? WHERE id = ?');
   const remove = db.prepare('DELETE FROM secrets WHERE id = ?');
+  const byPurpose = db.prepare<[string], { id: number }>('SELECT id FROM secrets WHERE purpose = ? ORDER BY id DESC LIMIT 1');
   const known = [cipher, ...legacy];
 
   /** The ciphers that may have written a row: the recorded one, or for an unrecorded row every one this process has. */
@@ -90,6 +91,8 @@ export function createSecretStore(db: Db, cipher: SecretCipher, now: () => Date 
       throw new BerthError('Unauthorized', `The secret "${row.purpose}" cannot be decrypted here; it was probably written by the desktop app's OS keychain. Open the desktop app once (it moves its secrets to the key the CLI shares), or give this secret again here.`);
     },
     delete: (id: number): void => void remove.run(id),
+    /** The newest secret stored for `purpose`, for secrets known by what they are rather than by a row that holds their id. */
+    idOf: (purpose: string): number | null => byPurpose.get(purpose)?.id ?? null,
   };
 }
 export type SecretStore = ReturnType<typeof createSecretStore>;

@@ -23,6 +23,8 @@ export interface ImageBuildRequest {
   tar: Readable;
   tag: string;
   labels: Record<string, string>;
+  /** Build for this platform (linux/arm64) instead of the engine's own. */
+  platform?: string;
   onLine?: (line: string) => void;
   onProgress?: (step: BuildStep) => void;
   signal?: AbortSignal;
@@ -112,6 +114,7 @@ export async function buildImage(req: ImageBuildRequest): Promise<ImageBuildResu
       response = (await docker.buildImage(req.tar, {
         t: req.tag,
         labels: req.labels,
+        platform: req.platform,
         rm: true,
         forcerm: true,
         abortSignal: controller.signal,

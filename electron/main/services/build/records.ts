@@ -15,6 +15,7 @@ interface BuildRow {
   smoke: string | null;
   size_bytes: number | null;
   duration_ms: number | null;
+  platform: string | null;
   error: string | null;
   created_at: string;
 }
@@ -31,6 +32,8 @@ export interface NewBuild {
   status: BuildStatus;
   sizeBytes: number | null;
   durationMs: number | null;
+  /** What the image is for; absent: not known (no image, or a record made without it). */
+  platform?: string | null;
   error: { kind: string; message: string } | null;
 }
 
@@ -51,6 +54,7 @@ function toRecord(row: BuildRow): BuildRecord {
     deployable: row.status === 'succeeded' && smoke?.status === 'passed',
     sizeBytes: row.size_bytes,
     durationMs: row.duration_ms,
+    platform: row.platform,
     error: row.error ? JSON.parse(row.error) : null,
     createdAt: row.created_at,
   };
@@ -60,9 +64,9 @@ function toRecord(row: BuildRow): BuildRecord {
 export function createBuildRecords(db: Db, now: () => Date = () => new Date()) {
   const insert = db.prepare(
     `INSERT INTO builds (project_path, project, image_tag, image_id, notebook_hash, context_hash, dockerfile, requirements,
-                         status, size_bytes, duration_ms, error, created_at)
+                         status, size_bytes, duration_ms, platform, error, created_at)
      VALUES (@projectPath, @project, @imageTag, @imageId, @notebookHash, @contextHash, @dockerfile, @requirements,
-             @status, @sizeBytes, @durationMs, @error, @createdAt)`,
+             @status, @sizeBytes, @durationMs, @platform, @error, @createdAt)`,
   );
   const updateSmoke = db.prepare<[string, number]>('UPDATE builds SET smoke = ? WHERE id = ?');
   const byId = db.prepare<[number], BuildRow>('SELECT * FROM builds WHERE id = ?');
@@ -71,7 +75,7 @@ export function createBuildRecords(db: Db, now: () => Date = () => new Date()) {
 
   return {
     add(build: NewBuild): BuildRecord {
-      const { lastInsertRowid } = insert.run({ ...build, error: build.error ? JSON.stringify(build.error) : null, createdAt: now().toISOString() });
+      const { lastInsertRowid } = insert.run({ platform: null, ...build, error: build.error ? JSON.stringify(build.error) : null, createdAt: now().toISOString() });
       return toRecord(byId.get(Number(lastInsertRowid))!);
     },
     setSmoke(id: number, smoke: SmokeResult): BuildRecord {

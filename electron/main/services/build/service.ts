@@ -15,6 +15,7 @@ import type {
   SmokeResult,
 } from '../../../../shared/build';
 import { BerthError } from '../../../../shared/errors';
+import { imagePlatform } from '../../../../shared/platform';
 import { applyRequirementChoices } from './choices';
 import { blocksBuild, type AnalyzeOptions, type CheckFinding, type ProjectAnalysis, type SampleIO } from '../../../../shared/project';
 import type { Settings } from '../../../../shared/types';
@@ -68,6 +69,19 @@ export function osUserName(): string {
 function describeFinding(f: CheckFinding): string {
   const where = f.location ? `${f.location.file}${f.location.cell !== undefined ? ` cell ${f.location.cell + 1}` : ''}: ` : '';
   return `${where}${f.message}`;
+}
+
+async function enginePlatform(client: Docker): Promise<string> {
+  const version = await client.version();
+  return `${version.Os}/${version.Arch}`;
+}
+
+function cannotBuildFor(engine: string, platform: string, reason: string): BerthError {
+  return new BerthError(
+    'BuildFailed',
+    `The local Docker engine (${engine}) cannot build for ${platform}: ${reason}. Build on a server of the group instead (the remote build), or give this engine emulation for ${platform} (QEMU binfmt) and a base image for it.`,
+    { engine, platform, reason },
+  );
 }
 
 export function projectInvalid(analysis: ProjectAnalysis, blocking: CheckFinding[]): BerthError {
@@ -236,19 +250,35 @@ export function createBuildService(deps: BuildServiceDeps) {
         'berth.context-sha256': context.hash,
       };
       const client = docker();
+      const engine = input.platform ? await enginePlatform(client) : null;
+      if (input.platform && input.platform !== engine) {
+        log(`Building for ${input.platform} on a ${engine} engine: every RUN step is emulated (QEMU), several times slower than a native build.`);
+      }
       const built = await buildImage({
         docker: client,
         tar: context.tar(),
         tag,
         labels,
+        platform: input.platform,
         signal,
         timeoutMs: deps.buildTimeoutMs,
         onLine: (line) => emit({ type: 'log', line, source: 'docker' }),
         onProgress: (s: BuildStep) => emit({ type: 'progress', step: s.step, total: s.total, instruction: s.instruction }),
+      }).catch((err: unknown) => {
+        throw input.platform && input.platform !== engine && /exec format error|platform/i.test(BerthError.from(err).message)
+          ? cannotBuildFor(engine!, input.platform, BerthError.from(err).message)
+          : err;
       });
       const image = await client.getImage(tag).inspect();
+      const platform = imagePlatform(image);
+      if (input.platform && platform !== input.platform) {
+        // The classic builder takes a base image of another platform found locally, and says nothing.
+        await client.getImage(tag).remove().catch(() => undefined);
+        throw cannotBuildFor(engine!, input.platform, `it built a ${platform} image (its base image is here for ${platform} only)`);
+      }
+      log(`The image is for ${platform}.`);
       const durationMs = Date.now() - started;
-      record = records.add({ ...base, imageTag: tag, imageId: image.Id, status: 'succeeded', sizeBytes: image.Size, durationMs, error: null });
+      record = records.add({ ...base, imageTag: tag, imageId: image.Id, status: 'succeeded', sizeBytes: image.Size, durationMs, platform, error: null });
       emit({
         type: 'result',
         buildId: record.id,

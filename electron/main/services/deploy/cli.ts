@@ -45,9 +45,16 @@ export interface GroupStatus {
   revision: number | null;
   changedBy: string | null;
   changedAt: string | null;
+  /** `off`: the group's gateways serve plain HTTP (shown with a warning). */
+  tls: GroupView['tls'];
+  listen: GroupView['listen'];
   servers: ServerStatus[];
   models: Array<{ name: string; public: boolean; versions: VersionStatus[] }>;
 }
+
+/** What `berth status` and `berth groups tls … off` say of a group that serves plain HTTP. */
+export const plainHttpWarning = (group: string) =>
+  `WARNING: group ${group} serves plain HTTP: API keys and predictions cross the network unencrypted. Switch it with \`berth groups tls ${group} https\`.`;
 
 /** `berth status`: parses now (a usage error must not wait for the servers), runs with the contract. */
 export function statusCommand(argv: string[]) {
@@ -68,7 +75,9 @@ async function collectStatus(call: Call, only: string | undefined): Promise<Grou
   const servers = await Promise.all(
     [...new Set(shown.flatMap((g) => g.serverIds))].map(async (id) => {
       const server = await call('servers.test', { id });
-      return { server, health: await gatewayHealth(server.host).catch((err: unknown) => BerthError.from(err)) };
+      // As a client reaches it: an HTTPS group's gateway over HTTPS, trusting the group CA.
+      const https = groups.find((g) => g.serverIds.includes(id) && g.tls === 'https' && g.authority);
+      return { server, health: await gatewayHealth(server.host, undefined, undefined, https?.authority?.certificate).catch((err: unknown) => BerthError.from(err)) };
     }),
   );
   const views = await Promise.all(models.map((model) => call('deploy.model', { model })));
@@ -84,6 +93,8 @@ function groupStatus(group: GroupView, servers: Probed[], views: ModelView[]): G
     revision: group.revision,
     changedBy: group.changedBy,
     changedAt: group.changedAt,
+    tls: group.tls,
+    listen: group.listen,
     servers: servers.map(({ server, health }) => ({
       name: server.name,
       host: server.host,
@@ -127,7 +138,8 @@ export function formatStatus(groups: GroupStatus[]): string {
   if (!groups.length) return 'No server groups yet (see `berth groups create`).';
   return groups
     .flatMap((g) => [
-      `group ${g.name}: revision ${g.revision ?? 'unpublished'}${g.changedBy ? ` by ${g.changedBy} at ${g.changedAt}` : ''}, replicas per server: ${g.replicas}`,
+      `group ${g.name}: revision ${g.revision ?? 'unpublished'}${g.changedBy ? ` by ${g.changedBy} at ${g.changedAt}` : ''}, replicas per server: ${g.replicas}, ${g.tls === 'https' ? 'HTTPS only' : 'plain HTTP'}, listening on ${g.listen === 'host' ? "each server's address" : 'every interface'}`,
+      ...(g.tls === 'off' ? [`  ${plainHttpWarning(g.name)}`] : []),
       ...g.servers.map(serverLine),
       ...(g.models.length ? g.models.flatMap((m) => [`  model ${m.name} (${m.public ? 'public' : 'private'})`, ...m.versions.map(versionLine)]) : ['  no models']),
     ])

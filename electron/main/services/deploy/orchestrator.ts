@@ -1,6 +1,7 @@
 import { BerthError } from '../../../../shared/errors';
 import { DeployRequest, type DeployEvent, type DeployPhase } from '../../../../shared/deploy';
 import { DEFAULT_REQUEST_LOG, type RequestLogBound, type StateReplica } from '../../../../shared/group-state';
+import { requireImagePlatform } from '../../../../shared/platform';
 import type { GroupStateService } from '../groups/service';
 import type { ServerRegistry } from '../servers/registry';
 import type { SshConnection } from '../transport/ssh';
@@ -24,12 +25,17 @@ export interface ImageSender {
   present(serverId: number, imageRef: string): Promise<boolean>;
   /** The local image's id, recorded with the version. */
   localId(imageRef: string): Promise<string>;
+  /** What the local image was built for (linux/amd64, linux/arm64). */
+  localPlatform(imageRef: string): Promise<string>;
 }
 
 /** Runs the gateway on servers (services/gateway). */
 export interface GatewayManager {
-  /** The gateway (and agent) on every server, keeping as much inference log as the group's bound allows. */
-  ensure(serverIds: number[], requestLog: RequestLogBound, signal?: AbortSignal): Promise<void>;
+  /**
+   * The gateway (and agent) on every server, keeping as much inference log as the group's bound allows; `group`, when
+   * it serves HTTPS, gets its servers' certificates (or renewals) first.
+   */
+  ensure(serverIds: number[], requestLog: RequestLogBound, options?: { signal?: AbortSignal; log?: (message: string) => void; group?: string }): Promise<void>;
 }
 
 export interface AuditRecorder {
@@ -42,6 +48,8 @@ export interface OrchestratorDeps {
   connection(serverId: number): Promise<SshConnection>;
   images: ImageSender;
   gateway: GatewayManager;
+  /** A server's platform from its facts (linux/amd64); null when Docker does not say. */
+  platformOf(serverId: number): Promise<string | null>;
   groups: GroupStateService;
   actor(): string;
   audit?: AuditRecorder;
@@ -106,6 +114,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     const replicas = req.replicas ?? group.replicas;
     const started = Date.now();
     const imageId = await deps.images.localId(req.imageRef);
+    await refuseForeignPlatform(group.name, req.imageRef, servers);
 
     return groups.withModelLock(group.name, req.model, req.message || `deploy ${req.imageRef}`, async (lockToken) => {
       phaseAll(emit, servers, 'lock', 'model lock taken');
@@ -126,7 +135,11 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       const journal = startJournal('deploy', { phase: 'transport', group: group.name, model: req.model, version: number, servers, started: {}, lockToken });
       try {
         phaseAll(emit, servers, 'gateway', 'checking the gateway');
-        await deps.gateway.ensure(servers, reserved.file.revision.state.settings.requestLog ?? DEFAULT_REQUEST_LOG, signal);
+        await deps.gateway.ensure(servers, reserved.file.revision.state.settings.requestLog ?? DEFAULT_REQUEST_LOG, {
+          signal,
+          log: (message) => emit({ type: 'log', message }),
+          group: group.name,
+        });
         await sendImage(req.imageRef, servers, emit, signal);
         const placements = await startAndGate(req.model, number, req.imageRef, servers, replicas, req, journal, emit, signal);
         journal.value.phase = 'switch';
@@ -151,6 +164,18 @@ export function createOrchestrator(deps: OrchestratorDeps) {
         throw err;
       }
     });
+  }
+
+  /**
+   * Before anything is locked or sent: an image runs only on the platform it was built for, and Docker would load
+   * it anyway and fail only when a replica starts ("exec format error"), after the whole transfer.
+   */
+  async function refuseForeignPlatform(group: string, imageRef: string, servers: number[]): Promise<void> {
+    const [image, platforms] = await Promise.all([
+      deps.images.localPlatform(imageRef),
+      onAll(servers, async (_ssh, id) => deps.platformOf(id)),
+    ]);
+    requireImagePlatform(imageRef, image, group, [...platforms].map(([id, platform]) => ({ name: serverName(id), platform })));
   }
 
   async function sendImage(imageRef: string, servers: number[], emit: Emit, signal?: AbortSignal) {

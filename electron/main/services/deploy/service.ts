@@ -1,5 +1,8 @@
 import { BerthError } from '../../../../shared/errors';
+import { platformOfArch } from '../../../../shared/platform';
 import { DeployBuildRequest, type DeployEvent, type ModelView } from '../../../../shared/deploy';
+import { DEFAULT_REQUEST_LOG } from '../../../../shared/group-state';
+import type { ListenMode } from '../../../../shared/tls';
 import type { BuildService } from '../build/service';
 import type { EngineService } from '../build/engine';
 import type { ServerRegistry } from '../servers/registry';
@@ -8,7 +11,7 @@ import type { GroupStateService } from '../groups/service';
 import type { Db } from '../store/database';
 import { asImageSender, createImageTransport } from '../transport/image-transport';
 import type { GatewayImageSource } from '../gateway/local';
-import { createGatewayManager } from './gateway-manager';
+import { addressToListenOn, createGatewayManager } from './gateway-manager';
 import { GATEWAY_PORT, type ServerLayout } from '../remote/layout';
 import { createOrchestrator, type AuditRecorder } from './orchestrator';
 import { createDeployStore } from './store';
@@ -27,6 +30,8 @@ export interface DeployServiceDeps {
   audit?: AuditRecorder;
   /** Where the server agent runs; null: none (see agentLayoutFromEnv). */
   agentLayout: ServerLayout | null;
+  /** Issues or renews an HTTPS group's server certificates (services/tls), before its gateways start. */
+  certificates(group: string, serverIds: number[]): Promise<unknown>;
 }
 
 /** What the contract exposes of deploys: smoke-tested builds to groups, the timeline, aliases, start/stop. */
@@ -35,13 +40,35 @@ export function createDeployService(deps: DeployServiceDeps) {
   const connection = (serverId: number) => deps.servers.connection(serverId);
   const transport = createImageTransport({ docker: deps.engine.client(), connection });
   const images = asImageSender(transport);
-  const gateway = createGatewayManager({ local: deps.gatewayImage, images, connection, port: GATEWAY_PORT, agentLayout: deps.agentLayout });
+  // From the servers' facts, read once a minute at most: a deploy checks them, then picks each server's gateway.
+  const platformOf = async (serverId: number) => platformOfArch((await deps.servers.facts(serverId)).arch);
+  const gateway = createGatewayManager({
+    local: deps.gatewayImage,
+    images,
+    connection,
+    platformOf,
+    port: GATEWAY_PORT,
+    agentLayout: deps.agentLayout,
+    registry: deps.registry,
+    certificates: deps.certificates,
+  });
+
+  /** Changes where the group's gateways listen, then restarts each one that listens elsewhere (one server at a time). */
+  async function setListen(group: string, listen: ListenMode) {
+    if (listen === 'host') for (const id of deps.registry.group(group).serverIds) addressToListenOn(deps.registry.get(id));
+    const commit = await deps.groups.change(group, listen === 'host' ? 'gateways listen on their server’s address only' : 'gateways listen on every interface', (state) => {
+      state.settings.listen = listen;
+    });
+    await gateway.ensure(deps.registry.group(group).serverIds, commit.file.revision.state.settings.requestLog ?? DEFAULT_REQUEST_LOG);
+    return deps.registry.group(group);
+  }
   const orchestrator = createOrchestrator({
     store,
     registry: deps.registry,
     connection,
     images,
     gateway,
+    platformOf,
     groups: deps.groups,
     actor: deps.actor,
     audit: deps.audit,
@@ -86,6 +113,7 @@ export function createDeployService(deps: DeployServiceDeps) {
     setAlias: async (model: string, alias: string, version: number) => (await orchestrator.setAlias(model, alias, version), view(model)),
     stopVersion: async (model: string, version: number) => (await orchestrator.stopVersion(model, version), view(model)),
     startVersion: async (model: string, version: number) => (await orchestrator.startVersion(model, version), view(model)),
+    setListen,
   };
 }
 export type DeployService = ReturnType<typeof createDeployService>;

@@ -48,6 +48,9 @@ export async function modelView(
     };
   });
   const groups = [...new Set(versions.flatMap((v) => store.placements(v.id).map((p) => registry.group(p.groupId).name)))];
+  // A model belongs to one group: its gateways' HTTPS setting is the endpoints' scheme.
+  const group = groups.length ? registry.group(groups[0]) : null;
+  const scheme = group?.tls === 'https' ? 'https' : 'http';
   return {
     name: model.name,
     public: model.public === 1,
@@ -66,7 +69,8 @@ export async function modelView(
     })),
     endpoints: [...serverIds].map((id) => {
       const server = registry.get(id);
-      return { server: server.name, baseUrl: `http://${server.host}:${GATEWAY_PORT}/${model.name}` };
+      return { server: server.name, baseUrl: `${scheme}://${server.host}:${GATEWAY_PORT}/${model.name}` };
     }),
+    tls: group ? { group: group.name, mode: group.tls, authority: group.authority?.certificate ?? null } : null,
   };
 }

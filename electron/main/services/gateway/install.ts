@@ -1,5 +1,7 @@
+import { isIP } from 'node:net';
 import { BerthError } from '../../../../shared/errors';
 import { GatewayHealth, emptyRoutes } from '../../../../shared/gateway';
+import { getTrusting } from '../tls/probe';
 import { docker, each, script } from '../remote/command';
 import { GATEWAY_PORT } from '../remote/layout';
 import { writeRoutes } from './routes';
@@ -9,6 +11,8 @@ export interface EnsureGatewayOptions {
   /** Image reference already present on the server (moving images is the transport's job). */
   image: string;
   port?: number;
+  /** Listen only on this address of the server (and on loopback, for its own tools); absent: on every interface. */
+  listenAddress?: string;
   logMaxBytes?: number;
   logMaxFiles?: number;
   /** How long to wait for /_berth/health after (re)starting; default 20 s. */
@@ -24,9 +28,16 @@ export interface EnsureGatewayResult {
   imageId: string;
 }
 
-/** The environment that makes the gateway listen on `port` and bound its request log; a container without it must be replaced. */
+/** Where the gateway listens: every interface, or one address of the server plus loopback. */
+function listenSetting(port: number, address: string | undefined): string {
+  if (!address) return `:${port}`;
+  const host = isIP(address) === 6 ? `[${address}]` : address;
+  return `${host}:${port},127.0.0.1:${port}`;
+}
+
+/** The environment that makes the gateway listen as asked and bound its request log; a container without it must be replaced. */
 const environment = (port: number, options: EnsureGatewayOptions) => [
-  `BERTH_GATEWAY_LISTEN=:${port}`,
+  `BERTH_GATEWAY_LISTEN=${listenSetting(port, options.listenAddress)}`,
   ...(options.logMaxBytes ? [`BERTH_GATEWAY_LOG_MAX_BYTES=${Math.floor(options.logMaxBytes)}`] : []),
   ...(options.logMaxFiles ? [`BERTH_GATEWAY_LOG_MAX_FILES=${Math.floor(options.logMaxFiles)}`] : []),
 ];
@@ -140,18 +151,34 @@ export async function waitForGateway(ssh: RemoteShell, waitMs: number, gw: Gatew
   );
 }
 
-/** Asks a gateway for its health over HTTP from this machine (Berth's monitor does this for every server). */
-export async function gatewayHealth(host: string, port = GATEWAY_PORT, timeoutMs = 3000): Promise<GatewayHealth> {
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/_berth/health`;
-  let response: Response;
+/**
+ * Asks a gateway for its health from this machine, as a client would: over HTTPS trusting only the group CA when
+ * `authority` is given (an HTTPS-only gateway refuses plain HTTP from the network), else over HTTP.
+ */
+export async function gatewayHealth(host: string, port = GATEWAY_PORT, timeoutMs = 3000, authority?: string): Promise<GatewayHealth> {
+  const url = `${authority ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/_berth/health`;
+  let answer: { status: number; body: string };
   try {
-    response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    answer = authority ? await getTrusting(url, authority, timeoutMs) : await plainGet(url, timeoutMs);
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+    const cause = (err as { cause?: { code?: string }; code?: string }).cause?.code ?? (err as { code?: string }).code ?? (err as Error).message;
     throw new BerthError('RemoteCommandFailed', `The gateway at ${url} does not answer (${cause}): is berth-gateway running and the port open?`);
   }
-  if (!response.ok) throw new BerthError('RemoteCommandFailed', `The gateway at ${url} answered ${response.status}`);
-  const parsed = GatewayHealth.safeParse(await response.json().catch(() => null));
+  if (answer.status !== 200) throw new BerthError('RemoteCommandFailed', `The gateway at ${url} answered ${answer.status}`);
+  const parsed = GatewayHealth.safeParse(parseJson(answer.body));
   if (!parsed.success) throw new BerthError('RemoteCommandFailed', `${url} did not answer like a Berth gateway`);
   return parsed.data;
+}
+
+async function plainGet(url: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  return { status: response.status, body: await response.text() };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
 }

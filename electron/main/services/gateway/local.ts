@@ -14,42 +14,55 @@ export interface ShellBinary {
 }
 
 export interface GatewayImageSource {
-  /** The local tag, built first if this set of sources has none yet. */
-  image(signal?: AbortSignal): Promise<string>;
-  /** The gateway binary (berth-shell on the servers) out of that image. */
-  shellBinary(): Promise<ShellBinary>;
+  /** The local tag of the gateway for a platform (linux/amd64, linux/arm64), built first if these sources have none for it yet. */
+  image(platform: string, options?: { signal?: AbortSignal; log?: (message: string) => void }): Promise<string>;
+  /** The gateway binary for a platform (berth-shell on the servers of that platform) out of that image. */
+  shellBinary(platform: string): Promise<ShellBinary>;
 }
 
-/** The gateway image is named by a hash of its sources, so a Berth upgrade that changes the gateway rolls it out. */
-function gatewayTag(): string {
+/**
+ * The gateway image is named by a hash of its sources, so a Berth upgrade that changes the gateway rolls it out, and
+ * by its architecture: one local tag holds one platform's image, and each server gets its own.
+ */
+function gatewayTag(platform: string): string {
   const dir = gatewaySourceDir();
   const hash = createHash('sha256');
   for (const file of gatewayContextFiles(dir)) hash.update(file).update(readFileSync(join(dir, file)));
-  return `berth/gateway:${hash.digest('hex').slice(0, 12)}`;
+  return `berth/gateway:${hash.digest('hex').slice(0, 12)}-${platform.split('/').slice(1).join('-')}`;
 }
 
-/** Memoizes a promise (made with the first call's arguments), forgetting it when it fails so the next call tries again. */
-function once<A extends unknown[], T>(make: (...args: A) => Promise<T>): (...args: A) => Promise<T> {
-  let pending: Promise<T> | undefined;
-  return (...args) =>
-    (pending ??= make(...args).catch((err) => {
-      pending = undefined;
-      throw err;
-    }));
+/** Memoizes a promise per key (made with the first call's arguments), forgetting it when it fails so the next call tries again. */
+function oncePer<A extends unknown[], T>(make: (key: string, ...args: A) => Promise<T>): (key: string, ...args: A) => Promise<T> {
+  const pending = new Map<string, Promise<T>>();
+  return (key, ...args) => {
+    if (!pending.has(key)) {
+      pending.set(
+        key,
+        make(key, ...args).catch((err) => {
+          pending.delete(key);
+          throw err;
+        }),
+      );
+    }
+    return pending.get(key)!;
+  };
 }
 
 export function createGatewayImageSource(deps: { docker: Docker; builderImage(): string }): GatewayImageSource {
-  const image = once(async (signal?: AbortSignal) => {
-    const tag = gatewayTag();
+  const image = oncePer(async (platform: string, options: { signal?: AbortSignal; log?: (message: string) => void } = {}) => {
+    const tag = gatewayTag(platform);
     const exists = await deps.docker.getImage(tag).inspect().then(
       () => true,
       () => false,
     );
-    if (!exists) await buildGatewayImage(deps.docker, { builderImage: deps.builderImage(), tag, signal });
+    if (!exists) {
+      const built = await buildGatewayImage(deps.docker, { builderImage: deps.builderImage(), tag, platform, signal: options.signal });
+      options.log?.(`Built the gateway image ${tag} for ${platform} with ${built.compiledWith}`);
+    }
     return tag;
   });
-  const shellBinary = once(async () => {
-    const bytes = await gatewayBinary(deps.docker, await image());
+  const shellBinary = oncePer(async (platform: string) => {
+    const bytes = await gatewayBinary(deps.docker, await image(platform));
     return { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
   });
   return { image, shellBinary };

@@ -3,7 +3,7 @@
  * this Berth knew of that group. Local ids (servers, models, versions) stay stable across refreshes, so the
  * operation journal and the UI keep their references.
  */
-import type { GroupState, StateFile, StateKey, StateMember, StateModel } from '../../../../shared/group-state';
+import type { GatewaySettings, GroupSettings, GroupState, StateFile, StateKey, StateMember, StateModel } from '../../../../shared/group-state';
 import type { ServerRegistry } from '../servers/registry';
 import type { Db } from '../store/database';
 
@@ -12,7 +12,7 @@ export function createStateCache(db: Db, registry: ServerRegistry) {
     ensureGroup: db.prepare("INSERT INTO server_groups (name, replicas, created_at) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING"),
     groupId: db.prepare<[string], { id: number }>('SELECT id FROM server_groups WHERE name = ?'),
     stampGroup: db.prepare(
-      'UPDATE server_groups SET replicas = @replicas, state_revision = @revision, state_hash = @hash, state_by = @by, state_at = @at, refreshed_at = @refreshedAt WHERE id = @id',
+      'UPDATE server_groups SET replicas = @replicas, state_revision = @revision, state_hash = @hash, state_by = @by, state_at = @at, refreshed_at = @refreshedAt, gateway_settings = @gateway WHERE id = @id',
     ),
     refreshed: db.prepare('UPDATE server_groups SET refreshed_at = ? WHERE name = ?'),
     stamp: db.prepare<[string], { revision: number | null; hash: string | null }>('SELECT state_revision AS revision, state_hash AS hash FROM server_groups WHERE name = ?'),
@@ -94,6 +94,7 @@ export function createStateCache(db: Db, registry: ServerRegistry) {
         by: `${file.revision.by.holder}@${file.revision.by.machine}`,
         at: file.revision.at,
         refreshedAt,
+        gateway: JSON.stringify(gatewaySettings(state.settings)),
       });
       q.clearMembers.run(groupId);
       for (const server of state.servers) {
@@ -115,6 +116,8 @@ export function createStateCache(db: Db, registry: ServerRegistry) {
   };
 }
 export type StateCache = ReturnType<typeof createStateCache>;
+
+const gatewaySettings = ({ tls, authority, listen }: GroupSettings): GatewaySettings => ({ tls, authority, listen });
 
 /** The servers of a group state, in the order every Berth takes their locks. */
 export const serversInLockOrder = (state: Pick<GroupState, 'servers'>) => [...state.servers].sort((a, b) => a.uid.localeCompare(b.uid));

@@ -33,10 +33,16 @@ function activeKeys(state: GroupState, revocations: Revocation[] | undefined, no
   return state.keys.filter((k) => !k.revokedAt && !revoked.has(k.id) && !(k.expiresAt && Date.parse(k.expiresAt) <= now.getTime()));
 }
 
-/** The gateway table of the server `uid` (without its revision, which the writer stamps). */
+const servesHttpsOnly = (state: GroupState) => state.settings.tls === 'https';
+
+/**
+ * The gateway table of the server `uid` (without its revision, which the writer stamps). The whole table is
+ * HTTPS-only when every group of the server is; otherwise each HTTPS group's models are (a shared server).
+ */
 export function deriveRoutes(view: ServerView, uid: string, now = new Date()): Omit<RoutesFile, 'revision'> {
   const models: RoutesFile['models'] = {};
   const keys: RoutesFile['keys'] = [];
+  const allHttps = view.states.size > 0 && [...view.states.values()].every(servesHttpsOnly);
   for (const [group, state] of [...view.states].sort(([a], [b]) => a.localeCompare(b))) {
     for (const [name, model] of Object.entries(state.models)) {
       const versions: RoutesFile['models'][string]['versions'] = {};
@@ -46,11 +52,11 @@ export function deriveRoutes(view: ServerView, uid: string, now = new Date()): O
       }
       if (Object.keys(versions).length === 0) continue;
       const aliases = Object.fromEntries(Object.entries(model.aliases).filter(([, n]) => versions[String(n)]).map(([a, n]) => [a, String(n)]));
-      models[name] = { public: model.public, versions, aliases };
+      models[name] = { public: model.public, versions, aliases, ...(servesHttpsOnly(state) ? { httpsOnly: true } : {}) };
     }
     for (const key of activeKeys(state, view.revocations.get(group), now)) keys.push(routeKey(key, Object.keys(state.models)));
   }
-  return { models, keys: keys.sort((a, b) => a.id.localeCompare(b.id)) };
+  return { models, keys: keys.sort((a, b) => a.id.localeCompare(b.id)), ...(allHttps ? { httpsOnly: true } : {}) };
 }
 
 /** A key of one group: "all models" means all of that group's models, never another group's on the same server. */

@@ -36,7 +36,9 @@ export function stateFromLocalCache(db: Db, registry: ServerRegistry, groupName:
   }
   const keys = legacyKeys(db, Object.keys(models));
   const members = legacyMembers(db);
-  const state: GroupState = { servers, settings: { replicas: group.replicas, webhooks: [] }, models, keys, members };
+  // A group created here with HTTPS (every new group) or bound to its servers' addresses says so from its first revision.
+  const gateway = { ...(group.tls === 'https' ? { tls: group.tls } : {}), ...(group.listen === 'host' ? { listen: group.listen } : {}) };
+  const state: GroupState = { servers, settings: { replicas: group.replicas, webhooks: [], ...gateway }, models, keys, members };
   return { state, content: modelRows.length + keys.length + members.length > 0 };
 }
 

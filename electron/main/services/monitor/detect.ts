@@ -256,6 +256,8 @@ export function resolvedMessage(kind: AlertKind, subject: string, openedAt: stri
       return `The gateway on ${subject} is healthy again (after ${duration})`;
     case 'disk_low':
       return `${subject} has enough free disk again`;
+    case 'certificate_expiring':
+      return `${subject} was renewed (after ${duration})`;
     default:
       return `${subject} is running and ready again (after ${duration})`;
   }

@@ -97,7 +97,9 @@ interface ServerState {
 }
 
 const REACHABILITY: readonly AlertKind[] = ['server_unreachable'];
-const DETAIL_KINDS: readonly AlertKind[] = alertKinds.filter((k) => k !== 'server_unreachable');
+/** What the monitor judges; certificate expiry is the certificate pass's (services/tls/renewal.ts). */
+const MONITORED_KINDS: readonly AlertKind[] = alertKinds.filter((k) => k !== 'certificate_expiring');
+const DETAIL_KINDS: readonly AlertKind[] = MONITORED_KINDS.filter((k) => k !== 'server_unreachable');
 
 /**
  * Polls every registered server while Berth runs: SSH liveness on a dedicated connection (bounded), and every
@@ -240,8 +242,8 @@ export function createMonitor(deps: MonitorDeps) {
       known,
     ).filter((c) => scope.has(c.serverId)); // a server without an agent is judged by this Berth alone
     if (released !== undefined) scope.add(released);
-    // Every kind: what this Berth detected itself before the server had an agent is the agents' to judge now.
-    const { resolved } = deps.center.reconcileMany(scope, 'all', conditions);
+    // Every monitored kind: what this Berth detected itself before the server had an agent is the agents' to judge now.
+    const { resolved } = deps.center.reconcileMany(scope, MONITORED_KINDS, conditions);
     for (const alert of resolved) {
       // A lost server the desktop itself had restored (before its agent ran) is rebalanced as before.
       const state = alert.serverId === null ? undefined : states.get(alert.serverId);

@@ -1,8 +1,8 @@
 /**
  * Pre-build checks: pure functions from what analysis found to findings with stable codes and actionable messages.
  */
-import type { CheckFinding, Dependency, EnvFiles, ReferencedFile, SourceLocation } from '../../../../shared/project';
-import { normalizeName, pythonSatisfies } from './envfiles';
+import type { CheckFinding, Dependency, ReferencedFile, SourceLocation } from '../../../../shared/project';
+import { normalizeName } from './envfiles';
 import type { TransformedCell } from './transform';
 
 export const cellName = (cell: number) => `cell ${cell + 1}`;
@@ -98,12 +98,12 @@ export function syntaxFinding(loc: SourceLocation, message: string): CheckFindin
   };
 }
 
-export function pythonVersionFindings(env: EnvFiles, version: string, interpreter: string): CheckFinding[] {
+/** Python version requests of the project's files, each with whether the interpreter meets it (null: unreadable). */
+export function pythonVersionFindings(requests: { file: string; value: string; satisfied: boolean | null }[], version: string, interpreter: string): CheckFinding[] {
   const out: CheckFinding[] = [];
   const [maj, min] = version.split('.');
-  for (const req of env.python) {
-    const ok = pythonSatisfies(version, req.value);
-    if (ok !== false) continue;
+  for (const req of requests) {
+    if (req.satisfied !== false) continue;
     const asked = req.file.endsWith('pyproject.toml') ? `requires-python ${req.value}` : `Python ${req.value.replace(/^=+/, '')}`;
     out.push({
       code: 'python-version-mismatch',
@@ -117,6 +117,16 @@ export function pythonVersionFindings(env: EnvFiles, version: string, interprete
     });
   }
   return out;
+}
+
+export function invalidRequirementFinding(loc: SourceLocation, raw: string, error: string): CheckFinding {
+  return {
+    code: 'requirement-invalid',
+    severity: 'warning',
+    subject: raw,
+    location: loc,
+    message: `${where(loc)}: \`${raw}\` is not a valid requirement (${error}), so Berth leaves it out; pip would refuse it too. Write it as \`name==version\` (PEP 508), then analyse again.`,
+  };
 }
 
 export function fileFindings(refs: ReferencedFile[], dependencies: Dependency[]): CheckFinding[] {

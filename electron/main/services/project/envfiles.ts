@@ -3,50 +3,27 @@ import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { BerthError } from '../../../../shared/errors';
-import type { EnvFiles, RequirementEntry } from '../../../../shared/project';
+import type { EnvFiles } from '../../../../shared/project';
 import { toPosix } from './discover';
+import type { RequirementText } from './requirements';
 
 /** PEP 503 normalised distribution name. */
 export function normalizeName(name: string): string {
   return name.toLowerCase().replace(/[-_.]+/g, '-');
 }
 
-const REQ_RE = /^([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?:\[([^\]]*)\])?\s*(.*)$/;
-
 /**
- * Parses one PEP 508 requirement (`pandas>=1.5`, `scikit-learn==1.2.1 ; python_version>"3.8"`, `pkg[extra] @ url`).
- * Returns null for lines that are not requirements (options, URLs without a name).
+ * The PEP 508 text of a pip argument or requirements-file line; null for options and comments, and for a URL or path
+ * that does not name its project with `#egg=` (pip's convention, which PEP 508 lacks).
  */
-export function parseRequirement(raw: string, file: string, line: number | null): RequirementEntry | null {
+export function pep508Text(raw: string): string | null {
   const text = raw.trim();
   if (!text || text.startsWith('-') || text.startsWith('#')) return null;
-  // bare URLs / paths: only usable with #egg=name
-  if (/^(git\+|hg\+|svn\+|bzr\+|https?:|file:|\.{0,2}\/)/.test(text)) {
-    const egg = /[#&]egg=([A-Za-z0-9._-]+)/.exec(text);
-    if (!egg) return null;
-    return { name: normalizeName(egg[1]), rawName: egg[1], specifier: '', extras: [], marker: null, raw: text, file, line };
-  }
-  const [reqPart, ...markerParts] = text.split(';');
-  const marker = markerParts.length ? markerParts.join(';').trim() || null : null;
-  const m = REQ_RE.exec(reqPart.trim());
-  if (!m) return null;
-  const [, rawName, extras, rest] = m;
-  let specifier = rest.trim();
-  if (specifier.startsWith('@')) specifier = ''; // direct reference: keep `raw`, no version
-  specifier = specifier.replace(/^\((.*)\)$/, '$1').replace(/\s+/g, '');
-  return {
-    name: normalizeName(rawName),
-    rawName,
-    specifier,
-    extras: extras ? extras.split(',').map((s) => s.trim()).filter(Boolean) : [],
-    marker,
-    raw: text,
-    file,
-    line,
-  };
+  if (!/^(git\+|hg\+|svn\+|bzr\+|https?:|file:|\.{0,2}\/)/.test(text)) return text;
+  return /[#&]egg=([A-Za-z0-9._-]+)/.exec(text)?.[1] ?? null;
 }
 
-/** The exact version of an `==X` specifier (not `==X.*`), else null. */
+/** The exact version of an `==X` specifier as packaging writes it (not `==X.*`), else null. */
 export function exactVersion(specifier: string): string | null {
   const m = /^===?([^,*;\s]+)$/.exec(specifier.trim());
   return m ? m[1] : null;
@@ -61,12 +38,12 @@ async function readText(full: string): Promise<string | null> {
 }
 
 /** requirements.txt with `-r other.txt` includes (inside the project only), comments and options removed. */
-export async function parseRequirementsFile(root: string, rel: string, seen = new Set<string>()): Promise<RequirementEntry[]> {
+export async function parseRequirementsFile(root: string, rel: string, seen = new Set<string>()): Promise<RequirementText[]> {
   if (seen.has(rel)) return [];
   seen.add(rel);
   const text = await readText(path.join(root, rel));
   if (text === null) return [];
-  const out: RequirementEntry[] = [];
+  const out: RequirementText[] = [];
   const lines = text.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
     let line = lines[i];
@@ -80,7 +57,7 @@ export async function parseRequirementsFile(root: string, rel: string, seen = ne
       if (!target.startsWith('..')) out.push(...(await parseRequirementsFile(root, target, seen)));
       continue;
     }
-    const req = parseRequirement(line.replace(/\s--hash=\S+/g, ''), rel, i + 1);
+    const req = requirementText(line.replace(/\s--hash=\S+/g, ''), rel, i + 1);
     if (req) out.push(req);
   }
   return out;
@@ -140,12 +117,20 @@ function invalidFile(file: string, err: unknown): BerthError {
   );
 }
 
+/** What the environment files say; their requirements are still text, for the helper to read with `packaging`. */
+export type EnvFileContents = Omit<EnvFiles, 'requirements'> & { requirementTexts: RequirementText[] };
+
+function requirementText(raw: string, file: string, line: number | null): RequirementText | null {
+  const text = pep508Text(raw);
+  return text === null ? null : { text, raw: raw.trim(), location: line ? { file, line } : { file } };
+}
+
 /** Reads all environment files. Throws BerthError ProjectInvalid for unparseable TOML/YAML. */
-export async function readEnvFiles(root: string, names: EnvFileNames): Promise<EnvFiles> {
-  const env: EnvFiles = { found: [], requirements: [], python: [], aptPackages: [], conda: null };
+export async function readEnvFiles(root: string, names: EnvFileNames): Promise<EnvFileContents> {
+  const env: EnvFileContents = { found: [], requirementTexts: [], python: [], aptPackages: [], conda: null };
   for (const f of names.requirements) {
     env.found.push(f);
-    env.requirements.push(...(await parseRequirementsFile(root, f)));
+    env.requirementTexts.push(...(await parseRequirementsFile(root, f)));
   }
 
   if (names.pyproject) {
@@ -161,8 +146,8 @@ export async function readEnvFiles(root: string, names: EnvFileNames): Promise<E
     if (Array.isArray(project.dependencies)) {
       for (const d of project.dependencies) {
         if (typeof d !== 'string') continue;
-        const req = parseRequirement(d, names.pyproject, null);
-        if (req) env.requirements.push(req);
+        const req = requirementText(d, names.pyproject, null);
+        if (req) env.requirementTexts.push(req);
       }
     }
     if (typeof project['requires-python'] === 'string') env.python.push({ file: names.pyproject, value: project['requires-python'] });
@@ -178,7 +163,7 @@ export async function readEnvFiles(root: string, names: EnvFileNames): Promise<E
         }
         // poetry's ^/~ ranges are not pip syntax: keep exact pins only
         const exact = /^\d[\w.+!-]*$/.test(version) ? `==${version}` : version.startsWith('==') ? version : '';
-        env.requirements.push({ name: normalizeName(name), rawName: name, specifier: exact, extras: [], marker: null, raw: `${name} ${version}`.trim(), file: names.pyproject, line: null });
+        env.requirementTexts.push({ text: `${name}${exact}`, raw: `${name} ${version}`.trim(), location: { file: names.pyproject } });
       }
     }
   }
@@ -206,8 +191,8 @@ export async function readEnvFiles(root: string, names: EnvFileNames): Promise<E
       } else if (dep && typeof dep === 'object' && Array.isArray((dep as { pip?: unknown }).pip)) {
         for (const p of (dep as { pip: unknown[] }).pip) {
           if (typeof p !== 'string') continue;
-          const req = parseRequirement(p, names.environment, null);
-          if (req) env.requirements.push(req);
+          const req = requirementText(p, names.environment, null);
+          if (req) env.requirementTexts.push(req);
         }
       }
     }
@@ -240,83 +225,4 @@ export async function readEnvFiles(root: string, names: EnvFileNames): Promise<E
       .filter(Boolean);
   }
   return env;
-}
-
-// ------------------------------------------------------------------------------------------ versions
-
-function parts(v: string): number[] {
-  return v.split('.').map((x) => Number.parseInt(x, 10) || 0);
-}
-
-function cmp(a: number[], b: number[]): number {
-  const n = Math.max(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const d = (a[i] ?? 0) - (b[i] ?? 0);
-    if (d) return d;
-  }
-  return 0;
-}
-
-/**
- * Does `version` (e.g. 3.11.2) satisfy a Python version request as written in .python-version ("3.9", "pypy3.9"),
- * runtime.txt ("3.9.18"), environment.yml ("=3.9", ">=3.8,<3.12", "3.9.*") or requires-python (">=3.8")?
- * Returns null when the request can't be understood (e.g. a pyenv virtualenv name).
- */
-export function pythonSatisfies(version: string, request: string): boolean | null {
-  const v = parts(version);
-  const clauses = request
-    .replace(/\s+/g, '')
-    .split(/[,|]/)
-    .map((c) => {
-      const conda = /^=?(\d[\d.]*\*?)=[^=]+$/.exec(c); // conda `=3.9.7=h12345_0`: drop the build string
-      return conda ? `=${conda[1]}` : c;
-    })
-    .filter(Boolean);
-  if (!clauses.length) return null;
-  let understood = false;
-  for (const clause of clauses) {
-    const m = /^(~=|===|==|!=|>=|<=|>|<|=|\^|~)?(?:[a-z]*?)(\d+(?:\.\d+)*)(\.?\*)?(?:[-\w.]*)?$/i.exec(clause);
-    if (!m) continue;
-    understood = true;
-    const [, op = '', num, star] = m;
-    const want = parts(num);
-    const prefix = (n: number) => cmp(v.slice(0, n), want.slice(0, n)) === 0;
-    let ok: boolean;
-    switch (op) {
-      case '':
-      case '=':
-      case '~':
-        ok = prefix(want.length);
-        break;
-      case '==':
-      case '===':
-        ok = star ? prefix(want.length) : want.length < 3 ? prefix(want.length) : cmp(v, want) === 0;
-        break;
-      case '!=':
-        ok = !prefix(want.length);
-        break;
-      case '>=':
-        ok = cmp(v, want) >= 0;
-        break;
-      case '<=':
-        ok = cmp(v, want) <= 0 || prefix(want.length);
-        break;
-      case '>':
-        ok = cmp(v, want) > 0 && !prefix(want.length);
-        break;
-      case '<':
-        ok = cmp(v, want) < 0;
-        break;
-      case '~=':
-        ok = cmp(v, want) >= 0 && prefix(Math.max(1, want.length - 1));
-        break;
-      case '^':
-        ok = cmp(v, want) >= 0 && v[0] === want[0];
-        break;
-      default:
-        ok = true;
-    }
-    if (!ok) return false;
-  }
-  return understood ? true : null;
 }

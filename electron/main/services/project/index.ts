@@ -10,6 +10,7 @@ import { BerthError } from '../../../../shared/errors';
 import type {
   AnalyzeOptions,
   CheckFinding,
+  EnvFiles,
   InterpreterInfo,
   NotebookFunction,
   NotebookInfo,
@@ -34,11 +35,12 @@ import {
 import { type DeclaredRequirement, type ImportEntry, type ImportRef, resolveDependencies } from './dependencies';
 import { isLfsPointer, scanProject, slugify, toPosix } from './discover';
 import { readProjectFile } from './project-file';
-import { findEnvFiles, parseRequirement, readEnvFiles } from './envfiles';
+import { findEnvFiles, pep508Text, readEnvFiles } from './envfiles';
 import { findInterpreter, type InterpreterLookup, systemLookup } from './interpreter';
 import { buildModule, type CellPlan } from './module';
 import { type NotebookCell, type ParsedNotebook, parseNotebook } from './notebook';
 import { callHelper, defaultHelperDir, HelperTimeout, type RunPython, spawnPython, tail } from './python';
+import { readRequirements, type RequirementText } from './requirements';
 import { transformCell, type TransformedCell } from './transform';
 
 export { spawnPython, type RunPython, type RunPythonRequest, type RunPythonResult } from './python';
@@ -266,14 +268,14 @@ export function createProjectService(deps: ProjectServiceDeps = {}): ProjectServ
 
     // ------------------------------------------------------------------ environment files + interpreter
     const envNames = await findEnvFiles(root, [...new Set([notebookDirRel, '.'])]);
-    const envFiles = await readEnvFiles(root, envNames);
+    const { requirementTexts, ...envContents } = await readEnvFiles(root, envNames);
     const choice = await findInterpreter(
-      { root, notebookDir, override: opts.interpreter, condaEnvName: envFiles.conda?.name ?? null, kernelName: nb.kernelspec?.name ?? null },
+      { root, notebookDir, override: opts.interpreter, condaEnvName: envContents.conda?.name ?? null, kernelName: nb.kernelspec?.name ?? null },
       lookup,
     );
     const interpreter = await probe(choice.path, choice.source, root);
     const py = interpreter.path;
-    const helperCall = async <T>(command: 'code' | 'imports' | 'pickles', input: unknown): Promise<T> => {
+    const helperCall = async <T>(command: 'code' | 'imports' | 'pickles' | 'requirements', input: unknown): Promise<T> => {
       try {
         return (await callHelper<T>(run, helper(), { interpreter: py, command, input, cwd: root, timeoutMs: analysisMs })).result;
       } catch (err) {
@@ -443,24 +445,26 @@ export function createProjectService(deps: ProjectServiceDeps = {}): ProjectServ
     for (const f of toInspect) f.pickle = pickleByPath.get(f.projectPath!) ?? null;
 
     // ------------------------------------------------------------------ dependencies
-    const declared: DeclaredRequirement[] = [];
+    const pipTexts: (RequirementText & { why: string })[] = [];
     for (const c of nb.cells) {
       if (c.cellType !== 'code' || c.tags.includes('skip-deploy')) continue;
       for (const spec of transformed.get(c.index)!.pip) {
-        const req = parseRequirement(spec.spec, chosen, spec.line);
-        if (!req) continue;
-        declared.push({
-          name: req.name,
-          rawName: req.rawName,
-          specifier: req.specifier,
-          extras: req.extras,
-          marker: req.marker,
-          source: 'pip-magic',
-          why: `%${spec.manager} in ${cellName(c.index)}`,
-          location: { file: chosen, cell: c.index, line: spec.line },
-        });
+        const text = pep508Text(spec.spec);
+        if (text) pipTexts.push({ text, raw: spec.spec, location: { file: chosen, cell: c.index, line: spec.line }, why: `%${spec.manager} in ${cellName(c.index)}` });
       }
     }
+    const reading = await readRequirements(helperCall, py, [...pipTexts, ...requirementTexts], {
+      version: interpreter.version,
+      requests: envContents.python.map((p) => p.value),
+    });
+    findings.push(...reading.findings);
+    const envFiles: EnvFiles = { ...envContents, requirements: reading.requirements.slice(pipTexts.length).filter((r) => r !== null) };
+    const declared: DeclaredRequirement[] = [];
+    reading.requirements.slice(0, pipTexts.length).forEach((req, i) => {
+      if (!req) return;
+      const { why, location } = pipTexts[i];
+      declared.push({ name: req.name, rawName: req.rawName, specifier: req.specifier, extras: req.extras, marker: req.marker, source: 'pip-magic', why, location });
+    });
     for (const r of envFiles.requirements) {
       const source = r.file.endsWith('pyproject.toml') ? 'pyproject' : /environment\.ya?ml$/.test(r.file) ? 'environment' : 'requirements';
       declared.push({
@@ -511,7 +515,8 @@ export function createProjectService(deps: ProjectServiceDeps = {}): ProjectServ
       if (referenced.has(rel)) continue;
       if (await isLfsPointer(path.join(root, rel))) findings.push(lfsFinding(rel, undefined, false));
     }
-    findings.push(...pythonVersionFindings(envFiles, interpreter.version, py));
+    const pythonRequests = envFiles.python.map((request, i) => ({ ...request, satisfied: reading.python[i] }));
+    findings.push(...pythonVersionFindings(pythonRequests, interpreter.version, py));
 
     // ------------------------------------------------------------------ sample
     let sample: SampleIO | null = null;

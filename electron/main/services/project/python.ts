@@ -150,7 +150,7 @@ export const HELPER_SCRIPT = 'berth_project.py';
 
 export interface HelperCall {
   interpreter: string;
-  command: 'probe' | 'code' | 'imports' | 'pickles' | 'sample';
+  command: 'probe' | 'code' | 'imports' | 'pickles' | 'requirements' | 'sample';
   input: unknown;
   cwd: string;
   timeoutMs: number;

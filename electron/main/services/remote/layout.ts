@@ -81,6 +81,8 @@ export const groupPaths = (layout: ServerLayout, group: string) => {
 export const groupsDir = (layout: ServerLayout) => `${layout.berthDir}/groups`;
 /** The server's own identity, made once by the first Berth that attaches it. */
 export const serverIdentityPath = (layout: ServerLayout) => `${layout.berthDir}/server.json`;
+/** The gateway's certificate, its key and the group CA (root-only; the gateway re-reads them as it does routes.json). */
+export const gatewayTlsDir = (layout: ServerLayout) => `${layout.berthDir}/gateway/tls`;
 /** What the agent reports, rewritten every second (docs/AGENT.md, "The view"). */
 export const agentViewPath = (layout: ServerLayout) => `${layout.berthDir}/agent/view.json`;
 /** A lock on a server: its folder, and what berth-shell's lock verbs call it (`lock <model>`, `group-lock <group>`). */

@@ -1,4 +1,6 @@
 import { BerthError } from '../../../../shared/errors';
+import { groupPlatforms, platformOfArch } from '../../../../shared/platform';
+import type { GatewaySettings } from '../../../../shared/group-state';
 import type { GroupView } from '../../../../shared/servers';
 import type { Db } from '../store/database';
 
@@ -15,6 +17,8 @@ export interface ServerRow {
   host_key_fingerprint: string;
   /** The identity the server keeps itself (services/groups); null until Berth first reached it. */
   uid: string | null;
+  /** Docker's Architecture as the server's facts last said (x86_64, aarch64); null until Berth read them. */
+  arch: string | null;
 }
 
 export interface NewServerRow {
@@ -37,8 +41,16 @@ interface GroupRow {
   changedBy: string | null;
   changedAt: string | null;
   refreshedAt: string | null;
+  gatewaySettings: string | null;
 }
-const GROUP_COLUMNS = 'id, name, replicas, state_revision AS revision, state_by AS changedBy, state_at AS changedAt, refreshed_at AS refreshedAt';
+const GROUP_COLUMNS =
+  'id, name, replicas, state_revision AS revision, state_by AS changedBy, state_at AS changedAt, refreshed_at AS refreshedAt, gateway_settings AS gatewaySettings';
+
+/** A group's HTTPS and binding settings, with the defaults of a group made before Berth served HTTPS. */
+function gatewayView(json: string | null): Pick<GroupView, 'tls' | 'listen' | 'authority'> {
+  const settings: GatewaySettings = json ? JSON.parse(json) : {};
+  return { tls: settings.tls ?? 'off', listen: settings.listen ?? 'all', authority: settings.authority ?? null };
+}
 
 const isUniqueViolation = (err: unknown) => err instanceof Error && /UNIQUE constraint failed/.test(err.message);
 
@@ -53,6 +65,7 @@ export function createServerRegistry(db: Db, now: () => Date = () => new Date())
     ),
     remove: db.prepare('DELETE FROM servers WHERE id = ?'),
     setUid: db.prepare('UPDATE servers SET uid = ? WHERE id = ?'),
+    setArch: db.prepare('UPDATE servers SET arch = ? WHERE id = ?'),
     setKey: db.prepare("UPDATE servers SET auth = 'key', key_secret_id = ?, key_origin = ? WHERE id = ?"),
     byUid: db.prepare<[string], ServerRow>('SELECT * FROM servers WHERE uid = ?'),
     groupsOfServer: db.prepare<[number], { name: string }>(
@@ -61,8 +74,12 @@ export function createServerRegistry(db: Db, now: () => Date = () => new Date())
     groups: db.prepare<[], GroupRow>(`SELECT ${GROUP_COLUMNS} FROM server_groups ORDER BY name`),
     groupById: db.prepare<[number], GroupRow>(`SELECT ${GROUP_COLUMNS} FROM server_groups WHERE id = ?`),
     groupByName: db.prepare<[string], GroupRow>(`SELECT ${GROUP_COLUMNS} FROM server_groups WHERE name = ?`),
-    members: db.prepare<[number], { server_id: number }>('SELECT server_id FROM server_group_members WHERE group_id = ? ORDER BY server_id'),
-    insertGroup: db.prepare<[string, number, string], { id: number }>('INSERT INTO server_groups (name, replicas, created_at) VALUES (?, ?, ?) RETURNING id'),
+    members: db.prepare<[number], { server_id: number; name: string; arch: string | null }>(
+      'SELECT m.server_id, s.name, s.arch FROM server_group_members m JOIN servers s ON s.id = m.server_id WHERE m.group_id = ? ORDER BY m.server_id',
+    ),
+    insertGroup: db.prepare<[string, number, string, string], { id: number }>(
+      'INSERT INTO server_groups (name, replicas, created_at, gateway_settings) VALUES (?, ?, ?, ?) RETURNING id',
+    ),
     updateGroup: db.prepare('UPDATE server_groups SET replicas = ? WHERE id = ?'),
     removeGroup: db.prepare('DELETE FROM server_groups WHERE id = ?'),
     clearMembers: db.prepare('DELETE FROM server_group_members WHERE group_id = ?'),
@@ -75,8 +92,10 @@ export function createServerRegistry(db: Db, now: () => Date = () => new Date())
     return row;
   }
 
-  function toGroup(row: GroupRow): GroupView {
-    return { ...row, serverIds: statements.members.all(row.id).map((m) => m.server_id) };
+  function toGroup({ gatewaySettings, ...row }: GroupRow): GroupView {
+    const members = statements.members.all(row.id);
+    const platforms = groupPlatforms(members.map((m) => ({ name: m.name, platform: platformOfArch(m.arch) })));
+    return { ...row, serverIds: members.map((m) => m.server_id), ...platforms, ...gatewayView(gatewaySettings) };
   }
 
   function group(idOrName: number | string): GroupView {
@@ -96,6 +115,8 @@ export function createServerRegistry(db: Db, now: () => Date = () => new Date())
       }
       statements.setUid.run(uid, id);
     },
+    /** What the server's facts said of its architecture (kept, so a group's platform is known before it is reached). */
+    setArch: (id: number, arch: string) => void statements.setArch.run(arch, id),
     /** Logs in with another stored key from now on. */
     setKey(id: number, keySecretId: number, keyOrigin: string): void {
       statements.setKey.run(keySecretId, keyOrigin, id);
@@ -118,9 +139,10 @@ export function createServerRegistry(db: Db, now: () => Date = () => new Date())
     },
     groups: () => statements.groups.all().map(toGroup),
     group,
-    createGroup(name: string, replicas: number): GroupView {
+    /** `gateway`: what its first revision says of HTTPS and binding (none: the defaults of a group made before HTTPS). */
+    createGroup(name: string, replicas: number, gateway: GatewaySettings = {}): GroupView {
       try {
-        return group(statements.insertGroup.get(name, replicas, now().toISOString())!.id);
+        return group(statements.insertGroup.get(name, replicas, now().toISOString(), JSON.stringify(gateway))!.id);
       } catch (err) {
         if (isUniqueViolation(err)) throw new BerthError('Conflict', `A group named "${name}" already exists`);
         throw err;

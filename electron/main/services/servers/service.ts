@@ -1,7 +1,10 @@
 import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { utils as ssh2Utils } from 'ssh2';
 import { BerthError } from '../../../../shared/errors';
 import type { ServerLogin } from '../../../../shared/identity';
-import { AddServer, SwitchKey, type PresentedHostKey, type ServerFacts, type ServerView, type SwitchKeyResult } from '../../../../shared/servers';
+import { AddServer, type ServerAuth, SwitchKey, type PresentedHostKey, type ServerFacts, type ServerView, type SwitchKeyResult } from '../../../../shared/servers';
 import type { SecretStore } from '../access/secrets';
 import { connectSsh, type SshConnection, type SshTarget } from '../transport/ssh';
 import { command } from '../remote/command';
@@ -35,6 +38,12 @@ export function createServersService(deps: { registry: ServerRegistry; secrets: 
     }
     const stored = JSON.parse(secrets.get(row.key_secret_id!)) as { privateKey: string; passphrase?: string };
     return { ...base, ...stored };
+  }
+
+  /** Facts just read: shown by the views, and the architecture kept for the group's platform. */
+  function remember(id: number, ssh: SshConnection, facts: ServerFacts): void {
+    live.set(id, { state: 'up', lastError: null, facts, login: loginOf(ssh) });
+    registry.setArch(id, facts.arch);
   }
 
   const pool = createConnectionPool((id) => {
@@ -78,7 +87,7 @@ export function createServersService(deps: { registry: ServerRegistry; secrets: 
     const credentials =
       auth.type === 'agent'
         ? { agent: deps.agentSocket ?? missingAgent() }
-        : { privateKey: auth.type === 'keyFile' ? await readKey(auth.path) : auth.privateKey, passphrase: auth.passphrase };
+        : { privateKey: await privateKeyOf(auth), passphrase: auth.passphrase };
     const target: SshTarget = { host: server.host, port: server.port, username: server.username, ...credentials };
     // Prove key and host key now, so nothing unusable is ever registered.
     const ssh = await connectSsh(target, { expectedFingerprint: server.hostKeyFingerprint });
@@ -93,11 +102,11 @@ export function createServersService(deps: { registry: ServerRegistry; secrets: 
         username: server.username,
         auth: auth.type === 'agent' ? 'agent' : 'key',
         keySecretId: secretId,
-        keyOrigin: auth.type === 'agent' ? 'ssh-agent' : auth.type === 'keyFile' ? auth.path : auth.origin,
+        keyOrigin: auth.type === 'agent' ? 'ssh-agent' : auth.type === 'keyFile' ? expandHome(auth.path) : auth.origin,
         hostKeyType: ssh.hostKey.keyType,
         hostKeyFingerprint: ssh.hostKey.fingerprint,
       });
-      live.set(row.id, { state: 'up', lastError: null, facts, login: loginOf(ssh) });
+      remember(row.id, ssh, facts);
       return view(row);
     } finally {
       ssh.close();
@@ -110,7 +119,8 @@ export function createServersService(deps: { registry: ServerRegistry; secrets: 
    */
   async function switchKey(input: SwitchKey): Promise<SwitchKeyResult> {
     const { serverIds, auth } = SwitchKey.parse(input);
-    const privateKey = await readKey(auth.path);
+    const keyPath = expandHome(auth.path);
+    const privateKey = await readKey(keyPath, auth.passphrase);
     const checked = await Promise.all(
       serverIds.map(async (id) => {
         const row = registry.get(id);
@@ -124,7 +134,7 @@ export function createServersService(deps: { registry: ServerRegistry; secrets: 
     );
     const secret = JSON.stringify({ privateKey, passphrase: auth.passphrase });
     for (const { row, login } of checked) {
-      registry.setKey(row.id, secrets.put(`ssh-key:${row.name}`, secret), auth.path);
+      registry.setKey(row.id, secrets.put(`ssh-key:${row.name}`, secret), keyPath);
       if (row.key_secret_id !== null) secrets.delete(row.key_secret_id);
       pool.invalidate(row.id);
       live.set(row.id, { ...(live.get(row.id) ?? { state: 'up', lastError: null, facts: null }), login });
@@ -137,13 +147,22 @@ export function createServersService(deps: { registry: ServerRegistry; secrets: 
     const row = registry.get(id);
     try {
       const ssh = await pool.get(id, { attempts: 1 });
-      const facts = await readServerFacts(ssh);
-      live.set(id, { state: 'up', lastError: null, facts, login: loginOf(ssh) });
+      remember(id, ssh, await readServerFacts(ssh));
     } catch (err) {
       pool.invalidate(id);
       live.set(id, { state: 'down', lastError: BerthError.from(err).message, facts: live.get(id)?.facts ?? null });
     }
     return view(row);
+  }
+
+  /** The server's facts, read again when those at hand are older than `maxAgeMs` (a deploy checks the platform with them). */
+  async function facts(id: number, maxAgeMs = 60_000): Promise<ServerFacts> {
+    const known = live.get(id)?.facts;
+    if (known && Date.now() - Date.parse(known.checkedAt) < maxAgeMs) return known;
+    const ssh = await pool.get(id);
+    const fresh = await readServerFacts(ssh);
+    remember(id, ssh, fresh);
+    return fresh;
   }
 
   /** A cheap liveness check of every server, bounded in time even when a link is cut silently. */
@@ -185,7 +204,7 @@ export function createServersService(deps: { registry: ServerRegistry; secrets: 
     return registry.list().map(view);
   }
 
-  return { list, probeHostKey, add, switchKey, test, ping, remove, connection: pool.get, openDedicated, close: pool.closeAll, registry };
+  return { list, probeHostKey, add, switchKey, test, facts, ping, remove, connection: pool.get, openDedicated, close: pool.closeAll, registry };
 }
 
 /** What a switch of login keys means for the user: as whom Berth acts now, and whether the root key is still needed. */
@@ -214,12 +233,38 @@ function missingAgent(): never {
   throw new BerthError('SshAuthError', 'ssh-agent was chosen but SSH_AUTH_SOCK is not set for Berth: start an agent or pick a key file');
 }
 
-async function readKey(path: string): Promise<string> {
+/** `~` and `~/…` name the home folder, as in a shell (the key field suggests `~/.ssh/id_ed25519`). */
+function expandHome(path: string): string {
+  if (path === '~') return homedir();
+  return path.startsWith('~/') ? join(homedir(), path.slice(2)) : path;
+}
+
+/** The text of a key file or a given key, checked before any connection is tried. */
+function privateKeyOf(auth: Exclude<ServerAuth, { type: 'agent' }>): Promise<string> {
+  if (auth.type === 'keyFile') return readKey(expandHome(auth.path), auth.passphrase);
+  checkKey(auth.privateKey, auth.passphrase, `from ${auth.origin}`);
+  return Promise.resolve(auth.privateKey);
+}
+
+async function readKey(path: string, passphrase: string | undefined): Promise<string> {
   const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
     throw new BerthError('ValidationError', `Cannot read the private key ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
   });
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) {
     throw new BerthError('ValidationError', `${path} is not a private key file (did you pick the .pub file?)`);
   }
+  checkKey(text, passphrase, path);
   return text;
+}
+
+/** ssh2 would only say "Cannot parse privateKey: …" once connecting: tell a missing or wrong passphrase apart first. */
+function checkKey(privateKey: string, passphrase: string | undefined, which: string): void {
+  const parsed = ssh2Utils.parseKey(privateKey, passphrase);
+  if (!(parsed instanceof Error)) return;
+  if (/no passphrase given/.test(parsed.message)) throw new BerthError('SshAuthError', `The private key ${which} is encrypted: give its passphrase.`);
+  if (/bad passphrase/i.test(parsed.message)) throw new BerthError('SshAuthError', `Wrong passphrase for the private key ${which}.`);
+  throw new BerthError(
+    'ValidationError',
+    `The private key ${which} cannot be read (${parsed.message}). Berth reads OpenSSH and PEM keys; \`ssh-keygen -p -f <file>\` rewrites a key in OpenSSH's format.`,
+  );
 }

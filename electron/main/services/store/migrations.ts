@@ -373,4 +373,21 @@ export const migrations: Migration[] = [
       ALTER TABLE secrets ADD COLUMN cipher TEXT;
     `,
   },
+  {
+    version: 11,
+    sql: `
+      -- Platforms (linux/amd64, linux/arm64): each server's Docker architecture as its facts last said (a group's
+      -- platform is known without reaching its servers), and what each build's image was built for.
+      ALTER TABLE servers ADD COLUMN arch TEXT;
+      ALTER TABLE builds ADD COLUMN platform TEXT;
+    `,
+  },
+  {
+    version: 12,
+    sql: `
+      -- HTTPS and binding (group settings tls, listen, authority) as the group state last said, JSON; for a group not
+      -- yet published, what it was created with (new groups serve HTTPS only). NULL: a group made before HTTPS.
+      ALTER TABLE server_groups ADD COLUMN gateway_settings TEXT;
+    `,
+  },
 ];

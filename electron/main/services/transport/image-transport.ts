@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import type Docker from 'dockerode';
 import { BerthError } from '../../../../shared/errors';
+import { imagePlatform } from '../../../../shared/platform';
 import type { ImageTransferPhase, ImageTransferProgress, ImageTransferStats } from '../../../../shared/transport-progress';
 import { createRepacker } from './image-archive';
 import { LoadChannel, fanOut } from './image-channel';
@@ -99,6 +100,14 @@ export function createImageTransport(deps: ImageTransportDeps) {
   /** The local image id a reference names (recorded with a deployed version). */
   async function localId(ref: string): Promise<string> {
     return (await inspectLocal(ref)).id;
+  }
+
+  /** What the local image was built for (checked against the servers' platform before anything is sent). */
+  async function localPlatform(ref: string): Promise<string> {
+    const info = await deps.docker.getImage(ref).inspect().catch((err: unknown) => {
+      throw localError(err, ref);
+    });
+    return imagePlatform(info);
   }
 
   /** Whether a server has exactly this image under this reference. */
@@ -342,7 +351,7 @@ export function createImageTransport(deps: ImageTransportDeps) {
     }
   }
 
-  return { send, present, localId };
+  return { send, present, localId, localPlatform };
 }
 export type ImageTransport = ReturnType<typeof createImageTransport>;
 
@@ -353,6 +362,7 @@ export type ImageTransport = ReturnType<typeof createImageTransport>;
 export function asImageSender(transport: ImageTransport) {
   return {
     localId: transport.localId,
+    localPlatform: transport.localPlatform,
     present: (serverId: number, ref: string) => transport.present(serverId, ref),
     send: (
       ref: string,

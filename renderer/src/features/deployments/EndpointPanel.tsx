@@ -1,5 +1,9 @@
+import { useState } from 'react';
 import type { ModelView } from '../../../../shared/deploy';
 import { useDeployments } from './store';
+
+/** The file name clients keep the group CA in; the snippets refer to it. */
+const caFileOf = (model: ModelView) => (model.tls?.mode === 'https' ? `berth-${model.tls.group}-ca.pem` : null);
 
 /** Where clients call the model: every server's gateway, by version and by alias, with copyable snippets. */
 export function EndpointPanel() {
@@ -8,6 +12,7 @@ export function EndpointPanel() {
   const aliases = [...new Set(model.versions.flatMap((v) => v.aliases))];
   const live = model.versions.filter((v) => v.state === 'live').map((v) => `v${v.number}`);
   const auth = model.public ? '' : ` \\\n  -H "Authorization: Bearer $BERTH_API_KEY"`;
+  const caFile = caFileOf(model);
   return (
     <section className="card" aria-label="Endpoints" data-testid="endpoints">
       <h2>Endpoints</h2>
@@ -28,12 +33,43 @@ export function EndpointPanel() {
           ))}
         </tbody>
       </table>
+      <Transport model={model} />
       <h3>curl</h3>
-      <pre className="snippet">{`curl -s ${model.endpoints[0].baseUrl}/latest/predict${auth} \\\n  -H 'Content-Type: application/json' \\\n  -d '{"inputs": <your input as JSON>}'`}</pre>
+      <pre className="snippet">{`curl -s${caFile ? ` --cacert ${caFile}` : ''} ${model.endpoints[0].baseUrl}/latest/predict${auth} \\\n  -H 'Content-Type: application/json' \\\n  -d '{"inputs": <your input as JSON>}'`}</pre>
       <h3>Python (fails over between the servers)</h3>
       <pre className="snippet" data-testid="python-snippet">{pythonSnippet(model)}</pre>
       {!model.public && <p className="muted small">Create an API key on the Access page; the model is private until you make it public.</p>}
     </section>
+  );
+}
+
+/** HTTPS: the group CA to download or copy, which every client trusts; plain HTTP: the warning that keys travel in clear. */
+function Transport({ model }: { model: ModelView }) {
+  const [copied, setCopied] = useState<'no' | 'yes' | 'failed'>('no');
+  const tls = model.tls;
+  if (!tls) return null;
+  if (tls.mode === 'off') {
+    return (
+      <p className="warn" data-testid="plain-http-warning">
+        Group {tls.group} serves plain HTTP: API keys and predictions cross the network unencrypted. An admin switches it to HTTPS on the Servers page
+        (or <code>berth groups tls {tls.group} https</code>).
+      </p>
+    );
+  }
+  if (!tls.authority) return <p className="muted small">Group {tls.group} serves HTTPS; its certificate authority is made with its first server certificate.</p>;
+  const authority = tls.authority;
+  const copy = () => navigator.clipboard.writeText(authority).then(() => setCopied('yes'), () => setCopied('failed'));
+  return (
+    <div data-testid="group-ca">
+      <p className="muted small">
+        Served over HTTPS with certificates of group {tls.group}'s own authority: clients trust it with this file (also <code>berth groups ca {tls.group}</code>).
+      </p>
+      <a href={`data:application/x-pem-file;charset=utf-8,${encodeURIComponent(authority)}`} download={caFileOf(model)!}>
+        Download {caFileOf(model)}
+      </a>{' '}
+      <button onClick={copy}>{copied === 'yes' ? 'Copied' : 'Copy the CA certificate'}</button>
+      {copied === 'failed' && <p className="bad small">The clipboard is not available here: download the file instead.</p>}
+    </div>
   );
 }
 
@@ -45,6 +81,8 @@ export function EndpointPanel() {
 function pythonSnippet(model: ModelView): string {
   const servers = model.endpoints.map((e) => `    "${e.baseUrl}",`).join('\n');
   const headers = model.public ? '' : `\n            headers={"Authorization": f"Bearer {os.environ['BERTH_API_KEY']}"},`;
+  const caFile = caFileOf(model);
+  const verify = caFile ? `\n                verify="${caFile}",  # the group's CA: its gateways' certificates are its own` : '';
   return `import os, requests
 
 SERVERS = [
@@ -56,7 +94,7 @@ def predict(inputs, path="latest"):
         try:
             r = requests.post(
                 f"{base}/{path}/predict",
-                json={"inputs": inputs},${headers}
+                json={"inputs": inputs},${headers}${verify}
                 timeout=(3, 30),
             )
         except requests.ConnectionError:

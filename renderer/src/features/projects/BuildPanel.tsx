@@ -4,7 +4,7 @@ import { ErrorBanner } from '../../components/ErrorBanner';
 import { Terminal, type TerminalHandle } from '../../components/Terminal';
 import { formatBytes } from '../servers/format';
 import { useApp } from '../app/store';
-import { followLog, useBuild } from './build-store';
+import { followLog, platformOfGroup, useBuild } from './build-store';
 import { formatDuration } from './format';
 import { usePackaging } from './packaging-store';
 
@@ -66,7 +66,7 @@ export function useBuildGate(path: string) {
   async function start() {
     // A build uses the saved edits; save what is in the editors first so the build is what the user sees.
     if (!(await save())) return;
-    build.start(path, options[path]);
+    build.start(path, options[path], await platformOfGroup(prepared?.analysis.projectFile?.group.name));
   }
   return { reason, running, ours, dirty, blocked: Boolean(prepared?.blocking.length), start };
 }

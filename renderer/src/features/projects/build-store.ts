@@ -28,6 +28,13 @@ function styled(event: Extract<BuildEvent, { type: 'log' }>): string {
   return event.line;
 }
 
+/** The platform of the group a project deploys to (its berth.toml's), which its builds target; undefined: none, mixed or not known yet. */
+export async function platformOfGroup(name: string | undefined): Promise<string | undefined> {
+  if (!name) return undefined;
+  const groups = await call('groups.list', {}).catch(() => []);
+  return groups.find((g) => g.name === name)?.platform ?? undefined;
+}
+
 /** Replays the kept output to a new terminal, then follows new lines; returns the unfollow. */
 export function followLog(write: (text: string) => void): () => void {
   if (logLines.length) write(logLines.map((l) => `${l}\r\n`).join(''));
@@ -48,7 +55,8 @@ interface BuildState {
   finishedAt?: number;
   /** Recorded builds per project path, newest first. */
   histories: Record<string, BuildRecord[]>;
-  start(path: string, options?: AnalyzeOptions): void;
+  /** `platform`: the target group's (linux/arm64); absent, the local engine's own. */
+  start(path: string, options?: AnalyzeOptions, platform?: string): void;
   cancel(): void;
   loadHistory(path: string): Promise<void>;
 }
@@ -66,14 +74,14 @@ export const useBuild = create<BuildState>((set, get) => {
   return {
     status: 'idle',
     histories: {},
-    start(path, options) {
+    start(path, options, platform) {
       if (get().status === 'running') return;
       logLines.length = 0;
       for (const listener of logListeners) listener('\x1bc');
       set({ path, status: 'running', phase: undefined, progress: undefined, result: undefined, smoke: undefined, error: undefined, startedAt: Date.now(), finishedAt: undefined });
       stop = subscribe(
         'build.run',
-        { path, ...(options && Object.keys(options).length ? { options } : {}) },
+        { path, ...(options && Object.keys(options).length ? { options } : {}), ...(platform ? { platform } : {}) },
         (event) => {
           switch (event.type) {
             case 'phase':

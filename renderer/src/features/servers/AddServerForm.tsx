@@ -9,9 +9,10 @@ interface Draft {
   username: string;
   authType: 'keyFile' | 'agent';
   keyPath: string;
+  passphrase: string;
 }
 
-const emptyDraft: Draft = { name: '', host: '', port: '22', username: 'root', authType: 'keyFile', keyPath: '' };
+const emptyDraft: Draft = { name: '', host: '', port: '22', username: 'root', authType: 'keyFile', keyPath: '', passphrase: '' };
 
 /** Two steps, like ssh itself: see the host key fingerprint and accept it, then log in and register. */
 export function AddServerForm({ onDone }: { onDone: () => void }) {
@@ -29,6 +30,7 @@ export function AddServerForm({ onDone }: { onDone: () => void }) {
       username: h.username ?? 'root',
       authType: h.identityFile ? 'keyFile' : 'agent',
       keyPath: h.identityFile ?? '',
+      passphrase: '',
     });
 
   async function accept() {
@@ -37,7 +39,10 @@ export function AddServerForm({ onDone }: { onDone: () => void }) {
       host: draft.host,
       port: Number(draft.port),
       username: draft.username,
-      auth: draft.authType === 'keyFile' ? { type: 'keyFile', path: draft.keyPath } : { type: 'agent' },
+      auth:
+        draft.authType === 'keyFile'
+          ? { type: 'keyFile', path: draft.keyPath, ...(draft.passphrase ? { passphrase: draft.passphrase } : {}) }
+          : { type: 'agent' },
       hostKeyFingerprint: pendingHostKey!.fingerprint,
     });
     if (ok) {
@@ -90,10 +95,16 @@ export function AddServerForm({ onDone }: { onDone: () => void }) {
           </select>
         </label>
         {draft.authType === 'keyFile' && (
-          <label>
-            Private key file
-            <input aria-label="Private key file" placeholder="~/.ssh/id_ed25519" {...bind('keyPath')} />
-          </label>
+          <>
+            <label>
+              Private key file
+              <input aria-label="Private key file" placeholder="~/.ssh/id_ed25519" {...bind('keyPath')} />
+            </label>
+            <label>
+              Passphrase (if any)
+              <input aria-label="Key passphrase" type="password" autoComplete="off" {...bind('passphrase')} />
+            </label>
+          </>
         )}
         {!pendingHostKey && (
           <div className="row">

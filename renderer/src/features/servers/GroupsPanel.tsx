@@ -1,4 +1,5 @@
 import { useState } from 'react';
+import type { GroupView } from '../../../../shared/servers';
 import { ErrorBanner } from '../../components/ErrorBanner';
 import { GroupStatePanel } from '../groups/GroupStatePanel';
 import { useGroups } from '../groups/store';
@@ -25,6 +26,17 @@ export function GroupsPanel() {
               {group.serverIds.length === 1 ? '' : 's'}
             </span>
             {group.serverIds.length === 1 && <span className="warn">one server: no redundancy</span>}
+            {group.platforms.length > 1 ? (
+              <span className="warn" data-testid="group-platform">
+                mixed platforms ({group.platforms.join(', ')}): deploys are refused
+              </span>
+            ) : (
+              group.platform && (
+                <span className="muted mono" data-testid="group-platform">
+                  {group.platform}
+                </span>
+              )
+            )}
             <span className="spacer" />
             <button className="link" onClick={() => void removeGroup(group.id)} disabled={busy}>
               Delete group
@@ -49,6 +61,7 @@ export function GroupsPanel() {
               );
             })}
           </div>
+          <GatewaySettings group={group} />
           <GroupStatePanel group={group} />
         </div>
       ))}
@@ -69,5 +82,31 @@ export function GroupsPanel() {
         </button>
       </form>
     </section>
+  );
+}
+
+/** HTTPS and binding of the group's gateways; while a group serves plain HTTP, a warning says what that exposes. */
+function GatewaySettings({ group }: { group: GroupView }) {
+  const { busy, setTls, setListen } = useServers();
+  return (
+    <div className="row wrap" data-testid="gateway-settings">
+      {group.tls === 'https' ? (
+        <span className="muted small">HTTPS only{group.authority ? ` · CA sha256 ${group.authority.fingerprint.slice(0, 16)}…` : ''}</span>
+      ) : (
+        <span className="warn" data-testid="plain-http-warning">
+          serves plain HTTP: API keys and predictions cross the network unencrypted
+        </span>
+      )}
+      <button className="link" disabled={busy} onClick={() => void setTls(group.name, group.tls === 'https' ? 'off' : 'https')}>
+        {group.tls === 'https' ? 'Allow plain HTTP' : 'Switch to HTTPS'}
+      </button>
+      <label className="row">
+        Gateways listen on
+        <select aria-label={`${group.name} listens on`} value={group.listen} disabled={busy} onChange={(e) => void setListen(group.name, e.target.value as GroupView['listen'])}>
+          <option value="all">every interface</option>
+          <option value="host">the server's address only</option>
+        </select>
+      </label>
+    </div>
   );
 }

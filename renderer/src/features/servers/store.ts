@@ -1,6 +1,7 @@
 import { create } from 'zustand';
 import type { BerthError } from '../../../../shared/errors';
 import type { AddServer, GroupView, PresentedHostKey, ServerView, SshConfigHost, SwitchKey } from '../../../../shared/servers';
+import type { ListenMode, TlsMode } from '../../../../shared/tls';
 import { busyAction } from '../../api/busy-action';
 import { call } from '../../api/client';
 
@@ -24,6 +25,8 @@ interface ServersState {
   createGroup(name: string, replicas: number): Promise<void>;
   setMembers(id: number, serverIds: number[]): Promise<void>;
   removeGroup(id: number): Promise<void>;
+  setTls(name: string, tls: TlsMode): Promise<void>;
+  setListen(name: string, listen: ListenMode): Promise<void>;
   dismissError(): void;
 }
 
@@ -70,6 +73,16 @@ export const useServers = create<ServersState>((set, get) => {
         await get().load();
       })),
     removeGroup: async (id) => void (await act(async () => set({ groups: await call('groups.remove', { id }) }))),
+    setTls: async (name, tls) =>
+      void (await act(async () => {
+        await call('groups.setTls', { name, tls });
+        await get().load();
+      })),
+    setListen: async (name, listen) =>
+      void (await act(async () => {
+        await call('groups.setListen', { name, listen });
+        await get().load();
+      })),
     dismissError: () => set({ error: undefined }),
   };
 });

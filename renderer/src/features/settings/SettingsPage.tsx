@@ -45,7 +45,7 @@ export function SettingsPage() {
         <label>
           Builder image for the gateway
           <input aria-label="Gateway builder image" {...field('gatewayBuilderImage')} />
-          <small>Needs a Go toolchain; the gateway itself runs from an empty (scratch) image.</small>
+          <small>Used only when this machine has no Go toolchain; the gateway itself runs from an empty (scratch) image.</small>
         </label>
         <label>
           Local Docker engine socket
