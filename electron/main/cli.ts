@@ -15,6 +15,7 @@ import { projectRoot, readProjectFile, renderProjectFile } from './services/proj
 import { auditCommand } from './services/access/audit/cli';
 import { followLogsForCli } from './services/logs/cli';
 import { deployEventPrinter } from './services/deploy/cli';
+import { buildPlatformFor } from './services/deploy/platform';
 import { pageCommand, pagesUsage } from './cli-pages';
 import { consoleIo, UsageError } from './rpc/cli-kit';
 import { version } from '../../package.json';
@@ -181,10 +182,11 @@ function printBuildEvent(event: StreamEvent<'build.run'>): void {
 }
 
 /** Builds and smoke-tests; with --json each build event is one line `{"type":"build","event":…}`, as deploy's are. */
-async function build(berth: Berth, path: string, args: Args): Promise<number> {
+/** `platform`: the target group's (a deploy builds for it); absent, the engine's own. */
+async function build(berth: Berth, path: string, args: Args, platform?: string): Promise<number> {
   let buildId: number | undefined;
   let smokeError: string | undefined;
-  await follow(berth, 'build.run', { path, smoke: !args.values['no-smoke'], options: args.values.entrypoint ? { entrypoint: args.values.entrypoint } : undefined }, (event) => {
+  await follow(berth, 'build.run', { path, smoke: !args.values['no-smoke'], options: args.values.entrypoint ? { entrypoint: args.values.entrypoint } : undefined, platform }, (event) => {
     if (event.type === 'result') buildId = event.buildId;
     if (event.type === 'smoke' && event.result.status !== 'passed') {
       smokeError = `Smoke test ${event.result.status}: ${event.result.reason}${'logTail' in event.result && event.result.logTail ? `\n${event.result.logTail}` : ''}`;
@@ -360,7 +362,7 @@ async function run(argv: string[]): Promise<number> {
         const group = projectFile ? await groupOfProject(berth, projectFile, args) : need(args.values.group, '--group, or a project with a berth.toml');
         const buildId = args.values.build
           ? int(args.values.build, '--build')
-          : await build(berth, projectFile ? (sub ?? '.') : need(sub, '--build ID or a project path'), args);
+          : await build(berth, projectFile ? (sub ?? '.') : need(sub, '--build ID or a project path'), args, (await buildPlatformFor((name, input) => call(berth, name, input), group)) ?? undefined);
         await follow(
           berth,
           'deploy.run',
