@@ -56,6 +56,10 @@ export interface GroupStatus {
 export const plainHttpWarning = (group: string) =>
   `WARNING: group ${group} serves plain HTTP: API keys and predictions cross the network unencrypted. Switch it with \`berth groups tls ${group} https\`.`;
 
+/** What `berth status` says of a group whose one server going down takes its models down (the app shows the same). */
+export const noRedundancyWarning = (group: string) =>
+  `WARNING: group ${group} has one server: no redundancy. Add a second with \`berth groups set ${group} <server> <server>\`.`;
+
 /** `berth status`: parses now (a usage error must not wait for the servers), runs with the contract. */
 export function statusCommand(argv: string[]) {
   const { values, positionals: rest } = parseCommand(argv, { group: { type: 'string' }, json: { type: 'boolean' } }, statusUsage);
@@ -140,6 +144,7 @@ export function formatStatus(groups: GroupStatus[]): string {
     .flatMap((g) => [
       `group ${g.name}: revision ${g.revision ?? 'unpublished'}${g.changedBy ? ` by ${g.changedBy} at ${g.changedAt}` : ''}, replicas per server: ${g.replicas}, ${g.tls === 'https' ? 'HTTPS only' : 'plain HTTP'}, listening on ${g.listen === 'host' ? "each server's address" : 'every interface'}`,
       ...(g.tls === 'off' ? [`  ${plainHttpWarning(g.name)}`] : []),
+      ...(g.servers.length === 1 ? [`  ${noRedundancyWarning(g.name)}`] : []),
       ...g.servers.map(serverLine),
       ...(g.models.length ? g.models.flatMap((m) => [`  model ${m.name} (${m.public ? 'public' : 'private'})`, ...m.versions.map(versionLine)]) : ['  no models']),
     ])
