@@ -1,6 +1,8 @@
 /**
  * The one contract between the renderer and the main-process services.
- * Calls are request/response; streams are subscribe → events → end, cancelled when the subscriber goes away.
+ * Calls are request/response; streams are subscribe → events → end. A stream is either a subscription (a feed,
+ * stopped when its subscriber goes away) or an operation (it changes things: it runs to its end whoever listens, a
+ * dropped connection re-attaches to it by id, and only an explicit cancel stops it; see electron/main/rpc/sessions.ts).
  * Every input is validated at the boundary with these schemas (see electron/main/rpc/dispatcher.ts).
  */
 import { z } from 'zod';
@@ -53,7 +55,10 @@ function call<I extends z.ZodType, O extends z.ZodType>(input: I, output: O) {
   return { input, output };
 }
 function stream<I extends z.ZodType, E extends z.ZodType>(input: I, event: E) {
-  return { input, event };
+  return { input, event, operation: false };
+}
+function operation<I extends z.ZodType, E extends z.ZodType>(input: I, event: E) {
+  return { input, event, operation: true };
 }
 
 export const calls = {
@@ -74,6 +79,8 @@ export const calls = {
   'servers.test': call(byId, ServerView),
   'servers.switchKey': call(SwitchKey, SwitchKeyResult),
   'servers.remove': call(byId, z.array(ServerView)),
+  /** A server gone for good leaves its groups (a revision on the others) and is removed; the report says what became of its replicas. */
+  'servers.forget': call(byId, z.object({ servers: z.array(ServerView), report: z.array(z.string()) }).strict()),
   'servers.importSshConfig': call(z.object({ path: z.string().optional() }).strict(), z.array(SshConfigHost)),
   'groups.list': call(noInput, z.array(GroupView)),
   /** A new group serves HTTPS only unless it is made with `tls: 'off'`. */
@@ -148,11 +155,11 @@ export const streams = {
   /** The status bar's feed: Docker engine reachability and servers up, pushed on change. */
   'status.watch': stream(z.object({ intervalMs: z.number().int().min(250).max(60_000).default(3000) }).strict(), StatusSnapshot),
   /** Analyse → build → smoke test, with log lines and step progress; unsubscribing cancels the build. */
-  'build.run': stream(BuildRunInput, BuildEvent),
+  'build.run': operation(BuildRunInput, BuildEvent),
   /** One-click deploy to a group: per-server progress, then `done`; fails whole or not at all. */
-  'deploy.run': stream(DeployBuildRequest, DeployEvent),
+  'deploy.run': operation(DeployBuildRequest, DeployEvent),
   /** Moves `latest` back to a kept version through the same health gate. */
-  'deploy.rollback': stream(z.object({ model: ModelName, version: versionNumber }).strict(), DeployEvent),
+  'deploy.rollback': operation(z.object({ model: ModelName, version: versionNumber }).strict(), DeployEvent),
   /** `docker logs -f` of one container, a server or a model's replicas, merged, batched, bounded; stops remotely on unsubscribe. */
   'logs.follow': stream(LogFollowInput, LogFollowEvent),
   /** Health of every server and replica, pushed on change. */
@@ -175,3 +182,5 @@ export type StreamEvent<N extends StreamName> = z.output<Streams[N]['event']>;
 export const isCallName = (name: unknown): name is CallName => typeof name === 'string' && Object.hasOwn(calls, name);
 export const isStreamName = (name: unknown): name is StreamName =>
   typeof name === 'string' && Object.hasOwn(streams, name);
+/** An operation stream (deploy, build, rollback) outlives its connection; a subscription does not. */
+export const isOperation = (name: unknown): boolean => isStreamName(name) && streams[name].operation;

@@ -10,6 +10,7 @@ import { createDeployService } from './services/deploy/service';
 import { createGatewayImageSource } from './services/gateway/local';
 import { currentActor } from './services/groups/actor';
 import { createGroupStateService } from './services/groups/service';
+import { createServerForgetting } from './services/groups/forget';
 import { createCertificateRenewal } from './services/tls/renewal';
 import { createTlsService } from './services/tls/service';
 import { GATEWAY_PORT, agentLayoutFromEnv, layoutFromEnv } from './services/remote/layout';
@@ -68,6 +69,7 @@ export function createBerth(options: BerthOptions) {
   const gatewayImage = createGatewayImageSource({ docker: engine.client(), builderImage: () => settings.get().gatewayBuilderImage });
   // The servers hold each group's state; this data folder caches it (services/groups).
   const groups = createGroupStateService({ db, registry, connection: (id) => servers.connection(id, FAST_CONNECT), layout, actor: currentActor, folder: options.home, applyTeam: teamInstaller(layout, gatewayImage.shellBinary) });
+  const forgetting = createServerForgetting({ db, registry, groups, reachable: async (id) => (await servers.test(id)).state === 'up' });
   // Keys, team roles enforced on the servers, and the audit log, all changed through the group state.
   const { access, audit } = createAccessModule({ db, servers, layout, groups });
   // HTTPS at the gateways: each group's CA key stays in this folder's secret store; servers get only their certificates.
@@ -153,6 +155,11 @@ export function createBerth(options: BerthOptions) {
     'servers.switchKey': (input) =>
       audit.around({ action: 'server.login', target: input.serverIds.map((id) => registry.get(id).name).join(', '), details: { keyOrigin: input.auth.path } }, () => servers.switchKey(input)),
     'servers.remove': ({ id }) => audit.around({ action: 'server.remove', target: registry.get(id).name }, () => servers.remove(id)),
+    'servers.forget': ({ id }) =>
+      audit.around({ action: 'server.forget', target: registry.get(id).name }, async () => {
+        const report = await forgetting.forget(id);
+        return { servers: servers.remove(id), report };
+      }),
     'servers.importSshConfig': ({ path }) => importSshConfig(path),
     'groups.list': () => registry.groups(),
     'groups.create': ({ name, replicas, tls: mode, listen }) =>

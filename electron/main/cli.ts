@@ -9,7 +9,8 @@ import { createBerth, resolveHome, type Berth } from './app';
 import { createPatch } from 'diff';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROJECT_FILE, REVIEWED_DIR, type ProjectFile } from '../../shared/project-file';
+import { gpuRequestOf, PROJECT_FILE, REVIEWED_DIR, type ProjectFile } from '../../shared/project-file';
+import { GpuRequest } from '../../shared/deploy';
 import { applyProjectFile, describeDeployment, pipelineCredentials } from './services/project/deployment';
 import { projectRoot, readProjectFile, renderProjectFile } from './services/project/project-file';
 import { auditCommand } from './services/access/audit/cli';
@@ -32,6 +33,7 @@ const usage = `Usage: berth <command> [options]
   servers switch-key <name>... --key FILE   log in with this key from now on (e.g. your member key after a claim)
   servers test <name>
   servers remove <name>
+  servers forget <name>                    a server gone for good: it leaves its groups, its replicas are unplaced
   groups list [--json]
   groups create <name> [--replicas 2] [--tls https|off] [--listen all|host]   new groups serve HTTPS only
   groups set <name> <server>...            make these servers the group's members
@@ -41,8 +43,9 @@ const usage = `Usage: berth <command> [options]
   groups delete <name>
   build <path> [--entrypoint FN] [--no-smoke]
   init [<path>] --group G [--force]          write berth.toml and .berth/ (the reviewed Dockerfile and requirements)
-  deploy [<path>] [--message TEXT] [--break-lock] [--json]   deploy a project with a berth.toml (default: this folder)
-  deploy --group G (--build ID | <path>) [--memory MiB] [--message TEXT] [--break-lock] [--json]
+  deploy [<path>] [--gpus N|0,1] [--message TEXT] [--break-lock] [--json]   deploy a project with a berth.toml (default: this folder)
+  deploy --group G (--build ID | <path>) [--memory MiB] [--gpus N|0,1] [--message TEXT] [--break-lock] [--json]
+                                           --gpus: GPUs per replica, a count (2) or indexes (0,1; one: device=1); 0: none
   versions <model> [--json]
   rollback <model> <version> [--json]        --json: one JSON object per event line
   alias set <model> <alias> <version>
@@ -91,6 +94,7 @@ function parse(argv: string[]) {
       group: { type: 'string' },
       build: { type: 'string' },
       memory: { type: 'string' },
+      gpus: { type: 'string' },
       message: { type: 'string' },
       'break-lock': { type: 'boolean' },
       force: { type: 'boolean' },
@@ -124,6 +128,18 @@ const int = (value: string | undefined, what: string) => {
   if (!Number.isInteger(n)) throw new UsageError(`${what} must be a whole number`);
   return n;
 };
+
+/** `--gpus 2`: two per replica, any free ones; `--gpus 0,1` or `--gpus device=1`: those, by index; `--gpus 0`: none. */
+function gpusOption(value: string): GpuRequest | null {
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) === 0 ? null : gpusChecked(Number(text), value);
+  return gpusChecked(text.replace(/^device=/, '').split(','), value);
+}
+function gpusChecked(request: GpuRequest, value: string): GpuRequest {
+  const parsed = GpuRequest.safeParse(request);
+  if (!parsed.success) throw new UsageError(`--gpus is a count (--gpus 1) or GPU indexes (--gpus 0,1, or --gpus device=1 for one), not "${value}": ${parsed.error.issues[0].message}`);
+  return parsed.data;
+}
 
 /** Calls the contract exactly as the UI does; a failed result becomes a thrown BerthError. */
 async function call<N extends CallName>(berth: Berth, name: N, input: unknown): Promise<CallOutput<N>> {
@@ -306,6 +322,11 @@ async function run(argv: string[]): Promise<number> {
       case 'servers remove':
         await call(berth, 'servers.remove', { id: await serverId(berth, need(rest[0], 'a server name')) });
         break;
+      case 'servers forget': {
+        const forgotten = await call(berth, 'servers.forget', { id: await serverId(berth, need(rest[0], 'a server name')) });
+        out(forgotten, () => console.log(forgotten.report.join('\n')));
+        break;
+      }
       case 'groups list': {
         const [groups, servers] = await Promise.all([call(berth, 'groups.list', {}), call(berth, 'servers.list', {})]);
         const names = new Map(servers.map((s) => [s.id, s.name]));
@@ -372,6 +393,7 @@ async function run(argv: string[]): Promise<number> {
             replicas: projectFile?.replicas,
             memoryMb: args.values.memory ? int(args.values.memory, '--memory') : projectFile?.memory_mb,
             cpus: projectFile?.cpus,
+            gpus: args.values.gpus !== undefined ? gpusOption(args.values.gpus) : projectFile ? gpuRequestOf(projectFile.gpus) : undefined,
             readyTimeoutMs: projectFile ? projectFile.readiness_timeout_s * 1000 : undefined,
             message: args.values.message,
             breakLock: args.values['break-lock'] ?? false,

@@ -8,6 +8,7 @@ import { BerthError } from '../../../shared/errors';
 import type { GroupState, StateKey, StateMember } from '../../../shared/group-state';
 import { checkCopy } from '../../../electron/main/services/groups/copies';
 import * as remote from '../../../electron/main/services/groups/remote';
+import { createServerForgetting } from '../../../electron/main/services/groups/forget';
 import { createGroupStateService, type GroupStateService } from '../../../electron/main/services/groups/service';
 import { defaultLayout, groupLock, modelLock } from '../../../electron/main/services/remote/layout';
 import { createServerRegistry, type ServerRegistry } from '../../../electron/main/services/servers/registry';
@@ -442,5 +443,64 @@ describe('model lock', () => {
     for (let i = 0; i < 3; i++) expect(existsSync(join(fake.dirs[i], 'lock/iris'))).toBe(false);
     expect(a.shells[0].commands).toContain(String(remote.releaseLock(modelLock(layout, 'iris'), token)));
     expect(await b.groups.withModelLock('team', 'iris', 'now', async () => 'mine')).toBe('mine');
+  });
+});
+
+describe('forgetting a server gone for good', () => {
+  async function withIrisEverywhere() {
+    const fake = fakeServers();
+    const a = dataFolder(fake, 'alice');
+    await a.groups.change('team', 'create', () => undefined);
+    const uids = ids(a).map((id) => a.registry.get(id).uid!);
+    await a.groups.change('team', 'deploy iris', (s) => {
+      s.models.iris = liveModel(uids);
+      // tb3 was lost a while ago: tb1 runs a stand-in for its replica.
+      s.models.iris.versions[0].placements[uids[0]].push({ name: 'berth-iris-v1-r101', port: 9101, standsInFor: uids[2] });
+    });
+    const forgetting = createServerForgetting({ db: a.db, registry: a.registry, groups: a.groups, reachable: async (id) => !fake.down.has(id) });
+    return { fake, a, uids, forgetting, tb3: ids(a)[2] };
+  }
+
+  it('a dead server holding replicas is refused by remove with what to do, never a raw constraint error', async () => {
+    const { a, tb3 } = await withIrisEverywhere();
+    a.registry.updateGroup(a.registry.group('team').id, { serverIds: ids(a).filter((id) => id !== tb3) });
+    const error = (() => {
+      try {
+        a.registry.remove(tb3);
+      } catch (err) {
+        return err;
+      }
+    })();
+    expect(error).toMatchObject({ kind: 'Conflict', message: 'tb3 still holds replicas of iris v1: deploy those versions again without it, or, if it is gone for good, forget it (`berth servers forget tb3`, or Forget on the Servers page)' });
+  });
+
+  it('it leaves the group on the others, its placements go, stand-ins for it stay as replicas; then its row can go', async () => {
+    const { fake, a, uids, forgetting, tb3 } = await withIrisEverywhere();
+    fake.down.add(tb3);
+    const report = await forgetting.forget(tb3);
+    expect(report).toEqual([
+      'group team: tb3 left it in revision 3',
+      '  iris v1 (live): 1 replica on tb3 no longer placed; 3 on the other servers (1 of them stood in for tb3 and now stays)',
+      'tb3 is forgotten. If it ever comes back, its containers still run there: remove them (docker rm -f $(docker ps -aq --filter label=berth.model)).',
+    ]);
+    for (const i of [0, 1]) {
+      const copy = copyOn(fake, i);
+      if (!copy.ok) throw new Error('no copy');
+      expect(copy.file.revision.state.servers.map((s) => s.uid)).toEqual(uids.slice(0, 2));
+      expect(copy.file.revision.state.models.iris.versions[0].placements).toEqual({
+        [uids[0]]: [{ name: 'berth-iris-v1-r1', port: 9100 }, { name: 'berth-iris-v1-r101', port: 9101 }],
+        [uids[1]]: [{ name: 'berth-iris-v1-r1', port: 9100 }],
+      });
+      expect(routesOn(fake, i).models.iris).toBeDefined();
+    }
+    expect(a.registry.group('team').serverIds).toEqual(ids(a).slice(0, 2));
+    a.registry.remove(tb3);
+    expect(a.registry.list().map((s) => s.name)).toEqual(['tb1', 'tb2']);
+  });
+
+  it('a server that answers is not forgotten', async () => {
+    const { a, forgetting, tb3 } = await withIrisEverywhere();
+    await expect(forgetting.forget(tb3)).rejects.toMatchObject({ kind: 'Conflict', message: expect.stringMatching(/^tb3 answers, so it is not forgotten: take it out of its groups \(team\)/) });
+    expect(a.registry.group('team').serverIds).toHaveLength(3);
   });
 });

@@ -64,6 +64,9 @@ export function createServerRegistry(db: Db, now: () => Date = () => new Date())
        VALUES (@name, @host, @port, @username, @auth, @keySecretId, @keyOrigin, @hostKeyType, @hostKeyFingerprint, @createdAt) RETURNING *`,
     ),
     remove: db.prepare('DELETE FROM servers WHERE id = ?'),
+    placedVersions: db.prepare<[number], { model: string; number: number }>(
+      'SELECT m.name AS model, v.number FROM placements p JOIN versions v ON v.id = p.version_id JOIN models m ON m.id = v.model_id WHERE p.server_id = ? ORDER BY m.name, v.number',
+    ),
     setUid: db.prepare('UPDATE servers SET uid = ? WHERE id = ?'),
     setArch: db.prepare('UPDATE servers SET arch = ? WHERE id = ?'),
     setKey: db.prepare("UPDATE servers SET auth = 'key', key_secret_id = ?, key_origin = ? WHERE id = ?"),
@@ -133,8 +136,12 @@ export function createServerRegistry(db: Db, now: () => Date = () => new Date())
       }
     },
     remove(id: number): void {
+      const { name } = get(id);
+      const forget = `or, if it is gone for good, forget it (\`berth servers forget ${name}\`, or Forget on the Servers page)`;
       const groups = statements.groupsOfServer.all(id).map((g) => g.name);
-      if (groups.length) throw new BerthError('Conflict', `Remove ${get(id).name} from its groups (${groups.join(', ')}) first`);
+      if (groups.length) throw new BerthError('Conflict', `Remove ${name} from its groups (${groups.join(', ')}) first, ${forget}`);
+      const placed = statements.placedVersions.all(id).map((v) => `${v.model} v${v.number}`);
+      if (placed.length) throw new BerthError('Conflict', `${name} still holds replicas of ${placed.join(', ')}: deploy those versions again without it, ${forget}`);
       statements.remove.run(id);
     },
     groups: () => statements.groups.all().map(toGroup),

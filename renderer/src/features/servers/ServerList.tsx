@@ -15,50 +15,68 @@ function Facts({ server }: { server: ServerView }) {
 }
 
 export function ServerList() {
-  const { servers, busy, test, remove } = useServers();
+  const { servers, busy, test, remove, forget, forgetReport } = useServers();
   return (
-    <table className="table" data-testid="server-list">
-      <thead>
-        <tr>
-          <th>Server</th>
-          <th>State</th>
-          <th>Engine</th>
-          <th>Groups</th>
-          <th />
-        </tr>
-      </thead>
-      <tbody>
-        {servers.map((server) => (
-          <tr key={server.id} data-server={server.name}>
-            <td>
-              <strong>{server.name}</strong>
-              <div className="muted mono">
-                {server.username}@{server.host}:{server.port}
-              </div>
-              <div className="muted mono small" title="Pinned host key">
-                {server.hostKeyFingerprint}
-              </div>
-            </td>
-            <td>
-              <span className={`pill ${server.state}`}>{server.state}</span>
-              <LoginBadge login={server.login} />
-              {server.lastError && <div className="bad small">{server.lastError}</div>}
-            </td>
-            <td>
-              <Facts server={server} />
-            </td>
-            <td>{server.groups.join(', ') || <span className="muted">none</span>}</td>
-            <td className="actions">
-              <button onClick={() => void test(server.id)} disabled={busy}>
-                Test
-              </button>
-              <button className="link" onClick={() => void remove(server.id)} disabled={busy} aria-label={`Remove ${server.name}`}>
-                Remove
-              </button>
-            </td>
+    <>
+      {forgetReport && (
+        <pre className="notice small" data-testid="forget-report">
+          {forgetReport.join('\n')}
+        </pre>
+      )}
+      <table className="table" data-testid="server-list">
+        <thead>
+          <tr>
+            <th>Server</th>
+            <th>State</th>
+            <th>Engine</th>
+            <th>Groups</th>
+            <th />
           </tr>
-        ))}
-      </tbody>
-    </table>
+        </thead>
+        <tbody>
+          {servers.map((server) => (
+            <tr key={server.id} data-server={server.name}>
+              <td>
+                <strong>{server.name}</strong>
+                <div className="muted mono">
+                  {server.username}@{server.host}:{server.port}
+                </div>
+                <div className="muted mono small" title="Pinned host key">
+                  {server.hostKeyFingerprint}
+                </div>
+              </td>
+              <td>
+                <span className={`pill ${server.state}`}>{server.state}</span>
+                <LoginBadge login={server.login} />
+                {server.lastError && <div className="bad small">{server.lastError}</div>}
+              </td>
+              <td>
+                <Facts server={server} />
+              </td>
+              <td>{server.groups.join(', ') || <span className="muted">none</span>}</td>
+              <td className="actions">
+                <button onClick={() => void test(server.id)} disabled={busy}>
+                  Test
+                </button>
+                <button className="link" onClick={() => void remove(server.id)} disabled={busy} aria-label={`Remove ${server.name}`}>
+                  Remove
+                </button>
+                {server.state === 'down' && (
+                  <button
+                    className="link bad"
+                    onClick={() => void forget(server.id)}
+                    disabled={busy}
+                    aria-label={`Forget ${server.name}`}
+                    title="Gone for good: it leaves its groups, its replicas are no longer placed, and it is removed"
+                  >
+                    Forget
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
   );
 }

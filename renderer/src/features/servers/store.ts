@@ -12,6 +12,8 @@ interface ServersState {
   pendingHostKey?: PresentedHostKey;
   /** What the last switch of login keys means (as whom Berth acts now; whether the root key is still needed). */
   switchMessage?: string;
+  /** What forgetting a server did to its groups and replicas, line by line. */
+  forgetReport?: string[];
   busy: boolean;
   error?: BerthError;
   load(): Promise<void>;
@@ -21,6 +23,7 @@ interface ServersState {
   test(id: number): Promise<void>;
   switchKey(input: SwitchKey): Promise<boolean>;
   remove(id: number): Promise<void>;
+  forget(id: number): Promise<void>;
   importSshConfig(): Promise<void>;
   createGroup(name: string, replicas: number): Promise<void>;
   setMembers(id: number, serverIds: number[]): Promise<void>;
@@ -61,6 +64,11 @@ export const useServers = create<ServersState>((set, get) => {
         return true;
       })) ?? false,
     remove: async (id) => void (await act(async () => set({ servers: await call('servers.remove', { id }) }))),
+    forget: async (id) =>
+      void (await act(async () => {
+        const { servers, report } = await call('servers.forget', { id });
+        set({ servers, groups: await call('groups.list', {}), forgetReport: report });
+      })),
     importSshConfig: async () => void (await act(async () => set({ imported: await call('servers.importSshConfig', {}) }))),
     createGroup: async (name, replicas) =>
       void (await act(async () => {
