@@ -16,7 +16,7 @@ import { loadBed, type Bed } from '../bed';
 export const bed: Bed = loadBed();
 
 /** berth-shell comes out of the locally built gateway image, as in the app (built once per test file). */
-const gatewayImage = createGatewayImageSource({ docker: new Docker(), builderImage: () => 'berth-base/go-builder:bookworm' });
+const gatewayImage = createGatewayImageSource({ docker: new Docker(), builderImage: () => 'berth-base/go-builder:bookworm', version: 'test' });
 
 /** The server group the access tests put the bed's servers in (one per test layout, so runs never share it). */
 export const GROUP = 'access';

@@ -9,14 +9,20 @@ const SERVERS = [
 ];
 
 /** Two servers whose gateways already run the right image; `steps` records what happened, in order. */
-function manager(groups: Array<Pick<GroupView, 'name' | 'tls' | 'listen'>>) {
+function manager(groups: Array<Pick<GroupView, 'name' | 'tls' | 'listen'>>, running: Record<string, { image: string; version: string }> = {}) {
   const steps: string[] = [];
   const shells = new Map(
     SERVERS.map((s) => {
       const shell = new RecordingShell(
         [
           ['docker image inspect', { stdout: 'sha256:1111\n' }],
-          ['docker inspect', () => (steps.push(`inspect ${s.name}`), { stdout: JSON.stringify({ id: 'c0ffee', image: 'sha256:1111', running: true, env: ['BERTH_GATEWAY_LISTEN=:8700'] }) })],
+          [
+            'docker inspect',
+            () => (
+              steps.push(`inspect ${s.name}`),
+              { stdout: JSON.stringify({ id: 'c0ffee', image: 'sha256:1111', running: true, env: ['BERTH_GATEWAY_LISTEN=:8700'], ...running[s.name] }) }
+            ),
+          ],
         ],
         { host: s.host },
       );
@@ -24,7 +30,7 @@ function manager(groups: Array<Pick<GroupView, 'name' | 'tls' | 'listen'>>) {
     }),
   );
   const deps: GatewayManagerDeps = {
-    local: { image: async () => 'berth/gateway:1', shellBinary: async () => { throw new Error('unused'); } },
+    local: { version: '0.2.0', image: async () => 'berth/gateway:1', shellBinary: async () => { throw new Error('unused'); } },
     images: { send: async (_tag, ids) => new Map(ids.map((id) => [id, { ok: true as const, bytesSent: 0 }])), present: async () => true, localId: async () => 'sha256:1111', localPlatform: async () => 'linux/amd64' },
     connection: async (id) => shells.get(id)!.connection,
     platformOf: async () => 'linux/amd64',
@@ -66,5 +72,17 @@ describe('the gateway manager', () => {
     });
     // tb1 went first (one server at a time): its gateway listening everywhere was replaced by one on its address.
     expect(shells.get(1)!.commands.find((c) => c.startsWith('docker run'))).toContain('-e BERTH_GATEWAY_LISTEN=10.77.8.11:8700,127.0.0.1:8700');
+  });
+
+  it("keeps a teammate's newer gateway and says so, and still upgrades the older one after it", async () => {
+    const { gateways, shells } = manager([{ name: 'prod', tls: 'off', listen: 'all' }], {
+      tb1: { image: 'sha256:9999', version: '0.3.0' },
+      tb2: { image: 'sha256:0000', version: '0.1.0' },
+    });
+    const log: string[] = [];
+    await gateways.ensure([1, 2], { maxMb: 50, maxDays: 30 }, { log: (m) => log.push(m) });
+    expect(log).toEqual(['10.77.8.11 runs the gateway of Berth 0.3.0, newer than this Berth (0.2.0): kept. Upgrade this Berth to change it.']);
+    expect(shells.get(1)!.commands.some((c) => c.startsWith('docker run') || c.includes('docker rm'))).toBe(false);
+    expect(shells.get(2)!.commands.filter((c) => c.startsWith('docker run'))).toHaveLength(1);
   });
 });

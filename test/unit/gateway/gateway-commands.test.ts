@@ -6,12 +6,12 @@ import { emptyRoutes } from '../../../shared/gateway';
 import { ensureGateway } from '../../../electron/main/services/gateway/install';
 import type { GatewayInstance } from '../../../electron/main/services/gateway/remote';
 import { readRoutes, writeRoutes } from '../../../electron/main/services/gateway/routes';
-import { invocations, RecordingShell, runLocally, type Answer } from '../support/recording-shell';
+import { invocations, RecordingShell, runLocally, type Answer, type Rule } from '../support/recording-shell';
 
 const IMAGE_ID = 'sha256:1111';
 const imageInspect = (image = 'berth/gateway:1') => `docker image inspect -f '{{.Id}}' ${image}`;
 const containerInspect = (container = 'berth-gateway') =>
-  `docker inspect --type container -f '{"id":{{json .Id}},"image":{{json .Image}},"running":{{json .State.Running}},"env":{{json .Config.Env}}}' ${container}`;
+  `docker inspect --type container -f '{"id":{{json .Id}},"image":{{json .Image}},"running":{{json .State.Running}},"env":{{json .Config.Env}},"version":{{json (index .Config.Labels "berth.gateway.version")}},"port":{{json (index .Config.Labels "berth.gateway.port")}}}' ${container}`;
 const PREPARE =
   `sh -c 'mkdir -p "$1" "$2" && { test -e "$3" && echo present || echo missing; }' sh ` +
   '/var/lib/berth/gateway /var/lib/berth/logs/gateway /var/lib/berth/gateway/routes.json';
@@ -25,18 +25,18 @@ const RUN =
 const HEALTHCHECK = 'docker exec berth-gateway /gateway -healthcheck';
 
 const noContainer: Answer = { code: 1, stderr: 'Error: No such object: berth-gateway' };
-const container = (image: string, running: boolean, port = 8700): Answer => ({
-  stdout: JSON.stringify({ id: 'c0ffee', image, running, env: [`BERTH_GATEWAY_LISTEN=:${port}`] }),
+const container = (image: string, running: boolean, port = 8700, version?: string): Answer => ({
+  stdout: JSON.stringify({ id: 'c0ffee', image, running, env: [`BERTH_GATEWAY_LISTEN=:${port}`], version, port: String(port) }),
 });
 
-const gatewayShell = (inspections: Answer[], extra: Array<[string, Answer]> = []) =>
+const gatewayShell = (inspections: Answer[], extra: Rule[] = []) =>
   new RecordingShell([['docker image inspect', { stdout: `${IMAGE_ID}\n` }], ['docker inspect', inspections], ...extra]);
 
 describe('ensureGateway', () => {
   it('creates the folders, an empty routes table and the container, then waits for its health check', async () => {
     const shell = gatewayShell([noContainer, container(IMAGE_ID, true)], [['test -e', { stdout: 'missing\n' }]]);
     const result = await ensureGateway(shell, { image: 'berth/gateway:1' });
-    expect(result).toEqual({ action: 'created', containerId: 'c0ffee', imageId: IMAGE_ID });
+    expect(result).toEqual({ action: 'created', containerId: 'c0ffee', imageId: IMAGE_ID, version: null });
     expect(shell.recorded).toEqual([
       { command: imageInspect(), timeoutMs: 20_000 },
       { command: containerInspect(), timeoutMs: 20_000 },
@@ -89,6 +89,32 @@ describe('ensureGateway', () => {
     const v6 = gatewayShell([noContainer, container(IMAGE_ID, true)], [['test -e', { stdout: 'present\n' }]]);
     await ensureGateway(v6, { image: 'berth/gateway:1', listenAddress: '2001:db8::5' });
     expect(v6.commands.find((c) => c.startsWith('docker run'))).toContain("-e 'BERTH_GATEWAY_LISTEN=[2001:db8::5]:8700,127.0.0.1:8700'");
+  });
+
+  it("keeps a running gateway of a newer Berth version: a teammate's newer Berth installed it", async () => {
+    const shell = gatewayShell([container('sha256:0000', true, 8700, '0.3.0')]);
+    const result = await ensureGateway(shell, { image: 'berth/gateway:1', version: '0.2.9' });
+    expect(result).toEqual({ action: 'kept-newer', containerId: 'c0ffee', imageId: 'sha256:0000', version: '0.3.0' });
+    expect(shell.commands).toEqual([imageInspect(), containerInspect()]);
+    // An older one, or one without a release version (a dev build), is replaced.
+    for (const running of ['0.2.8', 'dev']) {
+      const older = gatewayShell([container('sha256:0000', true, 8700, running), container(IMAGE_ID, true, 8700, '0.2.9')], [['test -e', { stdout: 'present\n' }]]);
+      expect(await ensureGateway(older, { image: 'berth/gateway:1', version: '0.2.9' })).toMatchObject({ action: 'replaced', version: '0.2.9' });
+    }
+  });
+
+  it('puts the replaced gateway back when the new one never becomes healthy, and says so', async () => {
+    let runs = 0;
+    const shell = gatewayShell([container('sha256:0000', true, 8700, '0.2.0')], [
+      ['test -e', { stdout: 'present\n' }],
+      ['docker run', (_command: string): Answer => (runs++, { stdout: 'id\n' })],
+      ['-healthcheck', (_command: string): Answer => (runs === 1 ? { code: 1, stderr: 'connection refused' } : { stdout: 'ok' })],
+      ['docker logs', { stdout: 'panic: bad table\n' }],
+    ]);
+    const error = await ensureGateway(shell, { image: 'berth/gateway:1', version: '0.3.0', waitMs: 0 }).catch((e) => e);
+    expect(error.message).toMatch(/did not become healthy within 0 s \(connection refused\)[^]*panic: bad table\nThe previous gateway \(0\.2\.0\) runs again on /);
+    const rerun = shell.commands.filter((c) => c.startsWith('docker run'))[1];
+    expect(rerun).toBe(RUN.replace(' --label berth.gateway.port=8700', ' --label berth.gateway.port=8700').replace('berth/gateway:1', 'sha256:0000'));
   });
 
   it('fails with the log tail when the health check never passes', async () => {

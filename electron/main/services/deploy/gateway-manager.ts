@@ -51,13 +51,20 @@ export function createGatewayManager(deps: GatewayManagerDeps): GatewayManager {
       for (const id of serverIds) {
         const ssh = await deps.connection(id);
         const tag = tags.get(id)!;
-        await ensureGateway(ssh, {
+        // A failed health check puts the previous gateway back and throws: the servers after it keep theirs.
+        const gateway = await ensureGateway(ssh, {
           image: tag,
           port: deps.port,
           listenAddress: listenAddressOf(id),
           logMaxBytes: REQUEST_LOG_FILE_BYTES,
           logMaxFiles: Math.ceil((requestLog.maxMb * 1024 * 1024) / REQUEST_LOG_FILE_BYTES),
+          version: deps.local.version,
         });
+        if (gateway.action === 'kept-newer') {
+          // Its agent is that newer Berth's too.
+          options.log?.(`${ssh.target.host} runs the gateway of Berth ${gateway.version}, newer than this Berth (${deps.local.version}): kept. Upgrade this Berth to change it.`);
+          continue;
+        }
         if (deps.agentLayout) await ensureAgent(ssh, deps.agentLayout, tag);
       }
     },

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import semver from 'semver';
 import { BerthError } from '../../../../shared/errors';
 import { GatewayHealth, emptyRoutes } from '../../../../shared/gateway';
 import { getTrusting } from '../tls/probe';
@@ -19,13 +20,20 @@ export interface EnsureGatewayOptions {
   waitMs?: number;
   /** Container name and folders; default berth-gateway with /var/lib/berth/{gateway,logs/gateway}. */
   instance?: GatewayInstance;
+  /**
+   * The Berth version that built `image` (its berth.gateway.version label). A running gateway of a newer version is
+   * kept: a teammate's newer Berth installed it, and replacing it would flip it back and forth between versions.
+   */
+  version?: string;
 }
 
 export interface EnsureGatewayResult {
-  /** What was done: nothing (already right), started (existing stopped container), or (re)created. */
-  action: 'unchanged' | 'started' | 'created' | 'replaced';
+  /** What was done: nothing (already right), started (existing stopped container), (re)created, or kept a newer one. */
+  action: 'unchanged' | 'started' | 'created' | 'replaced' | 'kept-newer';
   containerId: string;
   imageId: string;
+  /** The version of the gateway that runs now (its image's label), when it has one. */
+  version: string | null;
 }
 
 /** Where the gateway listens: every interface, or one address of the server plus loopback. */
@@ -43,7 +51,8 @@ const environment = (port: number, options: EnsureGatewayOptions) => [
 ];
 
 /** What ensureGateway compares of an existing container, as one JSON object. */
-const INSPECT_FORMAT = '{"id":{{json .Id}},"image":{{json .Image}},"running":{{json .State.Running}},"env":{{json .Config.Env}}}';
+const INSPECT_FORMAT =
+  '{"id":{{json .Id}},"image":{{json .Image}},"running":{{json .State.Running}},"env":{{json .Config.Env}},"version":{{json (index .Config.Labels "berth.gateway.version")}},"port":{{json (index .Config.Labels "berth.gateway.port")}}}';
 
 /** The remote commands of the gateway, kept apart from the code that runs them. */
 const gatewayCommands = {
@@ -55,7 +64,7 @@ const gatewayCommands = {
   /** Makes the folders, then answers whether routes.json is there ($1 folder, $2 log folder, $3 routes.json). */
   prepareFolders: (gw: GatewayInstance) =>
     script('mkdir -p "$1" "$2" && { test -e "$3" && echo present || echo missing; }', gw.dir, gw.logDir, routesPathOf(gw)),
-  run: (gw: GatewayInstance, port: number, options: EnsureGatewayOptions) =>
+  run: (gw: GatewayInstance, port: number, settings: string[], image: string) =>
     docker(
       'run', '-d',
       '--name', gw.container,
@@ -64,10 +73,10 @@ const gatewayCommands = {
       '--label', 'berth.gateway=1',
       '--label', `berth.gateway.port=${port}`,
       '--log-driver', 'json-file', '--log-opt', 'max-size=10m', '--log-opt', 'max-file=3',
-      ...environment(port, options).flatMap((setting) => ['-e', setting]),
+      ...settings.flatMap((setting) => ['-e', setting]),
       '-v', `${gw.dir}:/etc/berth-gateway:ro`,
       '-v', `${gw.logDir}:/var/log/berth-gateway`,
-      options.image,
+      image,
     ),
   /** The image has no shell or curl: the gateway binary checks itself. */
   healthcheck: (gw: GatewayInstance) => docker('exec', gw.container, '/gateway', '-healthcheck'),
@@ -87,10 +96,11 @@ export async function ensureGateway(ssh: RemoteShell, options: EnsureGatewayOpti
   const imageId = await imageIdOnServer(ssh, options.image, 'gateway');
 
   const existing = await inspectGateway(ssh, gw);
+  if (existing?.running && isNewer(existing.version, options.version)) return { action: 'kept-newer', containerId: existing.id, imageId: existing.image, version: existing.version };
   const wanted = environment(port, options);
   let action: EnsureGatewayResult['action'];
   if (existing && existing.image === imageId && wanted.every((setting) => existing.env.includes(setting))) {
-    if (existing.running) return { action: 'unchanged', containerId: existing.id, imageId };
+    if (existing.running) return { action: 'unchanged', containerId: existing.id, imageId, version: existing.version };
     await ssh.run(gatewayCommands.start(gw), { timeoutMs: 30_000 });
     action = 'started';
   } else {
@@ -98,13 +108,42 @@ export async function ensureGateway(ssh: RemoteShell, options: EnsureGatewayOpti
     const routesState = await ssh.run(gatewayCommands.prepareFolders(gw), { timeoutMs: 15_000 });
     // An empty table rather than no file, so the gateway's health shows no config error.
     if (routesState.trim() === 'missing') await writeRoutes(ssh, emptyRoutes(), { instance: gw });
-    await ssh.run(gatewayCommands.run(gw, port, options), { timeoutMs: 60_000 });
+    await ssh.run(gatewayCommands.run(gw, port, wanted, options.image), { timeoutMs: 60_000 });
     action = existing ? 'replaced' : 'created';
   }
 
-  await waitForGateway(ssh, options.waitMs ?? 20_000, gw);
+  try {
+    await waitForGateway(ssh, options.waitMs ?? 20_000, gw);
+  } catch (err) {
+    if (action === 'replaced' && existing?.running) await rollBack(ssh, gw, existing, err);
+    throw err;
+  }
   const after = await inspectGateway(ssh, gw);
-  return { action, containerId: after?.id ?? '', imageId };
+  return { action, containerId: after?.id ?? '', imageId, version: after?.version ?? null };
+}
+
+/**
+ * A new gateway that never became healthy gives way to the one it replaced (same image, same settings), so a bad
+ * upgrade costs this server a moment, not its traffic; the error then says so.
+ */
+async function rollBack(ssh: RemoteShell, gw: GatewayInstance, previous: GatewayContainer, failure: unknown): Promise<void> {
+  const error = failure as BerthError;
+  try {
+    await ssh.run(gatewayCommands.remove(gw), { timeoutMs: 30_000 });
+    const settings = previous.env.filter((e) => e.startsWith('BERTH_GATEWAY_'));
+    await ssh.run(gatewayCommands.run(gw, previous.port ?? GATEWAY_PORT, settings, previous.image), { timeoutMs: 60_000 });
+    await waitForGateway(ssh, 20_000, gw);
+    error.message += `\nThe previous gateway${previous.version ? ` (${previous.version})` : ''} runs again on ${ssh.target.host}.`;
+  } catch (err) {
+    error.message += `\nThe previous gateway could not be started again on ${ssh.target.host} either: ${BerthError.from(err).message}`;
+  }
+}
+
+/** Whether a running gateway's version is newer than ours; a build without a release version (dev, test) orders nothing. */
+function isNewer(running: string | null, ours: string | undefined): boolean {
+  const a = semver.valid(running ?? '');
+  const b = semver.valid(ours ?? '');
+  return a !== null && b !== null && semver.gt(a, b);
 }
 
 /** The id of an image the server holds; `role` names it in the error when the transport has not sent it yet. */
@@ -119,6 +158,8 @@ interface GatewayContainer {
   image: string;
   running: boolean;
   env: string[];
+  version: string | null;
+  port: number | null;
 }
 
 async function inspectGateway(ssh: RemoteShell, gw: GatewayInstance): Promise<GatewayContainer | null> {
@@ -127,8 +168,8 @@ async function inspectGateway(ssh: RemoteShell, gw: GatewayInstance): Promise<Ga
     if (/No such (object|container)/i.test(result.stderr)) return null;
     throw new BerthError('RemoteCommandFailed', `Cannot inspect ${gw.container} on ${ssh.target.host}: ${result.stderr.trim()}`);
   }
-  const { id, image, running, env } = JSON.parse(result.stdout.toString()) as GatewayContainer;
-  return { id, image, running, env: env ?? [] };
+  const { id, image, running, env, version, port } = JSON.parse(result.stdout.toString()) as { id: string; image: string; running: boolean; env?: string[]; version?: string; port?: string };
+  return { id, image, running, env: env ?? [], version: version || null, port: port ? Number(port) : null };
 }
 
 /** Polls `docker exec berth-gateway /gateway -healthcheck` until it passes; on timeout, the error carries the logs. */

@@ -14,6 +14,8 @@ export interface ShellBinary {
 }
 
 export interface GatewayImageSource {
+  /** The Berth version its images are labelled with (berth.gateway.version), which orders gateways of teammates' Berths. */
+  readonly version: string;
   /** The local tag of the gateway for a platform (linux/amd64, linux/arm64), built first if these sources have none for it yet. */
   image(platform: string, options?: { signal?: AbortSignal; log?: (message: string) => void }): Promise<string>;
   /** The gateway binary for a platform (berth-shell on the servers of that platform) out of that image. */
@@ -48,7 +50,7 @@ function oncePer<A extends unknown[], T>(make: (key: string, ...args: A) => Prom
   };
 }
 
-export function createGatewayImageSource(deps: { docker: Docker; builderImage(): string }): GatewayImageSource {
+export function createGatewayImageSource(deps: { docker: Docker; builderImage(): string; version: string }): GatewayImageSource {
   const image = oncePer(async (platform: string, options: { signal?: AbortSignal; log?: (message: string) => void } = {}) => {
     const tag = gatewayTag(platform);
     const exists = await deps.docker.getImage(tag).inspect().then(
@@ -56,7 +58,7 @@ export function createGatewayImageSource(deps: { docker: Docker; builderImage():
       () => false,
     );
     if (!exists) {
-      const built = await buildGatewayImage(deps.docker, { builderImage: deps.builderImage(), tag, platform, signal: options.signal });
+      const built = await buildGatewayImage(deps.docker, { builderImage: deps.builderImage(), tag, platform, version: deps.version, signal: options.signal });
       options.log?.(`Built the gateway image ${tag} for ${platform} with ${built.compiledWith}`);
     }
     return tag;
@@ -65,5 +67,5 @@ export function createGatewayImageSource(deps: { docker: Docker; builderImage():
     const bytes = await gatewayBinary(deps.docker, await image(platform));
     return { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
   });
-  return { image, shellBinary };
+  return { version: deps.version, image, shellBinary };
 }
