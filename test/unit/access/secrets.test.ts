@@ -1,7 +1,10 @@
+import { execFileSync } from 'node:child_process';
+import { pbkdf2Sync } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { basicTextCipher } from '../../../electron/main/services/access/basic-text';
 import { createFileKeyCipher, createSecretStore, type SecretCipher } from '../../../electron/main/services/access/secrets';
 import { openDatabase } from '../../../electron/main/services/store/database';
 
@@ -46,5 +49,18 @@ describe('one cipher for the app and the CLI, recorded per secret', () => {
     const { db, keyFile } = folder();
     const id = db.prepare("INSERT INTO secrets (purpose, ciphertext, created_at, cipher) VALUES ('api', ?, 'then', 'safeStorage') RETURNING id").pluck().get(keychain.encrypt('K')) as number;
     expect(() => createSecretStore(db, keyFile).get(id)).toThrow(/"api" was encrypted with the desktop app's OS keychain, which this Berth cannot use/);
+  });
+
+  it('a secret safeStorage wrote with basic_text (Linux, no keyring) is still read after a keyring appears, and moves to the key file', () => {
+    // What Chromium's basic_text writes, made by openssl rather than by Berth's own code: "v10" + AES-128-CBC.
+    const key = pbkdf2Sync('peanuts', 'saltysalt', 1, 16, 'sha1').toString('hex');
+    const body = execFileSync('openssl', ['enc', '-aes-128-cbc', '-K', key, '-iv', '20'.repeat(16)], { input: 'ROOT-KEY' });
+    const { db, keyFile } = folder();
+    const id = db.prepare("INSERT INTO secrets (purpose, ciphertext, created_at, cipher) VALUES ('ssh-key:tb3', ?, 'then', 'safeStorage') RETURNING id").pluck().get(Buffer.concat([Buffer.from('v10'), body])) as number;
+    // This start's safeStorage has a keyring (here: the stand-in), which cannot read a basic_text secret.
+    const app = createSecretStore(db, keyFile, undefined, [keychain, basicTextCipher()]);
+    expect(app.get(id)).toBe('ROOT-KEY');
+    expect(cipherOf(db, id)).toBe('file-key');
+    expect(createSecretStore(db, keyFile).get(id)).toBe('ROOT-KEY');
   });
 });

@@ -20,7 +20,7 @@ function manager(groups: Array<Pick<GroupView, 'name' | 'tls' | 'listen'>>, runn
             'docker inspect',
             () => (
               steps.push(`inspect ${s.name}`),
-              { stdout: JSON.stringify({ id: 'c0ffee', image: 'sha256:1111', running: true, env: ['BERTH_GATEWAY_LISTEN=:8700'], ...running[s.name] }) }
+              { stdout: JSON.stringify({ id: 'c0ffee', image: running[s.name]?.image ?? 'sha256:1111', running: true, env: ['BERTH_GATEWAY_LISTEN=:8700'], version: running[s.name]?.version }) }
             ),
           ],
         ],

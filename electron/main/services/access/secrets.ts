@@ -6,7 +6,7 @@ import type { Db } from '../store/database';
 
 /** Encrypts secrets at rest: the 0600 key file in the data folder, which the app, web mode and the CLI share. */
 export interface SecretCipher {
-  readonly kind: 'safeStorage' | 'file-key';
+  readonly kind: 'safeStorage' | 'safeStorage-basic_text' | 'file-key';
   encrypt(plain: string): Buffer;
   decrypt(cipher: Buffer): string;
 }
@@ -63,8 +63,9 @@ export function createSecretStore(db: Db, cipher: SecretCipher, now: () => Date 
   /** The ciphers that may have written a row: the recorded one, or for an unrecorded row every one this process has. */
   function candidates(row: { purpose: string; cipher: string | null }): SecretCipher[] {
     if (row.cipher === null) return known;
-    const recorded = known.find((c) => c.kind === row.cipher);
-    if (recorded) return [recorded];
+    // "safeStorage" names no backend: the keyring of that start, or basic_text where there was none.
+    const recorded = known.filter((c) => c.kind === row.cipher || (row.cipher === 'safeStorage' && c.kind.startsWith('safeStorage')));
+    if (recorded.length) return recorded;
     throw new BerthError(
       'Unauthorized',
       `The secret "${row.purpose}" was encrypted with ${row.cipher === 'safeStorage' ? "the desktop app's OS keychain" : row.cipher}, which this Berth cannot use. ` +
