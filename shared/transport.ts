@@ -9,9 +9,12 @@ export const ipcChannels = {
   event: 'berth:event',
 } as const;
 
-/** Messages of the web transport's WebSocket, and the payload of IPC stream events. */
+/**
+ * Messages of the web transport's WebSocket, and the payload of IPC stream events. An operation's events are numbered
+ * (`seq`, from 1), so a client re-attaching after a dropped connection asks for those after the last it has.
+ */
 export type StreamMessage =
-  | { id: string; type: 'event'; event: unknown }
+  | { id: string; type: 'event'; event: unknown; seq?: number }
   | { id: string; type: 'end'; error?: SerializedError };
 
 export type CallResult = { ok: true; value: unknown } | { ok: false; error: SerializedError };

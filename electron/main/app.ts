@@ -23,6 +23,7 @@ import { importSshConfig } from './services/servers/ssh-config';
 import { createRecentProjects } from './services/project/recent';
 import { createDeploymentFiles } from './services/project/deployment-file';
 import { openDatabase } from './services/store/database';
+import { claimDataFolder, sharedFolderNote } from './services/store/folder-owner';
 import { createProjectsRepo } from './services/store/projects';
 import { createSettingsRepo } from './services/store/settings';
 import { createDispatcher, type CallHandlers, type StreamHandlers } from './rpc/dispatcher';
@@ -56,6 +57,7 @@ const FAST_CONNECT = { attempts: 1, readyTimeoutMs: 6000 };
 
 /** Composes every service for one data folder; the same composition serves Electron IPC, the web transport and the CLI. */
 export function createBerth(options: BerthOptions) {
+  const releaseFolder = openDataFolder(options);
   const db = openDatabase(join(options.home, 'berth.db'));
   const settings = createSettingsRepo(db);
   const engine = createEngineService(() => settings.get().dockerSocket);
@@ -66,7 +68,7 @@ export function createBerth(options: BerthOptions) {
   const status = createStatusService(engine, () => servers.ping());
   const layout = layoutFromEnv();
   // Built locally once: the servers' gateway and agent, and berth-shell, the program every member key runs.
-  const gatewayImage = createGatewayImageSource({ docker: engine.client(), builderImage: () => settings.get().gatewayBuilderImage });
+  const gatewayImage = createGatewayImageSource({ docker: engine.client(), builderImage: () => settings.get().gatewayBuilderImage, version: options.version });
   // The servers hold each group's state; this data folder caches it (services/groups).
   const groups = createGroupStateService({ db, registry, connection: (id) => servers.connection(id, FAST_CONNECT), layout, actor: currentActor, folder: options.home, applyTeam: teamInstaller(layout, gatewayImage.shellBinary) });
   const forgetting = createServerForgetting({ db, registry, groups, reachable: async (id) => (await servers.test(id)).state === 'up' });
@@ -110,12 +112,12 @@ export function createBerth(options: BerthOptions) {
   const renewal = createCertificateRenewal({ tls, registry, alerts: observability.alerts, port: GATEWAY_PORT });
   // Opening Berth attaches to every group its servers hold; the CLI awaits `ready` before each command. In the
   // app, an operation of this folder interrupted by a crash is then finished or undone before anything else
-  // changes traffic (the CLI leaves that to the app, which may be running that very operation).
+  // changes traffic; one whose process still runs (a CLI deploy beside the app) is left to it. The CLI never recovers.
   const background = options.background ?? options.mode !== 'cli';
   const ready = groups
     .attach()
     .then((report) => report.problems.forEach((p) => console.error(`Group state: ${p}`)))
-    .then(() => (background ? deploy.orchestrator.recover() : undefined))
+    .then(() => (background ? deploy.orchestrator.recover((event) => event.type === 'log' && console.error(`Recovery: ${event.message}`)) : undefined))
     .then(() => undefined)
     .catch((err) => console.error(`Attaching to the servers' groups failed: ${err instanceof Error ? err.message : err}`));
   if (background) {
@@ -218,7 +220,19 @@ export function createBerth(options: BerthOptions) {
       observability.stop();
       servers.close();
       db.close();
+      releaseFolder();
     },
   };
 }
 export type Berth = ReturnType<typeof createBerth>;
+
+/**
+ * The app and web mode own their data folder (a second one is refused, naming the first); the CLI shares it, saying
+ * so when an owner is live. Returns the release of the ownership.
+ */
+function openDataFolder(options: BerthOptions): () => void {
+  if (options.mode !== 'cli') return claimDataFolder(options.home, options.mode);
+  const note = sharedFolderNote(options.home);
+  if (note) console.error(note);
+  return () => {};
+}

@@ -1,5 +1,5 @@
 /** Electron entry: one window over the same services the web mode and CLI use. */
-import { app } from 'electron';
+import { app, dialog } from 'electron';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createBerth, resolveHome } from './app';
@@ -22,14 +22,21 @@ function sharedHome(): string {
   return home;
 }
 
+/** The data folder, or null (the app quits) when another Berth, e.g. web mode, has it open. */
+function openBerth() {
+  try {
+    return createBerth({ home: sharedHome(), mode: 'electron', version: app.getVersion(), legacyCiphers: legacySafeStorageCipher() });
+  } catch (err) {
+    dialog.showErrorBox('Berth cannot open its data folder', err instanceof Error ? err.message : String(err));
+    app.quit();
+    return null;
+  }
+}
+
 app.whenReady().then(() => {
   hardenSessions();
-  const berth = createBerth({
-    home: sharedHome(),
-    mode: 'electron',
-    version: app.getVersion(),
-    legacyCiphers: legacySafeStorageCipher(),
-  });
+  const berth = openBerth();
+  if (!berth) return;
   berth.services.observability.alerts.addNotifier(desktopNotifier());
   const window = createMainWindow();
   registerIpc(berth.dispatcher, window);

@@ -3,6 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { ipcChannels, type StreamMessage } from '../../shared/transport';
 import { BerthError } from '../../shared/errors';
 import type { Dispatcher } from './rpc/dispatcher';
+import { createRpcHost } from './rpc/sessions';
 import { rendererFile, rendererUrl } from './window';
 
 /** Only our own window, showing our own page, may talk to the services. */
@@ -15,44 +16,37 @@ function assertTrustedSender(event: IpcMainInvokeEvent, window: BrowserWindow): 
 }
 
 export function registerIpc(dispatcher: Dispatcher, window: BrowserWindow): void {
-  const subscriptions = new Map<string, () => void>();
+  const host = createRpcHost(dispatcher);
   const send = (message: StreamMessage) => {
     if (!window.webContents.isDestroyed()) window.webContents.send(ipcChannels.event, message);
   };
+  let session = host.openSession(send);
 
   ipcMain.handle(ipcChannels.call, (event, name: unknown, input: unknown) => {
     assertTrustedSender(event, window);
-    return dispatcher.call(name, input);
+    return host.call(undefined, name, input);
   });
 
   ipcMain.handle(ipcChannels.subscribe, (event, id: unknown, name: unknown, input: unknown) => {
     assertTrustedSender(event, window);
-    if (typeof id !== 'string' || subscriptions.has(id)) throw new BerthError('ValidationError', 'Bad subscription id');
-    const cancel = dispatcher.subscribe(
-      name,
-      input,
-      (payload) => send({ id, type: 'event', event: payload }),
-      (error) => {
-        subscriptions.delete(id);
-        send({ id, type: 'end', ...(error ? { error: error.toJSON() } : {}) });
-      },
-    );
-    subscriptions.set(id, cancel);
+    if (typeof id !== 'string') throw new BerthError('ValidationError', 'Bad subscription id');
+    session.subscribe(id, name, input);
   });
 
   ipcMain.handle(ipcChannels.unsubscribe, (event, id: unknown) => {
     assertTrustedSender(event, window);
     if (typeof id !== 'string') return;
-    subscriptions.get(id)?.();
-    subscriptions.delete(id);
+    return session.unsubscribe(id);
   });
 
-  // A reload or crash of the page must not leave producers running for nobody.
-  const cancelAll = () => {
-    for (const cancel of subscriptions.values()) cancel();
-    subscriptions.clear();
+  // A reload or crash of the page must not leave feeds running for nobody, nor undo a deploy it started: the page's
+  // subscriptions stop, its operations run to their end (rpc/sessions.ts).
+  const newPage = () => {
+    session.close();
+    session = host.openSession(send);
   };
-  window.webContents.on('did-start-navigation', cancelAll);
-  window.webContents.on('render-process-gone', cancelAll);
-  window.on('closed', cancelAll);
+  window.webContents.on('did-start-navigation', newPage);
+  window.webContents.on('render-process-gone', newPage);
+  // Closing the window quits the app: what it started stops now rather than halfway through the shutdown.
+  window.on('closed', () => session.close({ cancelOperations: true }));
 }

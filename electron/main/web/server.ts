@@ -5,11 +5,16 @@ import sirv from 'sirv';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { StreamMessage } from '../../../shared/transport';
 import type { Dispatcher } from '../rpc/dispatcher';
+import { createRpcHost, type RpcHost } from '../rpc/sessions';
 
-/** Client → server messages of the web transport. */
+/**
+ * Client → server messages of the web transport. Every id is the client's and stays the same when it sends a message
+ * again after a reconnect: a call's id keys its answer, a stream's `after` and `resume` re-attach it (rpc/sessions.ts).
+ * The server answers `unsub` with `unsubscribed`, so the client knows a cancel arrived.
+ */
 type ClientMessage =
   | { t: 'call'; id: string; name: string; input: unknown }
-  | { t: 'sub'; id: string; name: string; input: unknown }
+  | { t: 'sub'; id: string; name: string; input: unknown; after?: number; resume?: boolean }
   | { t: 'unsub'; id: string };
 
 export interface WebServerOptions {
@@ -49,6 +54,8 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   const token = options.token ?? randomBytes(24).toString('base64url');
   const serveStatic = sirv(options.staticDir, { single: true, dev: false, etag: true });
   const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
+  // One for every socket this server serves, so an operation or a call's answer outlives the socket that started it.
+  const host = createRpcHost(options.dispatcher);
   let port = 0;
 
   const server: Server = createServer((req, res) => {
@@ -65,7 +72,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => serveSocket(ws, options.dispatcher));
+    wss.handleUpgrade(req, socket, head, (ws) => serveSocket(ws, host));
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -88,15 +95,14 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   };
 }
 
-function serveSocket(ws: WebSocket, dispatcher: Dispatcher): void {
-  const subscriptions = new Map<string, () => void>();
+function serveSocket(ws: WebSocket, host: RpcHost): void {
   const send = (payload: unknown) => {
     if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(payload));
   };
-  const sendStream = (message: StreamMessage) => {
+  const session = host.openSession((message: StreamMessage) => {
     if (message.type === 'event' && ws.bufferedAmount > MAX_BUFFERED_BYTES) return;
     send({ t: 'stream', message });
-  };
+  });
 
   ws.on('message', async (data) => {
     let message: ClientMessage;
@@ -105,29 +111,17 @@ function serveSocket(ws: WebSocket, dispatcher: Dispatcher): void {
     } catch {
       return;
     }
+    if (typeof message?.id !== 'string') return;
     if (message.t === 'call') {
-      send({ t: 'result', id: message.id, result: await dispatcher.call(message.name, message.input) });
-    } else if (message.t === 'sub' && !subscriptions.has(message.id)) {
-      const id = message.id;
-      const cancel = dispatcher.subscribe(
-        message.name,
-        message.input,
-        (event) => sendStream({ id, type: 'event', event }),
-        (error) => {
-          subscriptions.delete(id);
-          sendStream({ id, type: 'end', ...(error ? { error: error.toJSON() } : {}) });
-        },
-      );
-      subscriptions.set(id, cancel);
+      send({ t: 'result', id: message.id, result: await host.call(message.id, message.name, message.input) });
+    } else if (message.t === 'sub') {
+      session.subscribe(message.id, message.name, message.input, { after: Number(message.after) || 0, resume: message.resume === true });
     } else if (message.t === 'unsub') {
-      subscriptions.get(message.id)?.();
-      subscriptions.delete(message.id);
+      send({ t: 'unsubscribed', id: message.id });
+      await session.unsubscribe(message.id);
     }
   });
 
-  // The page went away: stop every producer it started.
-  ws.on('close', () => {
-    for (const cancel of subscriptions.values()) cancel();
-    subscriptions.clear();
-  });
+  // The page went away (or its network did): its feeds stop; its operations run on for it to re-attach.
+  ws.on('close', () => session.close());
 }

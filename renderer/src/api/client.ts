@@ -27,7 +27,11 @@ export async function call<N extends CallName>(name: N, input: CallInput<N>): Pr
   return result.value as CallOutput<N>;
 }
 
-/** Starts a stream; returns the function that stops it (which the server side honours by cancelling the producer). */
+/**
+ * Starts a stream; returns the function that stops it (which the server side honours by cancelling the producer).
+ * A dropped connection does neither: the transport re-attaches an operation (deploy, build, rollback) and feeds the
+ * events it missed, and subscribes to a feed again.
+ */
 export function subscribe<N extends StreamName>(
   name: N,
   input: StreamInput<N>,

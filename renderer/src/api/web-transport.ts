@@ -13,53 +13,84 @@ function takeToken(): string {
   return sessionStorage.getItem(TOKEN_KEY) ?? '';
 }
 
-interface Subscription {
+interface Stream {
   name: string;
   input: unknown;
   onMessage: (message: StreamMessage) => void;
+  /** The number of the last event received (operations number theirs), so a re-attach gets only later ones. */
+  seq: number;
+  /** Sent on a connection since lost: the server then attaches to it and never starts an operation again. */
+  sent: boolean;
 }
 
-/** The contract over one WebSocket to the loopback web server; re-subscribes live streams after a reconnect. */
+interface PendingCall {
+  text: string;
+  resolve: (result: CallResult) => void;
+}
+
+/**
+ * The contract over one WebSocket to the loopback web server. Every message carries an id of this page's, so after a
+ * reconnect it is sent again as it was: a call still unanswered gets its one answer (the server keeps answers by id),
+ * a stream re-attaches (an operation, from its last event received) or subscribes again (a feed), and a cancel not yet
+ * confirmed is repeated. Nothing is started twice.
+ */
 export function createWebTransport(): BerthTransport {
   const token = takeToken();
-  const pending = new Map<string, (result: CallResult) => void>();
-  const subscriptions = new Map<string, Subscription>();
-  const queue: string[] = [];
+  const pending = new Map<string, PendingCall>();
+  const streams = new Map<string, Stream>();
+  const cancels = new Set<string>();
   let socket: WebSocket | undefined;
   let attempts = 0;
+
+  const isOpen = () => socket?.readyState === WebSocket.OPEN;
+
+  function sendStream(id: string, stream: Stream): void {
+    socket!.send(JSON.stringify({ t: 'sub', id, name: stream.name, input: stream.input, after: stream.seq, resume: stream.sent }));
+    stream.sent = true;
+  }
+
+  function receive(message: { t: string; id: string; result?: CallResult; message?: StreamMessage }): void {
+    if (message.t === 'result') {
+      pending.get(message.id)?.resolve(message.result!);
+      pending.delete(message.id);
+    } else if (message.t === 'unsubscribed') {
+      cancels.delete(message.id);
+    } else if (message.t === 'stream') {
+      const event = message.message!;
+      const stream = streams.get(event.id);
+      if (!stream) return;
+      if (event.type === 'event' && event.seq !== undefined) {
+        // A replay can overlap what arrived just before the drop.
+        if (event.seq <= stream.seq) return;
+        stream.seq = event.seq;
+      }
+      if (event.type === 'end') streams.delete(event.id);
+      stream.onMessage(event);
+    }
+  }
+
+  function giveUp(): void {
+    const lost = { kind: 'Internal' as const, message: 'Lost the connection to Berth; is `npm run web` still running?' };
+    for (const call of pending.values()) call.resolve({ ok: false, error: lost });
+    pending.clear();
+    for (const [id, stream] of streams) stream.onMessage({ id, type: 'end', error: lost });
+    streams.clear();
+  }
 
   function connect(): void {
     const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/rpc?token=${token}`);
     socket = ws;
     ws.onopen = () => {
       attempts = 0;
-      for (const [id, sub] of subscriptions) ws.send(JSON.stringify({ t: 'sub', id, name: sub.name, input: sub.input }));
-      while (queue.length) ws.send(queue.shift()!);
+      for (const [id, stream] of streams) sendStream(id, stream);
+      for (const call of pending.values()) ws.send(call.text);
+      for (const id of cancels) ws.send(JSON.stringify({ t: 'unsub', id }));
     };
-    ws.onmessage = (event) => {
-      const message = JSON.parse(String(event.data));
-      if (message.t === 'result') {
-        pending.get(message.id)?.(message.result);
-        pending.delete(message.id);
-      } else if (message.t === 'stream') {
-        const stream: StreamMessage = message.message;
-        subscriptions.get(stream.id)?.onMessage(stream);
-        if (stream.type === 'end') subscriptions.delete(stream.id);
-      }
-    };
+    ws.onmessage = (event) => receive(JSON.parse(String(event.data)));
     ws.onclose = () => {
-      const lost = { kind: 'Internal' as const, message: 'Lost the connection to Berth; is `npm run web` still running?' };
-      for (const resolve of pending.values()) resolve({ ok: false, error: lost });
-      pending.clear();
       if (attempts++ < MAX_RECONNECTS) setTimeout(connect, Math.min(5000, 200 * 2 ** attempts));
-      else for (const [id, sub] of subscriptions) sub.onMessage({ id, type: 'end', error: lost });
+      else giveUp();
     };
-  }
-
-  function send(payload: object): void {
-    const text = JSON.stringify(payload);
-    if (socket?.readyState === WebSocket.OPEN) socket.send(text);
-    else queue.push(text);
   }
 
   connect();
@@ -68,16 +99,20 @@ export function createWebTransport(): BerthTransport {
     call(name, input) {
       const id = crypto.randomUUID();
       return new Promise((resolve) => {
-        pending.set(id, resolve);
-        send({ t: 'call', id, name, input });
+        const text = JSON.stringify({ t: 'call', id, name, input });
+        pending.set(id, { text, resolve });
+        if (isOpen()) socket!.send(text);
       });
     },
     subscribe(name, input, onMessage) {
       const id = crypto.randomUUID();
-      subscriptions.set(id, { name, input, onMessage });
-      send({ t: 'sub', id, name, input });
+      const stream: Stream = { name, input, onMessage, seq: 0, sent: false };
+      streams.set(id, stream);
+      if (isOpen()) sendStream(id, stream);
       return () => {
-        if (subscriptions.delete(id)) send({ t: 'unsub', id });
+        if (!streams.delete(id)) return;
+        cancels.add(id);
+        if (isOpen()) socket!.send(JSON.stringify({ t: 'unsub', id }));
       };
     },
   };
