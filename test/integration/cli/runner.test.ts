@@ -26,7 +26,9 @@ const RUNNER_PATH = `${bare}/bin:/usr/bin:/bin`;
 
 /** The binary as a pipeline runs it: its own data folder, only the given environment, no stdin. */
 function berth(home: string, args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
-  const env: Record<string, string> = { PATH: TEAMMATE_PATH, HOME: scratch, BERTH_HOME: join(scratch, home), CI: 'true', ...options.env };
+  // BERTH_SERVER_AGENT as every test deploy has it (vitest.config.mts): an agent left on the shared bed would act on
+  // the other test files' groups (stand-ins for their "lost" servers).
+  const env: Record<string, string> = { PATH: TEAMMATE_PATH, HOME: scratch, BERTH_HOME: join(scratch, home), CI: 'true', BERTH_SERVER_AGENT: process.env.BERTH_SERVER_AGENT ?? 'off', ...options.env };
   const started = Date.now();
   const run = spawnSync(process.execPath, [join(repoRoot, 'bin/berth.mjs'), ...args], { cwd: options.cwd ?? scratch, env, input: '', encoding: 'utf8', timeout: 400_000 });
   return { code: run.status, out: run.stdout, err: run.stderr, ms: Date.now() - started };
