@@ -7,6 +7,23 @@ export const AliasName = z
   .regex(/^[a-z][a-z0-9-]{0,31}$/, 'Aliases use lowercase letters, digits and dashes, starting with a letter')
   .refine((a) => !/^v\d+$/.test(a), 'v<number> is reserved for version URLs');
 
+/** A GPU of a server, by the index nvidia-smi gives it (Docker's `--gpus device=<index>`). */
+export const GpuIndex = z.string().regex(/^\d{1,3}$/, 'A GPU is named by its index, as nvidia-smi numbers it ("0", "1", …)');
+
+/**
+ * The GPUs each replica gets: how many (Berth picks free ones on each server), or which ones by index (the same on
+ * every server). Either way a replica's GPUs are its own: Berth never gives one GPU to two replicas.
+ */
+export const GpuRequest = z.union([
+  z.number().int().min(1, 'Ask for at least 1 GPU per replica, or none at all').max(64),
+  z
+    .array(GpuIndex)
+    .min(1, 'Name at least one GPU, or none at all')
+    .max(64)
+    .refine((ids) => new Set(ids).size === ids.length, 'A GPU is named twice'),
+]);
+export type GpuRequest = z.infer<typeof GpuRequest>;
+
 export const DeployPhase = z.enum(['lock', 'gateway', 'transport', 'start', 'ready', 'switch', 'cleanup', 'done', 'failed', 'undo']);
 export type DeployPhase = z.infer<typeof DeployPhase>;
 
@@ -33,6 +50,8 @@ export const DeployRequest = z
     replicas: z.number().int().min(1).max(32).optional(),
     memoryMb: z.number().int().min(64).max(1_048_576).default(1024),
     cpus: z.number().min(0.1).max(256).default(1),
+    /** GPUs per replica (null: none); placed only where they are free, else the deploy is refused before anything is sent. */
+    gpus: GpuRequest.nullable().default(null),
     readyTimeoutMs: z.number().int().min(1000).max(3_600_000).default(120_000),
     message: z.string().max(500).default(''),
     /** Take over a lock left by a crashed deploy. */

@@ -24,6 +24,8 @@ export const SaveDeploymentInput = z
     memoryMb: fields.memory_mb.removeDefault().optional(),
     replicas: fields.replicas,
     cpus: fields.cpus.removeDefault().optional(),
+    /** GPUs per replica (0: none). */
+    gpus: fields.gpus.removeDefault().optional(),
     readinessTimeoutS: fields.readiness_timeout_s.removeDefault().optional(),
     /** False: only show what would change. */
     write: z.boolean(),

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { KeyScope } from './access';
+import { GpuIndex, GpuRequest } from './deploy';
 import { GroupAuthority, ListenMode, TlsMode } from './tls';
 
 export const STATE_FORMAT = 1;
@@ -24,6 +25,8 @@ export const StateReplica = z
     port: z.number().int().min(1).max(65535),
     /** Set on a stand-in started for a lost server's replica; removed again when that server returns. */
     standsInFor: ServerUid.optional(),
+    /** The GPUs (indexes on its server) this replica was given; absent: none. No two replicas on a server share one. */
+    gpus: z.array(GpuIndex).min(1).optional(),
   })
   .strict();
 export type StateReplica = z.infer<typeof StateReplica>;
@@ -41,7 +44,15 @@ export const StateVersion = z
     createdBy: z.string(),
     createdAt: iso,
     state: VersionState,
-    resources: z.object({ replicas: z.number().int().min(1), memoryMb: z.number().int().min(16), cpus: z.number().positive() }).strict(),
+    resources: z
+      .object({
+        replicas: z.number().int().min(1),
+        memoryMb: z.number().int().min(16),
+        cpus: z.number().positive(),
+        /** GPUs per replica as the deploy asked (absent: none); the agents give a stand-in as many free ones. */
+        gpus: GpuRequest.optional(),
+      })
+      .strict(),
     /** Replicas per server uid. */
     placements: z.record(ServerUid, z.array(StateReplica)),
   })

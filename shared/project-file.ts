@@ -3,7 +3,7 @@
  * runner's included, deploys the same model to the same servers with the same settings.
  */
 import { z } from 'zod';
-import { ModelName } from './deploy';
+import { GpuRequest, ModelName } from './deploy';
 import { GroupName, ServerName } from './servers';
 
 export const PROJECT_FILE = 'berth.toml';
@@ -46,7 +46,10 @@ export const ProjectFile = z
     replicas: z.number().int().min(1).max(32).optional(),
     memory_mb: z.number().int().min(64).max(1_048_576).default(1024),
     cpus: z.number().min(0.1).max(256).default(1),
-    gpus: z.number().int().min(0).max(0, 'Berth cannot place replicas on GPUs yet: set gpus = 0 or leave it out').default(0),
+    /** GPUs per replica: how many (`gpus = 1`) or which, by index (`gpus = ["0", "1"]`); 0: none. */
+    gpus: z
+      .union([z.literal(0), GpuRequest], { error: 'GPUs per replica are a count (gpus = 1) or GPU indexes in quotes (gpus = ["0", "1"]), each GPU once; 0 or left out: none' })
+      .default(0),
     /** How long each replica may take to answer /readyz. */
     readiness_timeout_s: z.number().int().min(1).max(3600).default(120),
     group: ProjectFileGroup,
@@ -54,6 +57,9 @@ export const ProjectFile = z
   .strict();
 export type ProjectFile = z.infer<typeof ProjectFile>;
 export type ProjectFileInput = z.input<typeof ProjectFile>;
+
+/** The deploy's GPU request for a berth.toml's `gpus` (0: none). */
+export const gpuRequestOf = (gpus: ProjectFile['gpus']): GpuRequest | null => (gpus === 0 ? null : gpus);
 
 /** One problem in berth.toml, where it is. */
 export interface ProjectFileIssue {

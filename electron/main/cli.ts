@@ -10,12 +10,11 @@ import { createPatch } from 'diff';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gpuRequestOf, PROJECT_FILE, REVIEWED_DIR, type ProjectFile } from '../../shared/project-file';
-import { GpuRequest } from '../../shared/deploy';
 import { applyProjectFile, describeDeployment, pipelineCredentials } from './services/project/deployment';
 import { projectRoot, readProjectFile, renderProjectFile } from './services/project/project-file';
 import { auditCommand } from './services/access/audit/cli';
 import { followLogsForCli } from './services/logs/cli';
-import { deployEventPrinter } from './services/deploy/cli';
+import { deployEventPrinter, gpusOption } from './services/deploy/cli';
 import { buildPlatformFor } from './services/deploy/platform';
 import { pageCommand, pagesUsage } from './cli-pages';
 import { consoleIo, UsageError } from './rpc/cli-kit';
@@ -128,18 +127,6 @@ const int = (value: string | undefined, what: string) => {
   if (!Number.isInteger(n)) throw new UsageError(`${what} must be a whole number`);
   return n;
 };
-
-/** `--gpus 2`: two per replica, any free ones; `--gpus 0,1` or `--gpus device=1`: those, by index; `--gpus 0`: none. */
-function gpusOption(value: string): GpuRequest | null {
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text) === 0 ? null : gpusChecked(Number(text), value);
-  return gpusChecked(text.replace(/^device=/, '').split(','), value);
-}
-function gpusChecked(request: GpuRequest, value: string): GpuRequest {
-  const parsed = GpuRequest.safeParse(request);
-  if (!parsed.success) throw new UsageError(`--gpus is a count (--gpus 1) or GPU indexes (--gpus 0,1, or --gpus device=1 for one), not "${value}": ${parsed.error.issues[0].message}`);
-  return parsed.data;
-}
 
 /** Calls the contract exactly as the UI does; a failed result becomes a thrown BerthError. */
 async function call<N extends CallName>(berth: Berth, name: N, input: unknown): Promise<CallOutput<N>> {

@@ -235,7 +235,7 @@ func (a *agent) cycle(ctx context.Context) {
 	a.observe(ctx)
 	view := &agentView{
 		UID: a.uid, Version: gatewayVersion, StartedAt: a.startedAt, At: now, CaughtUp: a.caughtUp.Load(),
-		FreeMemoryMB: a.report.FreeMemoryMB, Groups: map[string]groupView{},
+		FreeMemoryMB: a.report.FreeMemoryMB, GPUs: a.report.GPUs, Groups: map[string]groupView{},
 		Replicas: nonNil(a.report.Replicas), LocalIncidents: nonNil(a.report.Incidents),
 	}
 	var standIns []wantedStandIn
@@ -339,7 +339,7 @@ func (a *agent) probe(ctx context.Context, now time.Time) {
 			log.Printf("peer %s (%s, %s) is %s", r.Server.Name, uid, r.Server.Host, r.Health.State)
 		}
 		if o.view != nil {
-			r.Views[o.group], r.FreeMemoryMB, r.HasView = o.view, o.view.FreeMemoryMB, true
+			r.Views[o.group], r.FreeMemoryMB, r.GPUs, r.HasView = o.view, o.view.FreeMemoryMB, o.view.GPUs, true
 		}
 	}
 }

@@ -81,6 +81,15 @@ type dockerHostConfig struct {
 	MemorySwap    int64               `json:"MemorySwap"`
 	NanoCpus      int64               `json:"NanoCpus"`
 	LogConfig     dockerLogConfig     `json:"LogConfig"`
+	// DeviceRequests is what `docker run --gpus "device=…"` sends.
+	DeviceRequests []dockerDeviceRequest `json:"DeviceRequests,omitempty"`
+}
+
+type dockerDeviceRequest struct {
+	Driver       string     `json:"Driver"`
+	Count        int        `json:"Count"`
+	DeviceIDs    []string   `json:"DeviceIDs"`
+	Capabilities [][]string `json:"Capabilities"`
 }
 
 type dockerRestartPolicy struct {

@@ -44,7 +44,7 @@ func (a *agent) evaluate(ctx context.Context, group string, rev stateRevision, n
 	notices := book.update(now, a.conditions(group, state, peers), shown, leading, leaderShows)
 	a.notify(ctx, group, state, notices)
 	gv.Incidents = book.shown()
-	gv.StandIns = a.planFor(group, state, peers, gv.Leader)
+	gv.StandIns, gv.StandInShortfalls = a.planFor(group, state, peers, gv.Leader)
 	for _, p := range peers {
 		gv.Peers = append(gv.Peers, peerView{UID: p.Server.UID, Name: p.Server.Name, Host: p.Server.Host, State: p.Health.State, Missed: p.Health.Missed, Since: p.Health.Since})
 	}
@@ -149,28 +149,33 @@ func (a *agent) notify(ctx context.Context, group string, state groupState, noti
 	}
 }
 
-// planFor: the leader computes the plan; the others take the one in the leader's last view (or keep theirs).
-func (a *agent) planFor(group string, state groupState, peers []*peerRecord, leader string) []standIn {
+// planFor: the leader computes the plan; the others take the one in the leader's last view (or keep theirs). The
+// leader logs each shortfall once (a GPU version's lost replicas that no survivor has the GPUs for).
+func (a *agent) planFor(group string, state groupState, peers []*peerRecord, leader string) ([]standIn, []string) {
 	previous := a.plans[group]
-	plan := previous
+	plan, shortfalls := previous, []string(nil)
 	if leader == a.uid {
-		plan = planStandIns(a.planInputOf(group, state, peers, previous))
+		planned := planStandIns(a.planInputOf(group, state, peers, previous))
+		plan, shortfalls = planned.StandIns, planned.Shortfalls
+		a.logOnce("shortfalls "+group, strings.Join(shortfalls, "\n"), "group %s: stand-ins skipped: %s", group, strings.Join(shortfalls, "; "))
 	} else if r := a.records[leader]; r != nil && r.Views[group] != nil {
-		plan = r.Views[group].Groups[group].StandIns
+		plan, shortfalls = r.Views[group].Groups[group].StandIns, r.Views[group].Groups[group].StandInShortfalls
 	}
 	plan = nonNil(plan)
 	a.plans[group] = plan
-	return plan
+	return plan, shortfalls
 }
 
 func (a *agent) planInputOf(group string, state groupState, peers []*peerRecord, previous []standIn) planInput {
-	in := planInput{State: state, Previous: previous, Lost: map[string]bool{}, FreeMemoryMB: map[string]int64{a.uid: a.report.FreeMemoryMB}}
+	in := planInput{State: state, Previous: previous, Lost: map[string]bool{},
+		FreeMemoryMB: map[string]int64{a.uid: a.report.FreeMemoryMB}, GPUs: map[string]int{a.uid: a.report.GPUs}}
 	views := map[string]*agentView{}
 	for _, p := range peers {
 		if p.lost() {
 			in.Lost[p.Server.UID] = true
 		} else if p.Health.State == peerUp && p.HasView {
 			in.FreeMemoryMB[p.Server.UID] = p.FreeMemoryMB
+			in.GPUs[p.Server.UID] = p.GPUs
 		}
 		views[p.Server.UID] = p.Views[group]
 	}
@@ -247,7 +252,7 @@ func wantedReplicasOf(group, model string, v stateVersion, uid string) []wantedR
 			index, _ = strconv.Atoi(m[1])
 		}
 		wanted = append(wanted, wantedReplica{Group: group, Model: model, Version: v.Number, Index: index, Name: r.Name, Port: r.Port,
-			ImageID: v.ImageID, MemoryMB: v.Resources.MemoryMB, CPUs: v.Resources.CPUs})
+			ImageID: v.ImageID, MemoryMB: v.Resources.MemoryMB, CPUs: v.Resources.CPUs, GPUs: r.GPUs})
 	}
 	return wanted
 }

@@ -65,8 +65,9 @@ type peerRecord struct {
 	nextGroup int
 	// Views is its last view per group (its view is shown to a peer one group at a time).
 	Views map[string]*agentView
-	// FreeMemoryMB is from its last view; HasView says there was one.
+	// FreeMemoryMB and GPUs are from its last view; HasView says there was one.
 	FreeMemoryMB int64
+	GPUs         int
 	HasView      bool
 }
 

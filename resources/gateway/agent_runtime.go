@@ -48,7 +48,9 @@ const (
 type runtimeOptions struct {
 	now         func() time.Time
 	meminfoPath string
-	portFree    func(port int) bool
+	// gpusDir lists one entry per NVIDIA GPU (/proc/driver/nvidia/gpus, one folder per PCI address).
+	gpusDir  string
+	portFree func(port int) bool
 	// eventsRetry is the first pause before reconnecting the events stream; it doubles up to eventsRetryMax.
 	eventsRetry time.Duration
 }
@@ -106,7 +108,7 @@ type dockerRuntime struct {
 // newDockerRuntime is the runtime of this server's Docker daemon at socketPath; it watches Docker's events for good.
 func newDockerRuntime(socketPath string) serverRuntime {
 	return startDockerRuntime(context.Background(), newDockerClient(socketPath), runtimeOptions{
-		now: time.Now, meminfoPath: "/proc/meminfo", portFree: portFree, eventsRetry: time.Second,
+		now: time.Now, meminfoPath: "/proc/meminfo", gpusDir: "/proc/driver/nvidia/gpus", portFree: portFree, eventsRetry: time.Second,
 	})
 }
 
@@ -192,7 +194,8 @@ func (r *dockerRuntime) Observe(ctx context.Context) (runtimeReport, error) {
 	}
 	r.forgetVanished(containers, now)
 	r.updateIncidents(now)
-	return runtimeReport{Replicas: replicas, Incidents: r.currentIncidents(now), FreeMemoryMB: freeMemoryMB(r.opts.meminfoPath)}, nil
+	return runtimeReport{Replicas: replicas, Incidents: r.currentIncidents(now), FreeMemoryMB: freeMemoryMB(r.opts.meminfoPath),
+		GPUs: gpuCount(r.opts.gpusDir)}, nil
 }
 
 // inspectAll inspects Berth's containers; one removed meanwhile is left out.
@@ -465,7 +468,7 @@ func (p *reconcilePass) keepReplicas() {
 		stillMissing[w.Name] = true
 		if p.missingLongEnough(w.Name) && p.creates > 0 {
 			labels := map[string]string{containerLabels.operation: "agent"}
-			if p.create(w.Name, w.Model, w.Version, w.Index, w.Port, w.ImageID, w.MemoryMB, w.CPUs, labels) {
+			if p.create(w.Name, replicaSpec{w.Model, w.Version, w.Index, w.Port, w.ImageID, w.MemoryMB, w.CPUs, w.GPUs}, labels) {
 				delete(p.r.missing, w.Name)
 			}
 		}
@@ -499,7 +502,7 @@ func (p *reconcilePass) keepStandIns() {
 		}
 		if p.creates > 0 {
 			labels := map[string]string{containerLabels.operation: "agent", containerLabels.standIn: s.For}
-			p.create(name, s.Model, s.Version, s.Index, p.freePort(), s.ImageID, s.MemoryMB, s.CPUs, labels)
+			p.create(name, replicaSpec{s.Model, s.Version, s.Index, p.freePort(), s.ImageID, s.MemoryMB, s.CPUs, s.GPUs}, labels)
 		}
 	}
 }
@@ -555,12 +558,24 @@ func (p *reconcilePass) startIfStopped(c dockerContainer) {
 	p.check(p.r.docker.start(p.ctx, c.ID), "starting "+nameOf(c))
 }
 
+// replicaSpec is what a replica container is made of (replicas.ts ReplicaSpec, for one replica).
+type replicaSpec struct {
+	Model    string
+	Version  int
+	Index    int
+	Port     int
+	Image    string
+	MemoryMB int
+	CPUs     float64
+	// GPUs are its own GPUs on this server, by index; none: no GPU.
+	GPUs []string
+}
+
 // create creates and starts one replica as replicas.ts `run` does, with extra labels; false if it failed.
-func (p *reconcilePass) create(name, model string, version, index, port int, image string, memoryMB int, cpus float64,
-	extra map[string]string) bool {
+func (p *reconcilePass) create(name string, spec replicaSpec, extra map[string]string) bool {
 	p.creates--
-	p.ports[port] = true
-	id, err := p.r.docker.create(p.ctx, name, replicaContainer(model, version, index, port, image, memoryMB, cpus, extra))
+	p.ports[spec.Port] = true
+	id, err := p.r.docker.create(p.ctx, name, replicaContainer(spec, extra))
 	if !p.check(err, "creating "+name) {
 		return false
 	}
@@ -595,8 +610,8 @@ func (p *reconcilePass) result() error {
 }
 
 // replicaContainer is the Engine API form of replicas.ts `run`.
-func replicaContainer(model string, version, index, port int, image string, memoryMB int, cpus float64,
-	extra map[string]string) dockerCreate {
+func replicaContainer(spec replicaSpec, extra map[string]string) dockerCreate {
+	model, version, index, port := spec.Model, spec.Version, spec.Index, spec.Port
 	labels := map[string]string{
 		containerLabels.model:   model,
 		containerLabels.version: strconv.Itoa(version),
@@ -606,22 +621,32 @@ func replicaContainer(model string, version, index, port int, image string, memo
 	for k, v := range extra {
 		labels[k] = v
 	}
-	memory := int64(memoryMB) << 20
+	memory := int64(spec.MemoryMB) << 20
 	return dockerCreate{
-		Image: image,
+		Image: spec.Image,
 		Env: []string{"PORT=" + strconv.Itoa(port), "BERTH_HOST=127.0.0.1",
 			"BERTH_MODEL_NAME=" + model, "BERTH_MODEL_VERSION=" + strconv.Itoa(version)},
 		Labels: labels,
 		HostConfig: dockerHostConfig{
 			NetworkMode: "host",
 			// Comes back after a crash and after a reboot; a crash loop is Docker-throttled and becomes an incident.
-			RestartPolicy: dockerRestartPolicy{Name: "unless-stopped"},
-			Memory:        memory,
-			MemorySwap:    memory,
-			NanoCpus:      int64(math.Round(cpus * 1e9)),
-			LogConfig:     dockerLogConfig{Type: "json-file", Config: map[string]string{"max-size": "20m", "max-file": "5"}},
+			RestartPolicy:  dockerRestartPolicy{Name: "unless-stopped"},
+			Memory:         memory,
+			MemorySwap:     memory,
+			NanoCpus:       int64(math.Round(spec.CPUs * 1e9)),
+			LogConfig:      dockerLogConfig{Type: "json-file", Config: map[string]string{"max-size": "20m", "max-file": "5"}},
+			DeviceRequests: gpuRequests(spec.GPUs),
 		},
 	}
+}
+
+// gpuRequests is `--gpus "device=<ids>"` as the Engine API takes it (the CLI's default capability "gpu"). Only GPU
+// indexes are passed on: a state a deployer wrote could name anything, "all" included.
+func gpuRequests(gpus []string) []dockerDeviceRequest {
+	if len(gpus) == 0 || !validGPUs(gpus) {
+		return nil
+	}
+	return []dockerDeviceRequest{{DeviceIDs: append([]string{}, gpus...), Capabilities: [][]string{{"gpu"}}}}
 }
 
 func berthContainerName(model string, version, index int) string {
@@ -652,6 +677,15 @@ func portFree(port int) bool {
 	}
 	ln.Close()
 	return true
+}
+
+// gpuCount is how many NVIDIA GPUs the kernel driver lists (as nvidia-smi would); 0 without the driver.
+func gpuCount(dir string) int {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	return len(entries)
 }
 
 // freeMemoryMB is MemAvailable of meminfo in MB; 0 if it cannot be read.

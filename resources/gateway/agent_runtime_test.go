@@ -40,19 +40,20 @@ type runtimeFixture struct {
 	clock   *runtimeClock
 	rt      *dockerRuntime
 	meminfo string
+	gpusDir string
 }
 
 // newRuntimeFixture starts a runtime whose portFree says busy for busyPorts (something not Berth's listens there).
 func newRuntimeFixture(t *testing.T, busyPorts ...int) *runtimeFixture {
 	t.Helper()
 	f := &runtimeFixture{t: t, docker: newFakeDocker(t), clock: &runtimeClock{at: time.Unix(1733150000, 0)},
-		meminfo: filepath.Join(t.TempDir(), "meminfo")}
+		meminfo: filepath.Join(t.TempDir(), "meminfo"), gpusDir: filepath.Join(t.TempDir(), "gpus")}
 	busy := map[int]bool{}
 	for _, port := range busyPorts {
 		busy[port] = true
 	}
 	f.rt = startDockerRuntime(testContext(t), newDockerClient(f.docker.socket), runtimeOptions{
-		now: f.clock.now, meminfoPath: f.meminfo, portFree: func(port int) bool { return !busy[port] },
+		now: f.clock.now, meminfoPath: f.meminfo, gpusDir: f.gpusDir, portFree: func(port int) bool { return !busy[port] },
 		eventsRetry: 10 * time.Millisecond,
 	})
 	return f
@@ -533,6 +534,47 @@ func TestObserveReadsFreeMemoryFromMeminfo(t *testing.T) {
 	}
 	if free := f.observe().FreeMemoryMB; free != 3072 {
 		t.Fatalf("FreeMemoryMB = %d, want 3072 (MemAvailable)", free)
+	}
+}
+
+// Rule (the view's gpus): GPUs is how many GPUs the NVIDIA driver lists (one folder each); 0 without the driver.
+func TestObserveCountsTheDriversGPUs(t *testing.T) {
+	f := newRuntimeFixture(t)
+	if gpus := f.observe().GPUs; gpus != 0 {
+		t.Fatalf("without the driver: %d GPUs", gpus)
+	}
+	for _, bus := range []string{"0000:01:00.0", "0000:41:00.0"} {
+		if err := os.MkdirAll(filepath.Join(f.gpusDir, bus), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if gpus := f.observe().GPUs; gpus != 2 {
+		t.Fatalf("GPUs = %d, want 2", gpus)
+	}
+}
+
+// Rule (Reconcile, Stand-ins, GPUs): a replica or stand-in is created with its own GPUs as `--gpus "device=…"`
+// asks for them (capability gpu); GPUs that are not indexes are never passed on.
+func TestReconcileGivesReplicasAndStandInsTheirGPUs(t *testing.T) {
+	f := newRuntimeFixture(t)
+	withGPUs := func(s wantedStandIn, gpus ...string) wantedStandIn { s.GPUs = gpus; return s }
+	replica := wantReplica("iris", 3, 1, 9100)
+	replica.GPUs = []string{"2"}
+	want := desired{Revision: "prod:1", Replicas: []wantedReplica{replica},
+		StandIns: []wantedStandIn{withGPUs(wantStandIn("iris", 3, 101, "srv_lost"), "0", "1"), withGPUs(wantStandIn("iris", 3, 102, "srv_lost"), "all")}}
+	f.reconcile(want)
+	f.clock.advance(30 * time.Second)
+	f.reconcile(want)
+	devices := map[string]any{}
+	for _, c := range f.docker.created() {
+		devices[c.Name] = c.Body["HostConfig"].(map[string]any)["DeviceRequests"]
+	}
+	request := func(ids ...any) any {
+		return []any{map[string]any{"Driver": "", "Count": float64(0), "DeviceIDs": ids, "Capabilities": []any{[]any{"gpu"}}}}
+	}
+	wantDevices := map[string]any{"berth-iris-v3-r101": request("0", "1"), "berth-iris-v3-r102": nil, "berth-iris-v3-r1": request("2")}
+	if !reflect.DeepEqual(devices, wantDevices) {
+		t.Fatalf("device requests %v\nwant %v", devices, wantDevices)
 	}
 }
 

@@ -100,11 +100,57 @@ type versionResources struct {
 	Replicas int     `json:"replicas"`
 	MemoryMB int     `json:"memoryMb"`
 	CPUs     float64 `json:"cpus"`
+	// GPUs per replica as the deploy asked; absent: none.
+	GPUs gpuRequest `json:"gpus"`
+}
+
+// gpuRequest is shared/deploy.ts GpuRequest: a count (any free GPUs) or GPU indexes (those). A value of another
+// shape is kept as Unreadable rather than failing the whole state: stand-ins of that version are then skipped.
+type gpuRequest struct {
+	Count      int
+	Devices    []string
+	Unreadable bool
+}
+
+func (g *gpuRequest) UnmarshalJSON(data []byte) error {
+	*g = gpuRequest{}
+	if string(data) == "null" || json.Unmarshal(data, &g.Count) == nil && g.Count >= 0 {
+		return nil
+	}
+	g.Count = 0
+	if json.Unmarshal(data, &g.Devices) != nil || len(g.Devices) == 0 || !validGPUs(g.Devices) {
+		*g = gpuRequest{Unreadable: true}
+	}
+	return nil
+}
+
+// perReplica is how many GPUs each replica takes; 0: none.
+func (g gpuRequest) perReplica() int {
+	if len(g.Devices) > 0 {
+		return len(g.Devices)
+	}
+	return g.Count
+}
+
+var gpuIndexPattern = regexp.MustCompile(`^[0-9]{1,3}$`)
+
+// validGPUs: every id is a GPU index as nvidia-smi numbers them (what Berth places by), and none twice.
+func validGPUs(ids []string) bool {
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if !gpuIndexPattern.MatchString(id) || seen[id] {
+			return false
+		}
+		seen[id] = true
+	}
+	return true
 }
 
 type stateReplica struct {
 	Name string `json:"name"`
 	Port int    `json:"port"`
+	// GPUs are the indexes of the GPUs this replica was given on its server; no other replica there has them.
+	GPUs []string `json:"gpus"`
 }
 
 type stateKey struct {

@@ -26,12 +26,14 @@ type agentPeer struct {
 
 // agentView is what an agent reports: served to peers at /_agent/view and written to view.json for Berth.
 type agentView struct {
-	UID            string               `json:"uid"`
-	Version        string               `json:"version"`
-	StartedAt      time.Time            `json:"startedAt"`
-	At             time.Time            `json:"at"`
-	CaughtUp       bool                 `json:"caughtUp"`
-	FreeMemoryMB   int64                `json:"freeMemoryMb"`
+	UID          string    `json:"uid"`
+	Version      string    `json:"version"`
+	StartedAt    time.Time `json:"startedAt"`
+	At           time.Time `json:"at"`
+	CaughtUp     bool      `json:"caughtUp"`
+	FreeMemoryMB int64     `json:"freeMemoryMb"`
+	// GPUs is how many NVIDIA GPUs the server has (0: none, or no driver loaded).
+	GPUs           int                  `json:"gpus"`
 	Groups         map[string]groupView `json:"groups"`
 	Replicas       []replicaReport      `json:"replicas"`
 	LocalIncidents []incident           `json:"localIncidents"`
@@ -43,6 +45,8 @@ type groupView struct {
 	Peers     []peerView `json:"peers"`
 	Incidents []incident `json:"incidents"`
 	StandIns  []standIn  `json:"standIns"`
+	// StandInShortfalls say which lost replicas the plan could not give a survivor, and why (GPU versions only).
+	StandInShortfalls []string `json:"standInShortfalls,omitempty"`
 }
 
 type peerView struct {
@@ -73,6 +77,8 @@ type standIn struct {
 	For     string `json:"for"`
 	On      string `json:"on"`
 	Index   int    `json:"index"`
+	// GPUs are the survivor's GPUs this stand-in gets (a GPU version's only).
+	GPUs []string `json:"gpus,omitempty"`
 }
 
 // replicaReport is one Berth replica container on this server as Docker reports it.
@@ -99,6 +105,7 @@ type wantedReplica struct {
 	ImageID  string
 	MemoryMB int
 	CPUs     float64
+	GPUs     []string
 }
 
 // wantedStandIn is a stand-in the leader's plan gives this server, with what it takes to run it.
@@ -125,6 +132,7 @@ type runtimeReport struct {
 	Replicas     []replicaReport
 	Incidents    []incident // this server's replica incidents (crash loops, OOM kills), open and recently resolved
 	FreeMemoryMB int64
+	GPUs         int
 }
 
 // serverRuntime is the agent's view of and hand on the server's containers (Docker over its socket).

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -61,7 +63,7 @@ func TestStandInPlanGoesToTheMostFreeMemory(t *testing.T) {
 		State: state, Lost: map[string]bool{"srv_a": true},
 		FreeMemoryMB: map[string]int64{"srv_b": 2500, "srv_c": 1500}, Returned: func(string, string, int) bool { return false },
 	}
-	plan := planStandIns(in)
+	plan := planStandIns(in).StandIns
 	// b has 2500 → takes the first (1500 left), tie with c at 1500 → lower uid b (500 left), then c.
 	want := []standIn{
 		{Model: "iris", Version: 3, For: "srv_a", On: "srv_b", Index: 101},
@@ -74,18 +76,18 @@ func TestStandInPlanGoesToTheMostFreeMemory(t *testing.T) {
 
 	// Next cycle the stand-ins hold memory: the plan keeps them where they are.
 	in.Previous, in.FreeMemoryMB = plan, map[string]int64{"srv_b": 500, "srv_c": 500}
-	if again := planStandIns(in); !reflect.DeepEqual(again, want) {
+	if again := planStandIns(in).StandIns; !reflect.DeepEqual(again, want) {
 		t.Fatalf("the plan moved: %+v", again)
 	}
 
 	// Back but not ready: kept; ready: gone.
 	in.Lost = map[string]bool{}
 	in.FreeMemoryMB["srv_a"] = 4000
-	if kept := planStandIns(in); !reflect.DeepEqual(kept, want) {
+	if kept := planStandIns(in).StandIns; !reflect.DeepEqual(kept, want) {
 		t.Fatalf("stand-ins dropped before the server's own replicas were ready: %+v", kept)
 	}
 	in.Returned = func(uid, model string, version int) bool { return uid == "srv_a" && model == "iris" && version == 3 }
-	if done := planStandIns(in); len(done) != 0 {
+	if done := planStandIns(in).StandIns; len(done) != 0 {
 		t.Fatalf("stand-ins kept after the server came back ready: %+v", done)
 	}
 }
@@ -148,5 +150,85 @@ func TestLockedModels(t *testing.T) {
 	want := map[string]bool{"iris": true, "wine": true, "dogs": true}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("locked %v, want %v", got, want)
+	}
+}
+
+// Rule (Stand-ins, GPUs): a GPU version's stand-in goes only to a survivor with as many GPUs free as a replica asks
+// (free: not held by a replica of the group or a stand-in of the last plan), whatever its memory; the GPUs are named
+// in the plan. One that no survivor can take is skipped and said why.
+func TestStandInPlanGivesGPUVersionsOnlyFreeGPUs(t *testing.T) {
+	gpu := func(name string, port int, gpus ...string) stateReplica {
+		return stateReplica{Name: name, Port: port, GPUs: gpus}
+	}
+	state := groupState{Models: map[string]stateModel{
+		"iris": {Versions: []stateVersion{{Number: 3, State: "live", Resources: versionResources{MemoryMB: 500, GPUs: gpuRequest{Count: 1}},
+			Placements: map[string][]stateReplica{
+				"srv_a": {gpu("berth-iris-v3-r1", 9101, "0"), gpu("berth-iris-v3-r2", 9102, "1")},
+				"srv_b": {gpu("berth-iris-v3-r1", 9101, "0")},
+				"srv_c": {gpu("berth-iris-v3-r1", 9101, "0")},
+			}}}},
+		"lily": {Versions: []stateVersion{{Number: 1, State: "live", Resources: versionResources{MemoryMB: 500},
+			Placements: map[string][]stateReplica{"srv_a": {{Name: "berth-lily-v1-r1", Port: 9103}}}}}},
+	}}
+	in := planInput{
+		State: state, Lost: map[string]bool{"srv_a": true}, Returned: func(string, string, int) bool { return false },
+		// c has the most memory but its only GPU is taken; d has no GPU at all.
+		FreeMemoryMB: map[string]int64{"srv_b": 1000, "srv_c": 8000, "srv_d": 9000},
+		GPUs:         map[string]int{"srv_b": 2, "srv_c": 1},
+	}
+	plan := planStandIns(in)
+	want := []standIn{
+		{Model: "iris", Version: 3, For: "srv_a", On: "srv_b", Index: 101, GPUs: []string{"1"}},
+		{Model: "lily", Version: 1, For: "srv_a", On: "srv_d", Index: 101},
+	}
+	wantShort := []string{"iris v3: 1 replica(s) of lost server srv_a get no stand-in: no surviving server has 1 GPU(s) free per replica"}
+	if !reflect.DeepEqual(plan.StandIns, want) || !reflect.DeepEqual(plan.Shortfalls, wantShort) {
+		t.Fatalf("plan %+v\nshortfalls %q\nwant %+v\nand %q", plan.StandIns, plan.Shortfalls, want, wantShort)
+	}
+
+	// Next cycle the stand-in keeps its GPU, and the one it holds is not given twice.
+	in.Previous = plan.StandIns
+	if again := planStandIns(in); !reflect.DeepEqual(again.StandIns, want) || !reflect.DeepEqual(again.Shortfalls, wantShort) {
+		t.Fatalf("the plan changed: %+v %q", again.StandIns, again.Shortfalls)
+	}
+
+	// GPUs named by index: only a survivor where those are free.
+	in.Previous = nil
+	v := state.Models["iris"].Versions[0]
+	v.Resources.GPUs = gpuRequest{Devices: []string{"0"}}
+	state.Models["iris"] = stateModel{Versions: []stateVersion{v}}
+	in.State, in.GPUs = state, map[string]int{"srv_b": 2, "srv_c": 2, "srv_d": 1}
+	named := planStandIns(in)
+	if len(named.StandIns) != 2 || named.StandIns[0].On != "srv_d" || !reflect.DeepEqual(named.StandIns[0].GPUs, []string{"0"}) {
+		t.Fatalf("GPU 0 is free on d only: %+v %q", named.StandIns, named.Shortfalls)
+	}
+
+	// A request that cannot be read places nothing, and says so.
+	v.Resources.GPUs = gpuRequest{Unreadable: true}
+	state.Models["iris"] = stateModel{Versions: []stateVersion{v}}
+	in.State = state
+	if unread := planStandIns(in); len(unread.StandIns) != 1 || len(unread.Shortfalls) != 1 || !strings.Contains(unread.Shortfalls[0], "cannot be read") {
+		t.Fatalf("%+v %q", unread.StandIns, unread.Shortfalls)
+	}
+}
+
+// Rule (GPUs in the group state): resources.gpus is a count or GPU indexes; another shape is marked unreadable
+// rather than failing the whole state (which would stop the agent deriving anything for the group).
+func TestGPURequestReadsACountOrIndexes(t *testing.T) {
+	for text, want := range map[string]gpuRequest{
+		`{}`:                 {},
+		`{"gpus":null}`:      {},
+		`{"gpus":2}`:         {Count: 2},
+		`{"gpus":["0","3"]}`: {Devices: []string{"0", "3"}},
+		`{"gpus":["all"]}`:   {Unreadable: true},
+		`{"gpus":["0","0"]}`: {Unreadable: true},
+		`{"gpus":1.5}`:       {Unreadable: true},
+		`{"gpus":-1}`:        {Unreadable: true},
+		`{"gpus":"2"}`:       {Unreadable: true},
+	} {
+		var r versionResources
+		if err := json.Unmarshal([]byte(text), &r); err != nil || !reflect.DeepEqual(r.GPUs, want) {
+			t.Errorf("%s: %+v (%v), want %+v", text, r.GPUs, err, want)
+		}
 	}
 }

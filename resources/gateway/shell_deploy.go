@@ -46,9 +46,11 @@ var runOptions = map[string]runOption{
 	"-e":                   {as: "--env", pattern: `^[A-Z_][A-Z0-9_]{0,63}=[A-Za-z0-9._:/,@+%-]{0,1000}$`, what: "environment variable (NAME=value)"},
 	"--log-driver":         {as: "--log-driver", only: "json-file"},
 	"--log-opt":            {as: "--log-opt", pattern: `^(max-size=[0-9]{1,6}[kmg]?|max-file=[0-9]{1,3})$`, what: "log option"},
+	// GPUs by index only (Berth names each replica's own): never `all`, a count or another driver's options.
+	"--gpus": {as: "--gpus", pattern: `^device=[0-9]{1,3}(,[0-9]{1,3}){0,63}$`, what: "GPU request (device=<index>[,<index>…])"},
 }
 
-const runAllowed = "--name --network host --restart --memory --cpus --label berth.* --env --log-driver json-file --log-opt --pids-limit --stop-timeout --init --rm"
+const runAllowed = "--name --network host --restart --memory --cpus --gpus device=<index>,… --label berth.* --env --log-driver json-file --log-opt --pids-limit --stop-timeout --init --rm"
 
 // runRequest is run's checked words: docker's options, the name, the image and the berth.model labels.
 type runRequest struct {
@@ -56,10 +58,12 @@ type runRequest struct {
 	name   string
 	image  string
 	models []string
+	gpus   bool
 }
 
-// parseRun checks every word of run against today's whitelist: only model replicas, with resource limits and
-// labels; no volumes, devices, capabilities, privileged mode, user or namespaces, and no command override.
+// parseRun checks every word of run against today's whitelist: only model replicas, with resource limits, GPUs
+// by index and labels; no volumes, other devices, capabilities, privileged mode, user or namespaces, and no
+// command override.
 func parseRun(args []string) (runRequest, error) {
 	r := runRequest{opts: []string{"--detach"}}
 	for i := 0; i < len(args); i++ {
@@ -104,6 +108,13 @@ func (r *runRequest) option(o runOption, value string) error {
 	switch {
 	case o.as == "--name":
 		r.name = value
+	case o.as == "--gpus":
+		if r.gpus {
+			return invalid("run: --gpus may be given once")
+		}
+		// Docker reads the value as CSV: several indexes need quotes, which no berth-shell word carries.
+		r.gpus = true
+		r.opts = append(r.opts, o.as, `"`+value+`"`)
 	case o.as == "--label" && strings.HasPrefix(value, "berth.model="):
 		r.models = append(r.models, strings.TrimPrefix(value, "berth.model="))
 		fallthrough

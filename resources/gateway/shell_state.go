@@ -690,8 +690,8 @@ func (s *shellSession) checkChange(store stateStore, group string, current, next
 }
 
 // outsideModel is what a deployer's model entry reaches outside the model with: the agents run what it places on
-// their server, so (as with run) its replicas are the model's containers, berth-<model>-v<n>-r<k>, and its images
-// image ids or the model's own tags.
+// their server, so (as with run) its replicas are the model's containers, berth-<model>-v<n>-r<k>, with GPUs by
+// index only, and its images image ids or the model's own tags.
 func outsideModel(model string, m stateModel) []string {
 	replicaOf := regexp.MustCompile(`^berth-` + regexp.QuoteMeta(model) + `-v[0-9]{1,9}-r[0-9]{1,9}$`)
 	var problems []string
@@ -700,11 +700,19 @@ func outsideModel(model string, m stateModel) []string {
 			problems = append(problems, fmt.Sprintf("models.%s version %d: image '%s' is neither an image id (sha256:<64 hex>) nor berth/%s:<tag>",
 				model, v.Number, clip(v.ImageID, 80), model))
 		}
+		if v.Resources.GPUs.Unreadable {
+			problems = append(problems, fmt.Sprintf("models.%s version %d: resources.gpus is neither a count nor GPU indexes", model, v.Number))
+		}
 		for _, uid := range sortedPlacements(v.Placements) {
 			for _, r := range v.Placements[uid] {
 				if !replicaOf.MatchString(r.Name) {
 					problems = append(problems, fmt.Sprintf("models.%s version %d: replica '%s' is not a container of model %s (berth-%s-v<n>-r<k>)",
 						model, v.Number, clip(r.Name, 80), model, model))
+				}
+				// The agents give a replica the GPUs it names: by index, never "all".
+				if r.GPUs != nil && (len(r.GPUs) == 0 || !validGPUs(r.GPUs)) {
+					problems = append(problems, fmt.Sprintf("models.%s version %d: replica '%s' names GPUs '%s': only GPU indexes (0, 1, …), each once",
+						model, v.Number, clip(r.Name, 80), clip(strings.Join(r.GPUs, ","), 80)))
 				}
 			}
 		}

@@ -525,6 +525,10 @@ func TestShellStateApplyDeployerChangesTheirModels(t *testing.T) {
 		{func(s map[string]any) {
 			object(s, "models", "m1")["versions"].([]any)[0].(map[string]any)["imageId"] = "postgres:16"
 		}, "berth: models.m1 version 1: image 'postgres:16' is neither an image id (sha256:<64 hex>) nor berth/m1:<tag>"},
+		{func(s map[string]any) {
+			v := object(s, "models", "m1")["versions"].([]any)[0].(map[string]any)
+			object(v, "placements")[testUID(1)] = []any{map[string]any{"name": "berth-m1-v1-r1", "port": 9102, "gpus": []any{"all"}}}
+		}, "berth: models.m1 version 1: replica 'berth-m1-v1-r1' names GPUs 'all': only GPU indexes (0, 1, …), each once"},
 		{func(s map[string]any) { s["members"] = s["members"].([]any)[:2] }, "role admin in group prod is needed to change members"},
 		{func(s map[string]any) { object(s, "settings")["webhooks"] = []any{"https://evil.example/hook"} }, "role admin in group prod is needed to change settings"},
 		{func(s map[string]any) { s["servers"].([]any)[0].(map[string]any)["host"] = "10.6.6.6" }, "role admin in group prod is needed to change servers"},

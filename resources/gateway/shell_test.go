@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -446,6 +447,36 @@ func TestShellRun(t *testing.T) {
 		expectShell(t, f.as(memberDan, request), 64, refusal)
 	}
 	expectShell(t, f.as(memberVera, good), 126, "berth: role viewer may not run 'run'")
+	if calls := f.argv(); len(calls) != 2 {
+		t.Fatalf("a refused run called docker: %q", calls)
+	}
+}
+
+// A replica's GPUs: by index only, passed to docker in the quotes its CSV reading of --gpus needs for several.
+func TestShellRunGPUs(t *testing.T) {
+	f := shellProdTeam(t)
+	expectShell(t, f.as(memberDan, "run --name berth-m1-v2-r1 --cpus 1 --gpus device=0,1 --label berth.model=m1 berth/m1:2"), 0, "")
+	expectShell(t, f.as(memberDan, "run --name berth-m1-v2-r2 --gpus=device=3 --label berth.model=m1 berth/m1:2"), 0, "")
+	want := []string{
+		`run --detach --cpus 1 --gpus "device=0,1" --label berth.model=m1 --name berth-m1-v2-r1 -- berth/m1:2`,
+		`run --detach --gpus "device=3" --label berth.model=m1 --name berth-m1-v2-r2 -- berth/m1:2`,
+	}
+	if calls := f.argv(); !reflect.DeepEqual(calls, want) {
+		t.Fatalf("docker calls %q\nwant %q", calls, want)
+	}
+	for request, refusal := range map[string]string{
+		"run --name berth-m1-v2-r1 --gpus all --label berth.model=m1 berth/m1:2":                      "invalid GPU request",
+		"run --name berth-m1-v2-r1 --gpus count=2 --label berth.model=m1 berth/m1:2":                  "invalid GPU request",
+		"run --name berth-m1-v2-r1 --gpus device=GPU-3f2a --label berth.model=m1 berth/m1:2":          "invalid GPU request",
+		"run --name berth-m1-v2-r1 --gpus device=0,driver=x --label berth.model=m1 berth/m1:2":        "invalid GPU request",
+		"run --name berth-m1-v2-r1 --gpus device=0 --gpus device=1 --label berth.model=m1 berth/m1:2": "run: --gpus may be given once",
+		"run --name berth-m1-v2-r1 --device /dev/nvidia0 --label berth.model=m1 berth/m1:2":           "option '--device' is not allowed",
+		"run --name berth-m1-v2-r1 --label berth.model=m1 --gpus":                                     "run: --gpus needs a value",
+	} {
+		expectShell(t, f.as(memberDan, request), 64, refusal)
+	}
+	// The quotes docker needs are berth-shell's to add: a word carrying them is no plain word.
+	expectShell(t, f.as(memberDan, `run --name berth-m1-v2-r1 --gpus "device=0,1" --label berth.model=m1 berth/m1:2`), 126, "plain words only")
 	if calls := f.argv(); len(calls) != 2 {
 		t.Fatalf("a refused run called docker: %q", calls)
 	}

@@ -66,8 +66,18 @@ describe('berth.toml', () => {
     expect(syntax.issues[0]).toMatchObject({ line: 2, field: '(syntax)' });
   });
 
-  it('refuses GPUs until Berth can place them', () => {
-    expect(problems(`gpus = 1\n${good}`).message).toContain('berth.toml:1: gpus: Berth cannot place replicas on GPUs yet');
+  it('reads GPUs per replica as a count or as GPU indexes', () => {
+    expect(parseProjectFile(`gpus = 1\n${good}`).gpus).toBe(1);
+    expect(parseProjectFile(`gpus = ["0", "1"]\n${good}`).gpus).toEqual(['0', '1']);
+    expect(parseProjectFile(`gpus = 0\n${good}`).gpus).toBe(0);
+    const file = parseProjectFile(`gpus = ["1"]\n${good}`);
+    expect(parseProjectFile(renderProjectFile(file))).toEqual(file);
+  });
+
+  it('refuses GPUs of another shape, saying what it takes', () => {
+    expect(problems(`gpus = [0, 1]\n${good}`).message).toContain('berth.toml:1: gpus: GPUs per replica are a count (gpus = 1) or GPU indexes in quotes (gpus = ["0", "1"])');
+    expect(problems(`gpus = -1\n${good}`).message).toContain('berth.toml:1: gpus: Ask for at least 1 GPU per replica, or none at all');
+    expect(problems(`gpus = ["0", "0"]\n${good}`).message).toContain('berth.toml:1: gpus: A GPU is named twice');
   });
 
   it('writes a file it reads back the same', () => {

@@ -1,16 +1,28 @@
 /**
- * `berth status` and the printing of deploy/rollback events for the CLI (electron/main/cli.ts calls these through
- * cli-pages.ts): what the Deployments and Servers pages show, as text or JSON.
+ * `berth status`, the printing of deploy/rollback events and `berth deploy --gpus` for the CLI (electron/main/cli.ts
+ * calls these, some through cli-pages.ts): what the Deployments and Servers pages show, as text or JSON.
  */
-import type { DeployEvent, ModelView } from '../../../../shared/deploy';
+import { GpuRequest, type DeployEvent, type ModelView } from '../../../../shared/deploy';
 import { BerthError } from '../../../../shared/errors';
 import type { GatewayHealth } from '../../../../shared/gateway';
 import type { ServerLogin } from '../../../../shared/identity';
 import type { GroupView, ServerView } from '../../../../shared/servers';
-import { json, parseCommand, positionals, type Call, type CliIo } from '../../rpc/cli-kit';
+import { json, parseCommand, positionals, UsageError, type Call, type CliIo } from '../../rpc/cli-kit';
 import { gatewayHealth } from '../gateway/install';
 
 export const statusUsage = 'berth status [--group G] [--json]';
+
+/** `--gpus 2`: two per replica, any free ones; `--gpus 0,1` or `--gpus device=1`: those, by index; `--gpus 0`: none. */
+export function gpusOption(value: string): GpuRequest | null {
+  const text = value.trim();
+  const request = /^\d+$/.test(text) ? Number(text) : text.replace(/^device=/, '').split(',');
+  if (request === 0) return null;
+  const parsed = GpuRequest.safeParse(request);
+  if (!parsed.success) {
+    throw new UsageError(`--gpus is a count (--gpus 1) or GPU indexes (--gpus 0,1, or --gpus device=1 for one), not "${value}": ${parsed.error.issues[0].message}`);
+  }
+  return parsed.data;
+}
 
 export interface GatewayStatus {
   ok: boolean;

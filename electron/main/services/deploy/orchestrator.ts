@@ -1,11 +1,13 @@
 import { BerthError } from '../../../../shared/errors';
-import { DeployRequest, type DeployEvent, type DeployPhase } from '../../../../shared/deploy';
+import { DeployRequest, type DeployEvent, type DeployPhase, type GpuRequest } from '../../../../shared/deploy';
 import { DEFAULT_REQUEST_LOG, type RequestLogBound, type StateReplica } from '../../../../shared/group-state';
 import { requireImagePlatform } from '../../../../shared/platform';
 import type { GroupStateService } from '../groups/service';
 import type { ServerRegistry } from '../servers/registry';
+import { isRunning, parseOwner } from '../store/process-owner';
 import type { SshConnection } from '../transport/ssh';
 import { createFanout } from './fanout';
+import { describeGpuRequest, gpusHeld, placeGpuReplicas } from './gpus';
 import { createRecovery } from './recovery';
 import { removeContainers, startContainers, startReplicas, stopContainers, waitReady, type Replica } from './replicas';
 import * as edits from './state-edits';
@@ -50,6 +52,8 @@ export interface OrchestratorDeps {
   gateway: GatewayManager;
   /** A server's platform from its facts (linux/amd64); null when Docker does not say. */
   platformOf(serverId: number): Promise<string | null>;
+  /** How many GPUs a server has, from its facts (what nvidia-smi lists; 0 without it). */
+  gpusOf(serverId: number): Promise<number>;
   groups: GroupStateService;
   actor(): string;
   audit?: AuditRecorder;
@@ -115,6 +119,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     const started = Date.now();
     const imageId = await deps.images.localId(req.imageRef);
     await refuseForeignPlatform(group.name, req.imageRef, servers);
+    const gpus = req.gpus === null ? null : await placeGpus(group.name, req.model, req.gpus, servers, replicas, emit);
 
     return groups.withModelLock(group.name, req.model, req.message || `deploy ${req.imageRef}`, async (lockToken) => {
       phaseAll(emit, servers, 'lock', 'model lock taken');
@@ -127,7 +132,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
           requirements: req.requirements,
           createdBy: deps.actor(),
           createdAt: new Date().toISOString(),
-          resources: { replicas, memoryMb: req.memoryMb, cpus: req.cpus },
+          resources: { replicas, memoryMb: req.memoryMb, cpus: req.cpus, ...(req.gpus === null ? {} : { gpus: req.gpus }) },
         }),
       );
       const number = reserved.result;
@@ -141,7 +146,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
           group: group.name,
         });
         await sendImage(req.imageRef, servers, emit, signal);
-        const placements = await startAndGate(req.model, number, req.imageRef, servers, replicas, req, journal, emit, signal);
+        const placements = await startAndGate(req.model, number, req.imageRef, servers, replicas, { ...req, gpus }, journal, emit, signal);
         journal.value.phase = 'switch';
         journal.save();
         phaseAll(emit, servers, 'switch', `switching latest to v${number}`);
@@ -178,6 +183,28 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     requireImagePlatform(imageRef, image, group, [...platforms].map(([id, platform]) => ({ name: serverName(id), platform })));
   }
 
+  /**
+   * Before anything is locked or sent: the GPUs each replica gets on each server, from the servers' facts (read at
+   * most a minute ago) and the GPUs the group states place replicas on (read again now); refused unless every server
+   * has them free.
+   */
+  async function placeGpus(group: string, model: string, request: GpuRequest, servers: number[], replicas: number, emit: Emit) {
+    await groups.refresh(group);
+    const totals = await onAll(servers, async (_ssh, id) => deps.gpusOf(id));
+    const held = gpusHeld(store, servers);
+    const placed = placeGpuReplicas(
+      model,
+      group,
+      request,
+      replicas,
+      servers.map((id) => ({ id, name: serverName(id), total: totals.get(id) ?? 0, held: held.get(id) ?? new Map() })),
+    );
+    for (const [id, gpus] of placed) {
+      emit({ type: 'log', message: `GPUs on ${serverName(id)} (${describeGpuRequest(request)} per replica): ${gpus.map((g, i) => `replica ${i + 1} → ${g.join(',')}`).join(', ')}` });
+    }
+    return placed;
+  }
+
   async function sendImage(imageRef: string, servers: number[], emit: Emit, signal?: AbortSignal) {
     phaseAll(emit, servers, 'transport', 'comparing layers');
     const results = await deps.images.send(imageRef, servers, {
@@ -202,7 +229,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     imageRef: string,
     servers: number[],
     count: number,
-    req: { memoryMb: number; cpus: number; readyTimeoutMs: number },
+    req: { memoryMb: number; cpus: number; readyTimeoutMs: number; gpus: Map<number, string[][]> | null },
     journal: ReturnType<typeof startJournal>,
     emit: Emit,
     signal?: AbortSignal,
@@ -212,7 +239,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     const spec = { model, version: number, imageRef, operationId: journal.id, memoryMb: req.memoryMb, cpus: req.cpus };
     const started = await onAll(servers, async (ssh, id) => {
       emit({ type: 'progress', server: serverName(id), phase: 'start', message: `starting ${count} replica(s)` });
-      const replicas = await startReplicas(ssh, spec, count);
+      const replicas = await startReplicas(ssh, { ...spec, gpus: req.gpus?.get(id) }, count);
       journal.value.started[id] = replicas;
       journal.save();
       emit({ type: 'progress', server: serverName(id), phase: 'ready', message: 'waiting for /readyz' });
@@ -220,7 +247,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       emit({ type: 'progress', server: serverName(id), phase: 'ready', message: `${count} replica(s) ready` });
       return replicas;
     });
-    return Object.fromEntries([...started].map(([id, replicas]) => [uidOf(id), replicas.map((r) => ({ name: r.name, port: r.port }))]));
+    return Object.fromEntries([...started].map(([id, replicas]) => [uidOf(id), replicas.map((r) => ({ name: r.name, port: r.port, ...(r.gpus ? { gpus: r.gpus } : {}) }))]));
   }
 
   /** Removes the containers an operation started; nothing it did stays routed, since its revision was never written. */
@@ -336,12 +363,20 @@ export function createOrchestrator(deps: OrchestratorDeps) {
   /**
    * After a crash of this Berth: an operation whose revision reached the servers is finished; any other is undone
    * (its containers removed, a reserved version marked failed). Its model lock is released by token, never a lock
-   * another Berth holds now.
+   * another Berth holds now. An operation whose process still runs (another Berth on this data folder, the CLI beside
+   * the app; or this very process) is not interrupted: it is left to that process and reported as running.
    */
-  async function recover(emit: Emit = () => {}): Promise<{ finished: number[]; undone: number[] }> {
+  async function recover(emit: Emit = () => {}): Promise<{ finished: number[]; undone: number[]; running: { id: number; pid: number }[] }> {
     const finished: number[] = [];
     const undone: number[] = [];
+    const running: { id: number; pid: number }[] = [];
     for (const op of store.runningOperations()) {
+      const owner = parseOwner(op.owner);
+      if (owner && isRunning(owner)) {
+        emit({ type: 'log', message: `Operation ${op.id} (${op.kind}) is running in pid ${owner.pid}; it is left to that Berth` });
+        running.push({ id: op.id, pid: owner.pid });
+        continue;
+      }
       const journal = JSON.parse(op.journal) as Partial<Journal>;
       const committed = journal.group && journal.model && journal.version ? await wasCommitted(journal.group, journal.model, journal.version) : false;
       if (committed) {
@@ -357,7 +392,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       if (journal.lockToken && journal.model) await groups.releaseModelLock(journal.servers ?? [], journal.model, journal.lockToken);
       await deps.audit?.({ action: 'recover', target: `${journal.model ?? 'operation'} operation ${op.id}`, result: 'ok', detail: { outcome: committed ? 'finished' : 'undone' } });
     }
-    return { finished, undone };
+    return { finished, undone, running };
   }
 
   async function wasCommitted(group: string, model: string, number: number): Promise<boolean> {

@@ -3,6 +3,7 @@ import type { GroupStateService } from '../groups/service';
 import type { ServerRegistry } from '../servers/registry';
 import type { SshConnection } from '../transport/ssh';
 import type { Fanout } from './fanout';
+import { freeGpus, gpusHeld } from './gpus';
 import type { AuditRecorder } from './orchestrator';
 import { removeContainers, startReplicas, waitReady, type Replica } from './replicas';
 import { versionIn } from './state-edits';
@@ -40,6 +41,8 @@ export function createRecovery(deps: {
   registry: ServerRegistry;
   connection(serverId: number): Promise<SshConnection>;
   groups: GroupStateService;
+  /** How many GPUs a server has (its facts). */
+  gpusOf(serverId: number): Promise<number>;
   onAll: Fanout['onAll'];
   serverName: Fanout['serverName'];
   actor(): string;
@@ -85,9 +88,11 @@ export function createRecovery(deps: {
       await groups.withModelLock(registry.group(groupId).name, model.name, `restore replicas lost with ${lost.server}`, async () => {
         const template = alive[0];
         const limits = await limitsOf(await deps.connection(template.serverId), template.replicas[0]);
-        const plan = await planStandIns(alive, missing, limits.memoryBytes);
+        // A GPU version's stand-ins get as many GPUs of their own as its replicas have.
+        const gpusEach = lostPlacement!.replicas[0]?.gpus?.length ?? 0;
+        const plan = await planStandIns(alive, missing, limits.memoryBytes, gpusEach);
         if (plan.placed < missing) {
-          report.shortfalls.push(`${model.name} v${version.number}: only ${plan.placed} of ${missing} replicas fit on the remaining servers' memory`);
+          report.shortfalls.push(`${model.name} v${version.number}: only ${plan.placed} of ${missing} replicas fit on the remaining servers' memory${gpusEach ? ` and free GPUs (${gpusEach} per replica)` : ''}`);
         }
         const merged = await deps.onAll([...plan.perServer.keys()], async (ssh, serverId) => {
           const placement = alive.find((p) => p.serverId === serverId)!;
@@ -101,8 +106,9 @@ export function createRecovery(deps: {
               operationId: 0,
               memoryMb: Math.max(64, Math.round(limits.memoryBytes / 2 ** 20)),
               cpus: limits.nanoCpus ? limits.nanoCpus / 1e9 : 1,
+              ...(gpusEach ? { gpus: plan.perServer.get(serverId)! } : {}),
             },
-            plan.perServer.get(serverId)!,
+            plan.perServer.get(serverId)!.length,
             nextIndex,
           );
           await waitReady(ssh, started, { timeoutMs: READY_TIMEOUT_MS });
@@ -117,20 +123,30 @@ export function createRecovery(deps: {
     return report;
   }
 
-  /** Spreads `missing` replicas over the survivors, fewest-loaded first, within each one's free memory. */
-  async function planStandIns(alive: Placement[], missing: number, memoryBytes: number) {
+  /**
+   * Spreads `missing` replicas over the survivors, fewest-loaded first, within each one's free memory and, for a GPU
+   * version, its free GPUs (`gpusEach` per replica, none shared). Per server: the GPUs of each stand-in ([] for none).
+   */
+  async function planStandIns(alive: Placement[], missing: number, memoryBytes: number, gpusEach: number) {
     const free = new Map<number, number>();
-    for (const p of alive) free.set(p.serverId, await freeMemory(await deps.connection(p.serverId)).catch(() => 0));
+    const freeGpusOn = new Map<number, string[]>();
+    const held = gpusEach ? gpusHeld(store, alive.map((p) => p.serverId)) : new Map<number, Map<string, string>>();
+    for (const p of alive) {
+      free.set(p.serverId, await freeMemory(await deps.connection(p.serverId)).catch(() => 0));
+      if (gpusEach) freeGpusOn.set(p.serverId, freeGpus({ total: await deps.gpusOf(p.serverId).catch(() => 0), held: held.get(p.serverId)! }));
+    }
     const load = new Map(alive.map((p) => [p.serverId, p.replicas.length]));
-    const perServer = new Map<number, number>();
+    const perServer = new Map<number, string[][]>();
     let placed = 0;
     for (; placed < missing; placed++) {
-      const candidates = alive.map((p) => p.serverId).filter((id) => (free.get(id) ?? 0) >= memoryBytes);
+      const fits = (id: number) => (free.get(id) ?? 0) >= memoryBytes && (freeGpusOn.get(id)?.length ?? 0) >= gpusEach;
+      const candidates = alive.map((p) => p.serverId).filter(fits);
       if (candidates.length === 0) break;
       const target = candidates.sort((a, b) => load.get(a)! - load.get(b)!)[0];
       free.set(target, free.get(target)! - memoryBytes);
       load.set(target, load.get(target)! + 1);
-      perServer.set(target, (perServer.get(target) ?? 0) + 1);
+      const gpus = freeGpusOn.get(target)?.splice(0, gpusEach) ?? [];
+      perServer.set(target, [...(perServer.get(target) ?? []), gpus]);
     }
     return { perServer, placed };
   }
@@ -141,7 +157,12 @@ export function createRecovery(deps: {
     await groups.change(registry.group(groupId).name, `${model} v${number}: ${why}`, (state) => {
       const version = versionIn(state, model, number);
       for (const p of placements) {
-        version.placements[uid(p.serverId)] = p.replicas.map((r) => ({ name: r.name, port: r.port, ...(r.standsInFor ? { standsInFor: uid(r.standsInFor) } : {}) }));
+        version.placements[uid(p.serverId)] = p.replicas.map((r) => ({
+          name: r.name,
+          port: r.port,
+          ...(r.standsInFor ? { standsInFor: uid(r.standsInFor) } : {}),
+          ...(r.gpus?.length ? { gpus: r.gpus } : {}),
+        }));
       }
     });
   }

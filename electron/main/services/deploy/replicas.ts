@@ -12,6 +12,8 @@ export interface ReplicaSpec {
   operationId: number;
   memoryMb: number;
   cpus: number;
+  /** The GPUs (indexes on this server) of each replica started, in order; absent: no GPU (gpus.ts chooses them). */
+  gpus?: readonly string[][];
 }
 
 export interface Replica {
@@ -19,6 +21,17 @@ export interface Replica {
   port: number;
   /** Set on a replica started to stand in for a lost server's; removed again when that server returns. */
   standsInFor?: number;
+  /** Its GPUs on its server; no other replica there has them. */
+  gpus?: string[];
+}
+
+/**
+ * `--gpus` with the replica's own GPUs. Docker reads the value as CSV, so several ids need quotes (`"device=0,1"`);
+ * berth-shell's words carry no quotes, and it adds them itself (shell_deploy.go).
+ */
+function gpuWords(gpus: readonly string[] | undefined): { docker: string[]; verb: string[] } {
+  if (!gpus?.length) return { docker: [], verb: [] };
+  return { docker: ['--gpus', `"device=${gpus.join(',')}"`], verb: ['--gpus', `device=${gpus.join(',')}`] };
 }
 
 /** The Docker commands of replicas, kept apart from the code that runs them; each with its berth-shell verb. */
@@ -29,8 +42,8 @@ const replicaCommands = {
   /** A leftover of the same name (an interrupted deploy's); none is fine. */
   removeLeftover: (name: string) => docker('rm', '-f', name).silenced(true).asVerb(['rm', name]),
 
-  run: (spec: ReplicaSpec, index: number, port: number) => {
-    const args = [
+  run: (spec: ReplicaSpec, index: number, port: number, gpus?: readonly string[]) => {
+    const limits = [
       '-d',
       '--name', replicaName(spec.model, spec.version, index),
       '--network', 'host',
@@ -38,6 +51,8 @@ const replicaCommands = {
       '--restart', 'unless-stopped',
       '--memory', `${spec.memoryMb}m`, '--memory-swap', `${spec.memoryMb}m`,
       '--cpus', spec.cpus,
+    ];
+    const rest = [
       '--log-driver', 'json-file', '--log-opt', 'max-size=20m', '--log-opt', 'max-file=5',
       '--label', `${labels.model}=${spec.model}`,
       '--label', `${labels.version}=${spec.version}`,
@@ -48,7 +63,8 @@ const replicaCommands = {
       '-e', `BERTH_MODEL_NAME=${spec.model}`, '-e', `BERTH_MODEL_VERSION=${spec.version}`,
       spec.imageRef,
     ];
-    return docker('run', ...args).asVerb(['run', ...args]);
+    const gpu = gpuWords(gpus);
+    return docker('run', ...limits, ...gpu.docker, ...rest).asVerb(['run', ...limits, ...gpu.verb, ...rest]);
   },
 
   /** "<status> <restart count>", or "missing 0" when there is no such container. */
@@ -80,8 +96,9 @@ export async function startReplicas(ssh: SshConnection, spec: ReplicaSpec, count
     while (taken.has(port)) port++;
     taken.add(port);
     await ssh.exec(replicaCommands.removeLeftover(replicaName(spec.model, spec.version, index)), { timeoutMs: 60_000 });
-    await ssh.run(replicaCommands.run(spec, index, port), { timeoutMs: 60_000 });
-    replicas.push({ name: replicaName(spec.model, spec.version, index), port });
+    const gpus = spec.gpus?.[index - firstIndex];
+    await ssh.run(replicaCommands.run(spec, index, port, gpus), { timeoutMs: 60_000 });
+    replicas.push({ name: replicaName(spec.model, spec.version, index), port, ...(gpus?.length ? { gpus: [...gpus] } : {}) });
   }
   return replicas;
 }

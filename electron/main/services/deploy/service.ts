@@ -42,6 +42,7 @@ export function createDeployService(deps: DeployServiceDeps) {
   const images = asImageSender(transport);
   // From the servers' facts, read once a minute at most: a deploy checks them, then picks each server's gateway.
   const platformOf = async (serverId: number) => platformOfArch((await deps.servers.facts(serverId)).arch);
+  const gpusOf = async (serverId: number) => (await deps.servers.facts(serverId)).gpus.length;
   const gateway = createGatewayManager({
     local: deps.gatewayImage,
     images,
@@ -69,6 +70,7 @@ export function createDeployService(deps: DeployServiceDeps) {
     images,
     gateway,
     platformOf,
+    gpusOf,
     groups: deps.groups,
     actor: deps.actor,
     audit: deps.audit,

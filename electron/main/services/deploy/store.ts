@@ -1,5 +1,6 @@
 import { BerthError } from '../../../../shared/errors';
 import type { Db } from '../store/database';
+import { thisProcess, type ProcessOwner } from '../store/process-owner';
 import type { Replica } from './replicas';
 
 export interface ModelRow {
@@ -50,6 +51,8 @@ export interface OperationRow {
   error: string | null;
   started_at: string;
   finished_at: string | null;
+  /** The process running it (JSON ProcessOwner; null: recorded before Berth kept it). */
+  owner: string | null;
 }
 
 /**
@@ -72,8 +75,8 @@ export function createDeployStore(db: Db, now: () => Date = () => new Date()) {
     ),
     aliases: db.prepare<[number], { alias: string; version_id: number }>('SELECT alias, version_id FROM aliases WHERE model_id = ? ORDER BY alias'),
     insertOperation: db.prepare<Record<string, unknown>, OperationRow>(
-      `INSERT INTO operations (kind, model_id, version_id, group_id, actor, state, journal, started_at)
-       VALUES (@kind, @modelId, @versionId, @groupId, @actor, 'running', @journal, @startedAt) RETURNING *`,
+      `INSERT INTO operations (kind, model_id, version_id, group_id, actor, state, journal, started_at, owner)
+       VALUES (@kind, @modelId, @versionId, @groupId, @actor, 'running', @journal, @startedAt, @owner) RETURNING *`,
     ),
     setJournal: db.prepare('UPDATE operations SET journal = ? WHERE id = ?'),
     finishOperation: db.prepare('UPDATE operations SET state = ?, error = ?, finished_at = ? WHERE id = ?'),
@@ -119,8 +122,9 @@ export function createDeployStore(db: Db, now: () => Date = () => new Date()) {
     },
     setProjectPath: (name: string, path: string) => void q.setProjectPath.run(path, name),
     aliases: (modelId: number) => q.aliases.all(modelId),
-    startOperation: (op: { kind: OperationKind; modelId: number; versionId: number | null; groupId: number | null; actor: string; journal?: unknown }) =>
-      q.insertOperation.get({ ...op, journal: JSON.stringify(op.journal ?? {}), startedAt: now().toISOString() })!,
+    /** Recorded as this process's (`owner`), so another Berth on the folder leaves it alone while this one runs. */
+    startOperation: (op: { kind: OperationKind; modelId: number; versionId: number | null; groupId: number | null; actor: string; journal?: unknown; owner?: ProcessOwner }) =>
+      q.insertOperation.get({ ...op, journal: JSON.stringify(op.journal ?? {}), startedAt: now().toISOString(), owner: JSON.stringify(op.owner ?? thisProcess()) })!,
     journal: (operationId: number, journal: unknown) => void q.setJournal.run(JSON.stringify(journal), operationId),
     finishOperation: (operationId: number, state: OperationRow['state'], error: string | null = null) =>
       void q.finishOperation.run(state, error, now().toISOString(), operationId),

@@ -31,12 +31,13 @@ async function writeAtomically(file: string, text: string): Promise<void> {
 }
 
 function withPanelValues(base: ProjectFileInput, input: SaveDeploymentInput): ProjectFileInput {
-  const { memoryMb, replicas, cpus, readinessTimeoutS } = input;
+  const { memoryMb, replicas, cpus, gpus, readinessTimeoutS } = input;
   return {
     ...base,
     ...(memoryMb !== undefined && { memory_mb: memoryMb }),
     ...(replicas !== undefined && { replicas }),
     ...(cpus !== undefined && { cpus }),
+    ...(gpus !== undefined && { gpus }),
     ...(readinessTimeoutS !== undefined && { readiness_timeout_s: readinessTimeoutS }),
   };
 }

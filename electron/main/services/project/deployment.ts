@@ -99,6 +99,8 @@ export async function describeDeployment(projectPath: string, groupName: string,
     ...(analysis.notebooks.length > 1 ? { notebook: analysis.notebook } : {}),
     base_image: analysis.projectFile?.base_image ?? settings.baseImage,
     replicas: group.replicas,
+    // A project that already asks for GPUs keeps asking (`berth init --force` rewrites the file).
+    ...(analysis.projectFile?.gpus ? { gpus: analysis.projectFile.gpus } : {}),
     group: {
       name: group.name,
       servers: group.serverIds.map((id) => {

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import type { ProjectFile } from '../../../../shared/project-file';
+import { gpuRequestOf, type ProjectFile } from '../../../../shared/project-file';
 import type { GroupView } from '../../../../shared/servers';
 import { DeploymentFileStatus } from './DeploymentFileStatus';
 import { useDeploymentFile, type DeploymentValues } from './deployment-file-store';
@@ -11,9 +11,19 @@ interface FormValues {
   memoryMb: string;
   replicas: string;
   cpus: string;
+  /** Empty or 0: none; a number: that many per replica; indexes with commas (or device=1): those GPUs. */
+  gpus: string;
   readinessS: string;
 }
-const DEFAULTS = { memoryMb: '1024', replicas: '', cpus: '1', readinessS: '120' };
+const DEFAULTS = { memoryMb: '1024', replicas: '', cpus: '1', gpus: '', readinessS: '120' };
+
+/** The GPU field as berth.toml says it; a wrong index is left for the contract to refuse, with its reason. */
+function gpusOf(text: string): ProjectFile['gpus'] {
+  const value = text.trim().replace(/^device=/, '');
+  if (value === '') return 0;
+  if (/^\d+$/.test(value) && !text.trim().startsWith('device=')) return Number(value);
+  return value.split(',').map((gpu) => gpu.trim());
+}
 
 /** berth.toml's settings as the form shows them (its group only when this Berth has it). */
 function formValuesOf(file: ProjectFile, groups: GroupView[]): Partial<FormValues> {
@@ -22,13 +32,21 @@ function formValuesOf(file: ProjectFile, groups: GroupView[]): Partial<FormValue
     memoryMb: String(file.memory_mb),
     replicas: file.replicas === undefined ? '' : String(file.replicas),
     cpus: String(file.cpus),
+    gpus: file.gpus === 0 ? '' : typeof file.gpus === 'number' ? String(file.gpus) : file.gpus.length === 1 ? `device=${file.gpus[0]}` : file.gpus.join(','),
     readinessS: String(file.readiness_timeout_s),
   };
 }
 
 function deploymentValues(form: FormValues): DeploymentValues {
   const number = (text: string) => (text.trim() === '' ? undefined : Number(text));
-  return { group: form.group, memoryMb: number(form.memoryMb), replicas: number(form.replicas), cpus: number(form.cpus), readinessTimeoutS: number(form.readinessS) };
+  return {
+    group: form.group,
+    memoryMb: number(form.memoryMb),
+    replicas: number(form.replicas),
+    cpus: number(form.cpus),
+    gpus: gpusOf(form.gpus),
+    readinessTimeoutS: number(form.readinessS),
+  };
 }
 
 /** One-click deploy: a smoke-tested build, a server group, replicas and limits, kept in the project's berth.toml. */
@@ -75,8 +93,10 @@ export function DeployPanel() {
         className="row wrap"
         onSubmit={(e) => {
           e.preventDefault();
-          const { group, memoryMb, replicas, cpus, readinessTimeoutS } = values;
-          if (buildId && !fileInvalid) deploy({ buildId, group, memoryMb, replicas, cpus, readyTimeoutMs: readinessTimeoutS && readinessTimeoutS * 1000, message });
+          const { group, memoryMb, replicas, cpus, gpus, readinessTimeoutS } = values;
+          if (buildId && !fileInvalid) {
+            deploy({ buildId, group, memoryMb, replicas, cpus, gpus: gpuRequestOf(gpus ?? 0), readyTimeoutMs: readinessTimeoutS && readinessTimeoutS * 1000, message });
+          }
         }}
       >
         <label className="row">
@@ -110,6 +130,10 @@ export function DeployPanel() {
         <label className="row">
           CPUs
           <input aria-label="CPU limit" className="narrow" {...field('cpus')} />
+        </label>
+        <label className="row" title="GPUs per replica: a count (1), or GPU indexes (0,1; one: device=1). Each replica gets its own; empty: none">
+          GPUs
+          <input aria-label="GPUs per replica" className="narrow" placeholder="none" {...field('gpus')} />
         </label>
         <label className="row">
           Readiness (s)

@@ -12,6 +12,7 @@ function differsFromFile(file: ProjectFile, values: DeploymentValues): boolean {
     differs(values.memoryMb, file.memory_mb) ||
     differs(values.replicas, file.replicas) ||
     differs(values.cpus, file.cpus) ||
+    (values.gpus !== undefined && JSON.stringify(values.gpus) !== JSON.stringify(file.gpus)) ||
     differs(values.readinessTimeoutS, file.readiness_timeout_s)
   );
 }
