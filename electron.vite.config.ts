@@ -12,6 +12,8 @@ export default defineConfig({
           index: resolve(__dirname, 'electron/main/index.ts'),
           web: resolve(__dirname, 'electron/main/web.ts'),
           cli: resolve(__dirname, 'electron/main/cli.ts'),
+          // The inference search's worker thread (services/logs/search-thread.ts finds it beside the entries).
+          'search-worker': resolve(__dirname, 'electron/main/services/logs/search-worker.ts'),
         },
       },
     },

@@ -250,14 +250,16 @@ export async function benchLogs(ctx: BenchContext, rows: Row[], model: string, i
     const results: Record<string, number> = {};
     for (const [label, input] of queries) {
       const q = InferenceQuery.parse(input);
-      search.search(q);
-      const runs = Array.from({ length: 7 }, () => {
+      await search.search(q);
+      const runs: number[] = [];
+      for (let i = 0; i < 7; i++) {
         const t = performance.now();
-        search.search(q);
-        return performance.now() - t;
-      });
+        await search.search(q);
+        runs.push(performance.now() - t);
+      }
       results[label] = median(runs);
     }
+    await search.close();
     db.close();
     const worst = Math.max(...Object.values(results));
     rows.push({

@@ -167,6 +167,8 @@ export type IngestGap = z.infer<typeof IngestGap>;
 export const InferenceSearchResult = z.object({
   records: z.array(InferenceRecord),
   more: z.boolean(),
+  /** Matches counted up to the page's end or 1000, whichever is further: `capped` means "at least `count`" ("1000+"). */
+  total: z.object({ count: z.number(), capped: z.boolean() }),
   tookMs: z.number(),
   gaps: z.array(IngestGap),
 });

@@ -10,6 +10,10 @@ export const Settings = z.object({
   dockerSocket: z.string().min(1),
   /** Image with a Go toolchain that compiles the gateway where this machine has no `go` (the gateway itself ships as a `scratch` image). */
   gatewayBuilderImage: z.string().min(1),
+  /** Inference records older than this are deleted from the local store (checked after the servers' logs are pulled). */
+  inferenceRetentionDays: z.number().int().min(1).max(3650),
+  /** The local store keeps at most this many inference records; the oldest beyond it are deleted. */
+  inferenceMaxRows: z.number().int().min(10_000).max(100_000_000),
 });
 export type Settings = z.infer<typeof Settings>;
 
@@ -18,6 +22,8 @@ export const defaultSettings: Settings = {
   baseImage: 'python:{python}-slim',
   dockerSocket: '/var/run/docker.sock',
   gatewayBuilderImage: 'golang:1.22-bookworm',
+  inferenceRetentionDays: 30,
+  inferenceMaxRows: 1_000_000,
 };
 
 export const SettingsPatch = Settings.partial().strict();

@@ -107,6 +107,7 @@ export function createBerth(options: BerthOptions) {
     layout,
     gatewayLogDir: process.env.BERTH_GATEWAY_LOG_DIR ? (s) => process.env.BERTH_GATEWAY_LOG_DIR!.replace('{server}', s.name) : undefined,
     monitorIntervalMs: process.env.BERTH_MONITOR_INTERVAL_MS ? Number(process.env.BERTH_MONITOR_INTERVAL_MS) : undefined,
+    retention: () => ({ days: settings.get().inferenceRetentionDays, maxRows: settings.get().inferenceMaxRows }),
   });
   observability.monitor.setRecovery({ restoreGroup: (groupId, context) => deploy.orchestrator.restoreGroup(groupId, context) });
   const renewal = createCertificateRenewal({ tls, registry, alerts: observability.alerts, port: GATEWAY_PORT });
@@ -217,7 +218,7 @@ export function createBerth(options: BerthOptions) {
     services: { settings, engine, projects, status, servers, registry, groups, analysis, builds, access, audit, deploy, orchestrator: deploy.orchestrator, deployStore: deploy.store, observability, tls, renewal },
     close: () => {
       renewal.stop();
-      observability.stop();
+      observability.close();
       servers.close();
       db.close();
       releaseFolder();

@@ -17,7 +17,7 @@ const dir = mkdtempSync(join(tmpdir(), 'berth-scale-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('inference store at 1M records (real SQLite file)', () => {
-  it('ingests joined records quickly and answers full-text searches fast', () => {
+  it('ingests joined records quickly and answers full-text searches fast', async () => {
     const db = openDatabase(join(dir, 'berth.db'));
     const store = createInferenceStore(db);
     const search = createInferenceSearch(store, () => new Date(T0 + SPAN_MS));
@@ -62,9 +62,9 @@ describe('inference store at 1M records (real SQLite file)', () => {
     console.log(`[measure] ingest: ${N} requests (${lines} log lines joined) in ${ingestS.toFixed(1)} s = ${Math.round(N / ingestS)} records/s, ${Math.round(lines / ingestS)} lines/s`);
     expect(db.prepare('SELECT count(*) AS n, sum(gw_seq IS NOT NULL AND replica_ts IS NOT NULL) AS joined FROM inference_requests').get()).toEqual({ n: N, joined: N });
 
-    const time = (fn: () => unknown) => {
+    const time = async (fn: () => Promise<unknown>) => {
       const t = performance.now();
-      fn();
+      await fn();
       return performance.now() - t;
     };
     const queries: Array<[string, Parameters<typeof InferenceQuery.parse>[0], (n: number) => boolean]> = [
@@ -76,15 +76,18 @@ describe('inference store at 1M records (real SQLite file)', () => {
     ];
     for (const [name, input, check] of queries) {
       const parsed = InferenceQuery.parse(input);
-      expect(check(search.search(parsed).records.length), name).toBe(true);
-      const runs = Array.from({ length: 7 }, () => time(() => search.search(parsed)));
+      expect(check((await search.search(parsed)).records.length), name).toBe(true);
+      const runs: number[] = [];
+      for (let i = 0; i < 7; i++) runs.push(await time(() => search.search(parsed)));
       console.log(`[measure] search "${name}": median ${median(runs).toFixed(1)} ms`);
       expect(median(runs)).toBeLessThan(2000);
     }
-    const statsRuns = Array.from({ length: 3 }, () =>
-      time(() => search.stats(InferenceStatsInput.parse({ from: new Date(T0).toISOString(), to: new Date(T0 + 86_400_000).toISOString(), buckets: 60 }))),
-    );
+    const statsRuns: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      statsRuns.push(await time(() => search.stats(InferenceStatsInput.parse({ from: new Date(T0).toISOString(), to: new Date(T0 + 86_400_000).toISOString(), buckets: 60 }))));
+    }
     console.log(`[measure] charts over one day (~143k records): median ${median(statsRuns).toFixed(0)} ms`);
+    await search.close();
     db.close();
   }, 900_000);
 });

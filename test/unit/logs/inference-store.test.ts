@@ -57,11 +57,11 @@ beforeEach(() => {
 });
 
 describe('inference records', () => {
-  it('joins the gateway line and the replica line of a request into one row, in either order', () => {
+  it('joins the gateway line and the replica line of a request into one row, in either order', async () => {
     store.addGateway(server, 0, [gw(1), gw(2)]);
     store.addReplica(server, container, [rep(1), rep(2), rep(3)]);
     store.addGateway(server, 0, [gw(3, { status: 500, error: 'UpstreamError' })]);
-    const rows = q({}).records;
+    const rows = (await q({})).records;
     expect(rows).toHaveLength(3);
     expect(rows.every((r) => r.sources === 'both')).toBe(true);
     const third = rows.find((r) => r.requestId === 'r3')!;
@@ -69,18 +69,18 @@ describe('inference records', () => {
     expect(third.ts).toBe(iso(T0 + 3000)); // the gateway's start time wins
   });
 
-  it('ignores a line it has already stored (pulling twice adds nothing)', () => {
+  it('ignores a line it has already stored (pulling twice adds nothing)', async () => {
     expect(store.addGateway(server, 0, [gw(1), gw(2)])).toBe(2);
     expect(store.addGateway(server, 0, [gw(1), gw(2)])).toBe(0);
     expect(store.addReplica(server, container, [rep(1)])).toBe(1);
     expect(store.addReplica(server, container, [rep(1)])).toBe(0);
-    expect(q({}).records).toHaveLength(2);
+    expect((await q({})).records).toHaveLength(2);
   });
 
-  it('keeps two requests that reuse a client-chosen request id apart', () => {
+  it('keeps two requests that reuse a client-chosen request id apart', async () => {
     store.addGateway(server, 0, [gw(1, { request_id: 'same' }), gw(500, { request_id: 'same' })]);
     store.addReplica(server, container, [rep(1, { request_id: 'same' }), rep(500, { request_id: 'same' })]);
-    const rows = q({}).records;
+    const rows = (await q({})).records;
     expect(rows).toHaveLength(2);
     expect(rows.map((r) => [r.latencyMs, r.output])).toEqual([
       [500, '{"predictions": ["setosa-500"]}'],
@@ -88,20 +88,20 @@ describe('inference records', () => {
     ]);
   });
 
-  it('searches input, output and error with FTS, safely, combined with filters', () => {
+  it('searches input, output and error with FTS, safely, combined with filters', async () => {
     store.addGateway(server, 0, Array.from({ length: 20 }, (_, i) => gw(i + 1, i % 5 === 0 ? { status: 503, version: '2' } : {})));
     store.addReplica(server, container, Array.from({ length: 20 }, (_, i) => rep(i + 1, i === 7 ? { error: 'ValueError: bad shape (3,)', output: null } : {})));
-    expect(q({ text: 'setosa-12' }).records.map((r) => r.requestId)).toEqual(['r12']);
-    expect(q({ text: 'ValueError shape' }).records.map((r) => r.requestId)).toEqual(['r8']);
-    expect(q({ text: 'valueerr*' }).records).toHaveLength(1);
-    expect(q({ text: '"unbalanced AND (' }).records).toHaveLength(0); // no FTS syntax error
-    expect(q({ status: 'server_error' }).records.map((r) => r.requestId)).toEqual(['r16', 'r11', 'r6', 'r1']);
-    expect(q({ version: '2', text: 'setosa' }).records).toHaveLength(4);
-    expect(q({ from: iso(T0 + 10_000), to: iso(T0 + 12_000) }).records.map((r) => r.requestId)).toEqual(['r12', 'r11', 'r10']);
-    const page = q({ limit: 5 });
+    expect((await q({ text: 'setosa-12' })).records.map((r) => r.requestId)).toEqual(['r12']);
+    expect((await q({ text: 'ValueError shape' })).records.map((r) => r.requestId)).toEqual(['r8']);
+    expect((await q({ text: 'valueerr*' })).records).toHaveLength(1);
+    expect((await q({ text: '"unbalanced AND (' })).records).toHaveLength(0); // no FTS syntax error
+    expect((await q({ status: 'server_error' })).records.map((r) => r.requestId)).toEqual(['r16', 'r11', 'r6', 'r1']);
+    expect((await q({ version: '2', text: 'setosa' })).records).toHaveLength(4);
+    expect((await q({ from: iso(T0 + 10_000), to: iso(T0 + 12_000) })).records.map((r) => r.requestId)).toEqual(['r12', 'r11', 'r10']);
+    const page = await q({ limit: 5 });
     expect(page.records).toHaveLength(5);
     expect(page.more).toBe(true);
-    expect(q({ limit: 5, offset: 15 }).more).toBe(false);
+    expect((await q({ limit: 5, offset: 15 })).more).toBe(false);
   });
 
   it('builds FTS expressions that cannot be injected', () => {
@@ -110,14 +110,14 @@ describe('inference records', () => {
     expect(ftsExpression('  ()"  ')).toBeNull();
   });
 
-  it('charts requests, errors and latency percentiles per version', () => {
+  it('charts requests, errors and latency percentiles per version', async () => {
     // 100 requests in the first minute with latency 1..100 ms, 10% of them failing; 10 of version 2.
     const entries = Array.from({ length: 100 }, (_, i) =>
       gw(i + 1, { ts: iso(T0 + i * 100), latency_ms: i + 1, status: i % 10 === 0 ? 500 : 200 }),
     );
     entries.push(...Array.from({ length: 10 }, (_, i) => gw(1000 + i, { ts: iso(T0 + i * 100), version: '2', latency_ms: 50 })));
     store.addGateway(server, 0, entries);
-    const stats = search.stats(InferenceStatsInput.parse({ from: iso(T0), to: iso(T0 + 10 * 60_000), buckets: 10 }));
+    const stats = await search.stats(InferenceStatsInput.parse({ from: iso(T0), to: iso(T0 + 10 * 60_000), buckets: 10 }));
     expect(stats.bucketMs).toBe(60_000);
     const v1 = stats.series.find((s) => s.version === '1')!;
     expect(v1.points).toEqual([{ t: T0, requests: 100, errors: 10, p50: 50, p95: 95, p99: 99 }]);

@@ -45,7 +45,7 @@ export interface ServerRef {
 /** A gateway line and a replica line are one request when they share server and request id within this window. */
 const JOIN_WINDOW_MS = 10 * 60_000;
 
-interface Row {
+export interface Row {
   id: number;
   server_name: string;
   request_id: string;
@@ -148,6 +148,15 @@ export function createInferenceStore(db: Db, now: () => Date = () => new Date())
     gaps: db.prepare<[number, number, number], { id: number; server_name: string; source: string; after_ref: string; before_ref: string; missing: number | null; detected_at: string; message: string }>(
       'SELECT * FROM ingest_gaps WHERE at_ms BETWEEN ? AND ? ORDER BY at_ms DESC LIMIT ?',
     ),
+    // Oldest first along inference_scan (ts_ms, id); the inference_fts_delete trigger removes their FTS rows.
+    deleteOlder: db.prepare<[number, number]>(
+      'DELETE FROM inference_requests WHERE id IN (SELECT id FROM inference_requests WHERE ts_ms < ? ORDER BY ts_ms, id LIMIT ?)',
+    ),
+    deleteOldest: db.prepare<[number]>('DELETE FROM inference_requests WHERE id IN (SELECT id FROM inference_requests ORDER BY ts_ms, id LIMIT ?)'),
+    deleteGapsOlder: db.prepare<[number]>('DELETE FROM ingest_gaps WHERE at_ms < ?'),
+    // Two rowid look-ups: an upper bound of the row count that spares counting while it is under the bound.
+    idSpan: db.prepare<[], { span: number | null }>('SELECT max(id) - min(id) + 1 AS span FROM inference_requests'),
+    count: db.prepare<[], number>('SELECT count(*) FROM inference_requests').pluck(),
   };
 
   function addGateway(server: ServerRef, epoch: number, entries: GatewayEntry[]): number {
@@ -216,10 +225,25 @@ export function createInferenceStore(db: Db, now: () => Date = () => new Date())
     return added;
   }
 
+  /** Deletes at most `limit` records older than `olderThanMs`, oldest first (one statement: all or none). */
+  function deleteOlderThan(olderThanMs: number, limit: number): number {
+    q.deleteGapsOlder.run(olderThanMs);
+    return q.deleteOlder.run(olderThanMs, limit).changes;
+  }
+
+  /** How many records there are beyond `maxRows`: counted only when the id span says there may be any. */
+  function rowsBeyond(maxRows: number): number {
+    if ((q.idSpan.get()?.span ?? 0) <= maxRows) return 0;
+    return Math.max(0, q.count.get()! - maxRows);
+  }
+
   return {
     transaction: <T>(fn: () => T): T => db.transaction(fn)(),
     addGateway,
     addReplica,
+    deleteOlderThan,
+    rowsBeyond,
+    deleteOldest: (limit: number): number => q.deleteOldest.run(limit).changes,
     cursor<T>(serverId: number, source: string): T | null {
       const row = q.cursor.get(serverId, source);
       return row ? (JSON.parse(row.position) as T) : null;

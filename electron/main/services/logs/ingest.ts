@@ -6,6 +6,7 @@ import { pullGatewayLog } from './gateway-pull';
 import type { InferenceStore, ServerRef } from './inference-store';
 import { listBerthContainers } from './remote';
 import { pullReplicaLog } from './replica-pull';
+import { createRetention, type RetentionPolicy } from './retention';
 
 export const GATEWAY_LOG_DIR = '/var/lib/berth/logs/gateway';
 
@@ -16,6 +17,8 @@ export interface IngestDeps {
   /** The gateway's log folder on a server (tests use one folder per fake server). */
   gatewayLogDir?: (server: ServerRef) => string;
   onGap?: (server: ServerRef, count: number) => void;
+  /** The retention settings (default: the settings' defaults), applied after pulls. */
+  retention?: () => RetentionPolicy;
 }
 
 type ServerSync = SyncResult['servers'][number];
@@ -28,6 +31,7 @@ type ServerSync = SyncResult['servers'][number];
 export function createInferenceIngest(deps: IngestDeps) {
   const running = new Map<number, Promise<ServerSync>>();
   const dirOf = deps.gatewayLogDir ?? (() => GATEWAY_LOG_DIR);
+  const retention = createRetention({ store: deps.store, policy: deps.retention });
 
   async function pull(server: ServerRef): Promise<ServerSync> {
     const started = performance.now();
@@ -54,6 +58,8 @@ export function createInferenceIngest(deps: IngestDeps) {
       }
     }
     result.tookMs = Math.round(performance.now() - started);
+    // Records older or more than the settings allow go now, in bounded batches (a closed store ends the pass).
+    await retention.afterPull().catch(() => 0);
     return result;
   }
 
@@ -89,6 +95,7 @@ export function createInferenceIngest(deps: IngestDeps) {
   return {
     sync,
     pullServer,
+    retention,
     start,
     stop: () => {
       stop?.abort();

@@ -7,6 +7,7 @@ import { createInferenceSearch } from '../logs/search';
 import { layoutFromEnv, type ServerLayout } from '../remote/layout';
 import type { ServerRegistry } from '../servers/registry';
 import type { ServersService } from '../servers/service';
+import type { RetentionPolicy } from '../logs/retention';
 import type { Db } from '../store/database';
 import { createAlertStore, createEventLog, createWebhookStore } from './alerts';
 import { createAlertCenter } from './center';
@@ -32,6 +33,8 @@ export interface ObservabilityDeps {
    * default is the same one, from the environment.
    */
   layout?: ServerLayout;
+  /** The inference records' retention settings, read at each pass (default: the settings' defaults). */
+  retention?: () => RetentionPolicy;
 }
 
 /**
@@ -52,6 +55,7 @@ export function createObservability(deps: ObservabilityDeps) {
     connection: (id) => deps.servers.connection(id, { attempts: 1, readyTimeoutMs: 5000 }),
     listServers,
     gatewayLogDir: deps.gatewayLogDir ?? (() => GATEWAY_LOG_DIR),
+    retention: deps.retention,
     onGap: (server, count) =>
       events.record({
         kind: 'ingest.gap',
@@ -105,6 +109,12 @@ export function createObservability(deps: ObservabilityDeps) {
     'alerts.watch': (_input, emit, signal) => center.watch(emit, signal),
   } satisfies Partial<StreamHandlers>;
 
+  function stop() {
+    monitor.stop();
+    ingest.stop();
+    center.close();
+  }
+
   return {
     logs,
     inference: { store: inferenceStore, ingest, search },
@@ -120,10 +130,11 @@ export function createObservability(deps: ObservabilityDeps) {
       monitor.start();
       ingest.start(deps.ingestIntervalMs ?? 5000);
     },
-    stop() {
-      monitor.stop();
-      ingest.stop();
-      center.close();
+    stop,
+    /** Stops the background work and ends the search worker (before the database closes). */
+    close() {
+      stop();
+      void search.close();
     },
   };
 }

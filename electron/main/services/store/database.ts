@@ -39,6 +39,16 @@ export function openDatabase(file: string): Db {
   return db;
 }
 
+/**
+ * A read-only connection to a data folder's SQLite file that openDatabase has opened (WAL): readers never block the
+ * writer, and see each transaction once it commits. The inference search worker keeps one.
+ */
+export function openReadonlyDatabase(file: string): Db {
+  const db = new Database(file, { readonly: true, fileMustExist: true, nativeBinding: nativeBinding(process.versions, installedSqlite) });
+  db.pragma('busy_timeout = 5000');
+  return db;
+}
+
 /** Applies the migrations newer than `user_version`, each in its own transaction. */
 export function migrate(db: Db): number {
   const current = db.pragma('user_version', { simple: true }) as number;

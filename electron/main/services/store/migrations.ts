@@ -390,4 +390,23 @@ export const migrations: Migration[] = [
       ALTER TABLE server_groups ADD COLUMN gateway_settings TEXT;
     `,
   },
+  {
+    version: 13,
+    sql: `
+      -- The process running each operation (JSON: pid and start time, services/store/process-owner.ts): another
+      -- Berth on this data folder (the CLI beside the app) leaves a running operation alone while its owner lives.
+      -- NULL: recorded before Berth kept it, treated as an owner gone.
+      ALTER TABLE operations ADD COLUMN owner TEXT;
+    `,
+  },
+  {
+    version: 14,
+    sql: `
+      -- Inference search reads this index alone: time order (id breaks ties, as the search sorts) with every filter
+      -- column, the model error as a flag, so neither a filter, a deep page nor a count reads the records
+      -- themselves (services/logs/search-queries.ts). It leads with ts_ms, so it replaces inference_by_time.
+      CREATE INDEX inference_scan ON inference_requests (ts_ms, id, model, version, caller, server_name, status, (error IS NOT NULL));
+      DROP INDEX inference_by_time;
+    `,
+  },
 ];

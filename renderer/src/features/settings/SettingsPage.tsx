@@ -13,6 +13,14 @@ export function SettingsPage() {
     value: draft[key],
     onChange: (e: React.ChangeEvent<HTMLInputElement>) => setDraft({ ...draft, [key]: e.target.value }),
   });
+  const number = (key: 'inferenceRetentionDays' | 'inferenceMaxRows', min: number, max: number) => ({
+    type: 'number',
+    min,
+    max,
+    step: 1,
+    value: draft[key],
+    onChange: (e: React.ChangeEvent<HTMLInputElement>) => setDraft({ ...draft, [key]: e.target.valueAsNumber }),
+  });
 
   return (
     <div className="settings">
@@ -50,6 +58,16 @@ export function SettingsPage() {
         <label>
           Local Docker engine socket
           <input aria-label="Docker socket" {...field('dockerSocket')} />
+        </label>
+        <label>
+          Keep inference records for (days)
+          <input aria-label="Inference retention days" {...number('inferenceRetentionDays', 1, 3650)} />
+          <small>Older requests are deleted from the records on this computer.</small>
+        </label>
+        <label>
+          Keep at most (inference records)
+          <input aria-label="Inference records kept" {...number('inferenceMaxRows', 10_000, 100_000_000)} />
+          <small>Beyond it the oldest go first. Both limits apply after each pull of the servers' logs.</small>
         </label>
         <div className="row">
           <button type="submit" className="primary">
