@@ -45,6 +45,29 @@ export interface ServerRef {
 /** A gateway line and a replica line are one request when they share server and request id within this window. */
 const JOIN_WINDOW_MS = 10 * 60_000;
 
+/** The newest gaps in the pulled logs within a time range (the search's and the store's). */
+export const GAPS_SQL = 'SELECT * FROM ingest_gaps WHERE at_ms BETWEEN ? AND ? ORDER BY at_ms DESC LIMIT ?';
+export interface GapRow {
+  id: number;
+  server_name: string;
+  source: string;
+  after_ref: string;
+  before_ref: string;
+  missing: number | null;
+  detected_at: string;
+  message: string;
+}
+export const toGap = (g: GapRow): IngestGap => ({
+  id: g.id,
+  server: g.server_name,
+  source: g.source,
+  after: g.after_ref,
+  before: g.before_ref,
+  missing: g.missing,
+  detectedAt: g.detected_at,
+  message: g.message,
+});
+
 export interface Row {
   id: number;
   server_name: string;
@@ -145,9 +168,7 @@ export function createInferenceStore(db: Db, now: () => Date = () => new Date())
       `INSERT INTO ingest_gaps (server_id, server_name, source, after_ref, before_ref, missing, at_ms, detected_at, message)
        VALUES (@serverId, @serverName, @source, @after, @before, @missing, @atMs, @detectedAt, @message)`,
     ),
-    gaps: db.prepare<[number, number, number], { id: number; server_name: string; source: string; after_ref: string; before_ref: string; missing: number | null; detected_at: string; message: string }>(
-      'SELECT * FROM ingest_gaps WHERE at_ms BETWEEN ? AND ? ORDER BY at_ms DESC LIMIT ?',
-    ),
+    gaps: db.prepare<[number, number, number], GapRow>(GAPS_SQL),
     // Oldest first along inference_scan (ts_ms, id); the inference_fts_delete trigger removes their FTS rows.
     deleteOlder: db.prepare<[number, number]>(
       'DELETE FROM inference_requests WHERE id IN (SELECT id FROM inference_requests WHERE ts_ms < ? ORDER BY ts_ms, id LIMIT ?)',
@@ -268,16 +289,7 @@ export function createInferenceStore(db: Db, now: () => Date = () => new Date())
       });
     },
     gaps(fromMs: number, toMs: number, limit = 50): IngestGap[] {
-      return q.gaps.all(fromMs, toMs, limit).map((g) => ({
-        id: g.id,
-        server: g.server_name,
-        source: g.source,
-        after: g.after_ref,
-        before: g.before_ref,
-        missing: g.missing,
-        detectedAt: g.detected_at,
-        message: g.message,
-      }));
+      return q.gaps.all(fromMs, toMs, limit).map(toGap);
     },
     db,
   };

@@ -5,7 +5,7 @@
 import { BerthError } from '../../../../shared/errors';
 import type { InferenceRecord, InferenceSearchResult, InferenceStats, IngestGap, ParsedInferenceQuery, StatsPoint } from '../../../../shared/logs';
 import type { Db } from '../store/database';
-import { toRecord, type Row } from './inference-store';
+import { GAPS_SQL, toGap, toRecord, type GapRow, type Row } from './inference-store';
 
 const HOUR = 3_600_000;
 
@@ -73,9 +73,7 @@ export function createInferenceQueries(db: Db) {
   const ftsSample = db.prepare<{ fts: string; n: number }, number>('SELECT rowid FROM inference_fts WHERE inference_fts MATCH @fts LIMIT @n').pluck();
   const firstId = db.prepare<[], number | null>('SELECT min(id) FROM inference_requests').pluck();
   const tsOf = db.prepare<[number], number>('SELECT ts_ms FROM inference_requests WHERE id = ?').pluck();
-  const gapsIn = db.prepare<[number, number, number], { id: number; server_name: string; source: string; after_ref: string; before_ref: string; missing: number | null; detected_at: string; message: string }>(
-    'SELECT * FROM ingest_gaps WHERE at_ms BETWEEN ? AND ? ORDER BY at_ms DESC LIMIT ?',
-  );
+  const gapsIn = db.prepare<[number, number, number], GapRow>(GAPS_SQL);
 
   /** The newest `need` ids matching filters without text: one walk of the covering index, no row read. */
   function filteredIds(where: string, params: Record<string, unknown>, need: number): number[] {
@@ -156,16 +154,7 @@ export function createInferenceQueries(db: Db) {
   }
 
   function gaps(fromMs: number, toMs: number, limit = 50): IngestGap[] {
-    return gapsIn.all(fromMs, toMs, limit).map((g) => ({
-      id: g.id,
-      server: g.server_name,
-      source: g.source,
-      after: g.after_ref,
-      before: g.before_ref,
-      missing: g.missing,
-      detectedAt: g.detected_at,
-      message: g.message,
-    }));
+    return gapsIn.all(fromMs, toMs, limit).map(toGap);
   }
 
   /** One page, newest first, with the number of matches counted up to the page's end or TOTAL_CAP, whichever is further. */
