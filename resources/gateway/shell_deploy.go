@@ -273,7 +273,8 @@ func (s *shellSession) get(address, path string) error {
 }
 
 // routesDerive writes routes.json from the verified group states and revocations of this server, the way the
-// agent's catch-up does: no client ever writes a table.
+// agent's catch-up does: no client ever writes a table. It ends like state-apply: `routes\t<revision>\t<gateway|table>`
+// or `routes\tunchanged`.
 func (s *shellSession) routesDerive() error {
 	if err := s.noArgs("routes-derive"); err != nil {
 		return err
@@ -282,7 +283,7 @@ func (s *shellSession) routesDerive() error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(s.env.stdout, result)
+	s.printRoutes(result)
 	return nil
 }
 

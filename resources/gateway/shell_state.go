@@ -523,12 +523,18 @@ func (s *shellSession) stateApply() error {
 		}
 		return derr
 	}
+	s.printRoutes(routes)
+	return nil
+}
+
+// printRoutes is the last line of state-apply and routes-derive: `routes\tunchanged`, or the revision written and
+// whether a running gateway serves it.
+func (s *shellSession) printRoutes(routes string) {
 	if routes == "unchanged" {
 		fmt.Fprintln(s.env.stdout, "routes\tunchanged")
 	} else {
 		fmt.Fprintf(s.env.stdout, "routes\t%s\t%s\n", routes, s.tableServer())
 	}
-	return nil
 }
 
 // tableServer is "gateway" when a running berth-gateway serves this folder's routes.json (the client then waits

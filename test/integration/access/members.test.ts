@@ -21,6 +21,7 @@ const tag = process.pid.toString(36);
 const GROUP = `team-${tag}`;
 const MINE = `mine-${tag}`; // the deployer's scope
 const OTHER = `other-${tag}`;
+const FOREIGN = 'members-other-team';
 const images = { one: `berth/${MINE}:one`, two: `berth/${MINE}:two`, other: `berth/${OTHER}:one` };
 const layout = defaultLayout;
 
@@ -69,6 +70,11 @@ beforeAll(async () => {
   buildTestModel(images.one, { label: 'one' });
   buildTestModel(images.two, { label: 'two' });
   buildTestModel(images.other, { label: 'other' });
+  // Another team's group on the same servers, none of whose members these are: a member lists only their own
+  // groups, while each server's table is derived from all of them (a revocation must still reach it).
+  const otherTeam = newBerth('other-team');
+  await registerBed(otherTeam, bed, { group: { name: FOREIGN, replicas: 1 } });
+  otherTeam.close();
   admin = newBerth('admin');
   await registerBed(admin, bed, { group: { name: GROUP, replicas: 1 } });
   for (const [key, name, role, models] of [
@@ -104,6 +110,7 @@ afterAll(async () => {
     }
   } finally {
     forgetGroupOnBed(bed, GROUP);
+    forgetGroupOnBed(bed, FOREIGN);
     for (const b of [admin, deployer, viewer]) b?.close();
     for (const image of Object.values(images)) removeLocalImage(image);
   }

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, repoRoot } from '../../e2e/harness';
 import { forgetGroupOnBed, loadBed } from '../bed';
 
@@ -26,6 +26,8 @@ describe('berth command line (same services, exit codes for scripts)', () => {
     // A fresh data folder attaches to the groups its servers hold: start this one's group afresh.
     forgetGroupOnBed(bed, 'prod');
   });
+  // Nor does this group outlive the file: a group left on a shared server is another test's surprise.
+  afterAll(() => forgetGroupOnBed(bed, 'prod'));
 
   it('shows a new host key and exits 3 until it is accepted', () => {
     const probe = berth('servers', 'add', '--name', server.name, '--host', server.host, '--key', bed.clientKey);

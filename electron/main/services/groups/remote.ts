@@ -158,3 +158,11 @@ export function listLocks(layout: ServerLayout): RemoteCommand {
 
 /** Reads a file from a server; for repair and for tests that damage a copy. */
 export const readFile = (path: string) => command('cat', path);
+
+/**
+ * A member's re-derive of the server's table after a change outside a revision (a revocation): the server derives
+ * it from every group it holds, which a member's own listing (their groups only) could not.
+ */
+export function deriveOnServer(): RemoteCommand {
+  return command('berth', 'routes-derive').asVerb(['routes-derive']);
+}

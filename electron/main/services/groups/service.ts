@@ -445,7 +445,8 @@ export function createGroupStateService(deps: GroupStateDeps) {
         try {
           const ssh = await deps.connection(t.serverId);
           await ssh.run(remote.appendRevocations(layout, group), { ...EXEC, stdin: lines });
-          await derive(ssh, await ssh.run(remote.listGroups(layout, '*'), EXEC), options.team ?? false);
+          if (ssh.member) await derivedByServer(ssh, await ssh.run(remote.deriveOnServer(), EXEC), options.team ?? false);
+          else await derive(ssh, await ssh.run(remote.listGroups(layout, '*'), EXEC), options.team ?? false);
           return { serverId: t.serverId, server: t.name, ok: true };
         } catch (err) {
           return { serverId: t.serverId, server: t.name, ok: false, error: errorText(err) };
