@@ -8,11 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { pack as tarPack } from 'tar-stream';
 import { BerthError } from '../../../../shared/errors';
 import type { ProjectAnalysis } from '../../../../shared/project';
 import { IGNORED_DIRS } from '../project/discover';
+import { resourceCandidates } from '../resources';
 import {
   DOCKERIGNORE,
   GENERATED_DIR,
@@ -47,22 +47,9 @@ export interface BuildContext {
 
 const FIXED_MTIME = new Date(Date.UTC(2000, 0, 1));
 
-/** Finds berth_serve.py in a repo checkout, the built app, and a packaged app. */
+/** berth_serve.py: BERTH_SERVING_WRAPPER, else the packaged app's or the repo's (services/resources.ts). */
 export function defaultWrapperPath(): string {
-  const candidates: string[] = [];
-  if (process.env.BERTH_SERVING_WRAPPER) candidates.push(process.env.BERTH_SERVING_WRAPPER);
-  const resourcesPath = (process as { resourcesPath?: string }).resourcesPath;
-  if (resourcesPath) candidates.push(path.join(resourcesPath, 'serving', WRAPPER_FILE), path.join(resourcesPath, 'resources', 'serving', WRAPPER_FILE));
-  try {
-    let dir = path.dirname(fileURLToPath(import.meta.url));
-    for (let i = 0; i < 8; i++) {
-      candidates.push(path.join(dir, 'resources', 'serving', WRAPPER_FILE));
-      dir = path.dirname(dir);
-    }
-  } catch {
-    /* bundled without a file URL: the other candidates remain */
-  }
-  candidates.push(path.join(process.cwd(), 'resources', 'serving', WRAPPER_FILE));
+  const candidates = [process.env.BERTH_SERVING_WRAPPER ?? [], resourceCandidates('serving').map((dir) => path.join(dir, WRAPPER_FILE))].flat();
   const found = candidates.find((c) => existsSync(c));
   if (!found) throw new BerthError('Internal', `Berth's serving wrapper (${WRAPPER_FILE}) is missing from the installation; reinstall Berth.`);
   return found;

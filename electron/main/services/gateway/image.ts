@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { rootCertificates } from 'node:tls';
-import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
 import tar from 'tar-stream';
 import { BerthError } from '../../../../shared/errors';
 import { imagePlatform } from '../../../../shared/platform';
+import { resourceCandidates } from '../resources';
 import { compileWithGo, findGo, goTarget } from './compile';
 
 /** The builder image real users get; tests use berth-base/go-builder:bookworm (test/bed/go-builder-image.sh). */
@@ -40,22 +40,9 @@ export interface BuiltGatewayImage {
 
 const LOG_TAIL_LINES = 60;
 
-/** Finds resources/gateway in development (repo checkout), in the built app and in a packaged app. */
+/** The gateway sources: BERTH_GATEWAY_SOURCES, else the packaged app's or the repo's (services/resources.ts). */
 export function gatewaySourceDir(): string {
-  const candidates: string[] = [];
-  if (process.env.BERTH_GATEWAY_SOURCES) candidates.push(process.env.BERTH_GATEWAY_SOURCES);
-  const resourcesPath = (process as { resourcesPath?: string }).resourcesPath;
-  if (resourcesPath) candidates.push(path.join(resourcesPath, 'gateway'), path.join(resourcesPath, 'resources', 'gateway'));
-  try {
-    let dir = path.dirname(fileURLToPath(import.meta.url));
-    for (let i = 0; i < 8; i++) {
-      candidates.push(path.join(dir, 'resources', 'gateway'));
-      dir = path.dirname(dir);
-    }
-  } catch {
-    /* no file URL (bundled): rely on the other candidates */
-  }
-  candidates.push(path.join(process.cwd(), 'resources', 'gateway'));
+  const candidates = [process.env.BERTH_GATEWAY_SOURCES ?? [], resourceCandidates('gateway')].flat();
   for (const c of candidates) if (existsSync(path.join(c, 'Dockerfile')) && existsSync(path.join(c, 'go.mod'))) return c;
   throw new BerthError('Internal', 'The gateway sources (resources/gateway) are missing from the installation; reinstall Berth.');
 }

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BerthError } from '../../../../shared/errors';
+import { resourceCandidates } from '../resources';
 
 export interface RunPythonRequest {
   interpreter: string;
@@ -126,22 +126,9 @@ function notStartable(interpreter: string, err: unknown): BerthError {
   );
 }
 
-/** Finds resources/python in development (repo checkout), in the built app and in a packaged app. */
+/** The folder of berth_project.py: BERTH_PYTHON_HELPERS, else the packaged app's or the repo's (services/resources.ts). */
 export function defaultHelperDir(): string {
-  const candidates: string[] = [];
-  if (process.env.BERTH_PYTHON_HELPERS) candidates.push(process.env.BERTH_PYTHON_HELPERS);
-  const resourcesPath = (process as { resourcesPath?: string }).resourcesPath;
-  if (resourcesPath) candidates.push(path.join(resourcesPath, 'python'), path.join(resourcesPath, 'resources', 'python'));
-  try {
-    let dir = path.dirname(fileURLToPath(import.meta.url));
-    for (let i = 0; i < 8; i++) {
-      candidates.push(path.join(dir, 'resources', 'python'));
-      dir = path.dirname(dir);
-    }
-  } catch {
-    /* no file URL (bundled): rely on the other candidates */
-  }
-  candidates.push(path.join(process.cwd(), 'resources', 'python'));
+  const candidates = [process.env.BERTH_PYTHON_HELPERS ?? [], resourceCandidates('python')].flat();
   for (const c of candidates) if (existsSync(path.join(c, HELPER_SCRIPT))) return c;
   throw new BerthError('Internal', `Berth's Python helper (${HELPER_SCRIPT}) is missing from the installation; reinstall Berth.`);
 }

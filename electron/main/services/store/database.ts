@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { RESOURCES, resourcePath } from '../resources';
 import { migrations } from './migrations';
 
 export type Db = Database.Database;
@@ -14,10 +15,14 @@ export interface InstalledSqlite {
 
 /**
  * The better-sqlite3 addon this runtime loads. Node (CLI, web, tests) takes the package's own build (undefined);
- * Electron the one `scripts/native-abi.mjs electron` builds beside it, so neither ever rebuilds the other away.
+ * a packaged app the one electron-builder rebuilt for Electron and unpacked from app.asar (services/resources.ts);
+ * Electron in development the one `scripts/native-abi.mjs electron` builds beside the package, so neither ever
+ * rebuilds the other away.
  */
 export function nativeBinding(runtime: { electron?: string }, sqlite: () => InstalledSqlite): string | undefined {
   if (!runtime.electron) return undefined;
+  const packaged = resourcePath('sqlite', RESOURCES.sqlite.probe);
+  if (packaged) return packaged;
   const { dir, version } = sqlite();
   // Keep in step with scripts/native-abi.mjs.
   return join(dirname(dir), '.berth-native', `better-sqlite3-${version}-electron-${runtime.electron}`, 'better_sqlite3.node');
