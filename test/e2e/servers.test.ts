@@ -62,7 +62,8 @@ describe('servers page in Chromium', () => {
     // The box reflects the saved membership, so it turns checked once the server has stored it.
     for (const name of ['tb1', 'tb2']) {
       await page.getByLabel(`${name} in prod`).click();
-      await expect.poll(() => page.getByLabel(`${name} in prod`).isChecked()).toBe(true);
+      // A new group serves HTTPS: the first tick also makes its certificate authority and the server's certificate.
+      await expect.poll(() => page.getByLabel(`${name} in prod`).isChecked(), { timeout: 60_000 }).toBe(true);
     }
     await expect.poll(() => page.locator('[data-group=prod]').textContent()).toContain('2 servers');
     await expect.poll(() => page.textContent('[data-testid=servers-status]'), { timeout: 15_000 }).toBe('2/2 servers up');
