@@ -130,6 +130,8 @@ export const BuildRunInput = ProjectRef.extend({
   smokeTimeoutMs: z.number().int().min(1000).max(600_000).default(60_000),
   /** Build for this platform (the target group's, e.g. linux/arm64) rather than the local engine's own. */
   platform: Platform.optional(),
+  /** Build on this server of the group with its own engine (only the context leaves this machine); absent: locally. */
+  on: z.object({ serverId: z.number().int().positive() }).strict().optional(),
 }).strict();
 export type BuildRunInput = z.input<typeof BuildRunInput>;
 
@@ -169,6 +171,8 @@ export const BuildRecord = z.object({
   durationMs: z.number().nullable(),
   /** What the image is for (docker image inspect: Os/Architecture, e.g. linux/amd64); null without an image. */
   platform: z.string().nullable(),
+  /** The server whose engine built the image (a remote build; the image is there, not here); null: built locally. */
+  builtOn: z.number().int().nullable().optional(),
   error: z.object({ kind: z.string(), message: z.string() }).nullable(),
   createdAt: z.string(),
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BuildOn } from './build-on';
 
 export const Theme = z.enum(['system', 'dark', 'light']);
 
@@ -14,6 +15,8 @@ export const Settings = z.object({
   inferenceRetentionDays: z.number().int().min(1).max(3650),
   /** The local store keeps at most this many inference records; the oldest beyond it are deleted. */
   inferenceMaxRows: z.number().int().min(10_000).max(100_000_000),
+  /** Where a deploy builds (shared/build-on.ts): locally, on a server of the group, or `auto` by the group's platform. */
+  buildOn: BuildOn,
 });
 export type Settings = z.infer<typeof Settings>;
 
@@ -24,6 +27,7 @@ export const defaultSettings: Settings = {
   gatewayBuilderImage: 'golang:1.22-bookworm',
   inferenceRetentionDays: 30,
   inferenceMaxRows: 1_000_000,
+  buildOn: 'auto',
 };
 
 export const SettingsPatch = Settings.partial().strict();

@@ -82,6 +82,7 @@ export function createBerth(options: BerthOptions) {
     analyze: (target, options) => analysis.analyze(target, options),
     settings: () => settings.get(),
     engineCheck: () => engine.info(),
+    connection: (id) => servers.connection(id),
   });
   // The projects' berth.toml, as the deploy panel previews and writes it.
   const deploymentFiles = createDeploymentFiles({ groups: () => registry.groups(), servers: () => servers.list(), settings: () => settings.get(), prepare: (path) => builds.prepare(path) });

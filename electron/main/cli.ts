@@ -16,8 +16,10 @@ import { auditCommand } from './services/access/audit/cli';
 import { followLogsForCli } from './services/logs/cli';
 import { deployEventPrinter, gpusOption } from './services/deploy/cli';
 import { buildPlatformFor } from './services/deploy/platform';
+import { buildPlaceFor } from './services/deploy/build-place';
+import { BuildOn, type BuildPlace } from '../../shared/build-on';
 import { pageCommand, pagesUsage } from './cli-pages';
-import { consoleIo, UsageError } from './rpc/cli-kit';
+import { consoleIo, UsageError, type Call } from './rpc/cli-kit';
 import { version } from '../../package.json';
 import type { z } from 'zod';
 import { ListenMode, TlsMode } from '../../shared/tls';
@@ -42,7 +44,7 @@ const usage = `Usage: berth <command> [options]
   groups delete <name>
   build <path> [--entrypoint FN] [--no-smoke]
   init [<path>] --group G [--force]          write berth.toml and .berth/ (the reviewed Dockerfile and requirements)
-  deploy [<path>] [--gpus N|0,1] [--message TEXT] [--break-lock] [--json]   deploy a project with a berth.toml (default: this folder)
+  deploy [<path>] [--gpus N|0,1] [--build-on local|server|auto] [--message TEXT] [--break-lock] [--json]   deploy a project with a berth.toml (default: this folder)
   deploy --group G (--build ID | <path>) [--memory MiB] [--gpus N|0,1] [--message TEXT] [--break-lock] [--json]
                                            --gpus: GPUs per replica, a count (2) or indexes (0,1; one: device=1); 0: none
   versions <model> [--json]
@@ -94,6 +96,7 @@ function parse(argv: string[]) {
       build: { type: 'string' },
       memory: { type: 'string' },
       gpus: { type: 'string' },
+      'build-on': { type: 'string' },
       message: { type: 'string' },
       'break-lock': { type: 'boolean' },
       force: { type: 'boolean' },
@@ -186,10 +189,10 @@ function printBuildEvent(event: StreamEvent<'build.run'>): void {
 
 /** Builds and smoke-tests; with --json each build event is one line `{"type":"build","event":…}`, as deploy's are. */
 /** `platform`: the target group's (a deploy builds for it); absent, the engine's own. */
-async function build(berth: Berth, path: string, args: Args, platform?: string): Promise<number> {
+async function build(berth: Berth, path: string, args: Args, platform?: string, on?: BuildPlace): Promise<number> {
   let buildId: number | undefined;
   let smokeError: string | undefined;
-  await follow(berth, 'build.run', { path, smoke: !args.values['no-smoke'], options: args.values.entrypoint ? { entrypoint: args.values.entrypoint } : undefined, platform }, (event) => {
+  await follow(berth, 'build.run', { path, smoke: !args.values['no-smoke'], options: args.values.entrypoint ? { entrypoint: args.values.entrypoint } : undefined, platform, ...(on ? { on } : {}) }, (event) => {
     if (event.type === 'result') buildId = event.buildId;
     if (event.type === 'smoke' && event.result.status !== 'passed') {
       smokeError = `Smoke test ${event.result.status}: ${event.result.reason}${'logTail' in event.result && event.result.logTail ? `\n${event.result.logTail}` : ''}`;
@@ -200,6 +203,14 @@ async function build(berth: Berth, path: string, args: Args, platform?: string):
   if (smokeError) throw new BerthError('SmokeTestFailed', smokeError);
   if (buildId === undefined) throw new BerthError('BuildFailed', 'The build ended without an image');
   return buildId;
+}
+
+/** A deploy's build: for the group's platform, here or on a server of the group (`--build-on`, else the setting). */
+async function buildForGroup(berth: Berth, path: string, args: Args, group: string): Promise<number> {
+  const caller: Call = (name, input) => call(berth, name, input);
+  const platform = (await buildPlatformFor(caller, group)) ?? undefined;
+  const flag = args.values['build-on'] === undefined ? undefined : choice(args.values['build-on'], BuildOn, '--build-on');
+  return build(berth, path, args, platform, await buildPlaceFor(caller, group, flag, platform ?? null));
 }
 
 /** A key's passphrase comes from the environment, never from the command line (where `ps` and shell history see it). */
@@ -370,7 +381,7 @@ async function run(argv: string[]): Promise<number> {
         const group = projectFile ? await groupOfProject(berth, projectFile, args) : need(args.values.group, '--group, or a project with a berth.toml');
         const buildId = args.values.build
           ? int(args.values.build, '--build')
-          : await build(berth, projectFile ? (sub ?? '.') : need(sub, '--build ID or a project path'), args, (await buildPlatformFor((name, input) => call(berth, name, input), group)) ?? undefined);
+          : await buildForGroup(berth, projectFile ? (sub ?? '.') : need(sub, '--build ID or a project path'), args, group);
         await follow(
           berth,
           'deploy.run',

@@ -16,6 +16,7 @@ interface BuildRow {
   size_bytes: number | null;
   duration_ms: number | null;
   platform: string | null;
+  built_on: number | null;
   error: string | null;
   created_at: string;
 }
@@ -34,6 +35,8 @@ export interface NewBuild {
   durationMs: number | null;
   /** What the image is for; absent: not known (no image, or a record made without it). */
   platform?: string | null;
+  /** The server that built it (a remote build); absent or null: this machine. */
+  builtOn?: number | null;
   error: { kind: string; message: string } | null;
 }
 
@@ -55,6 +58,7 @@ function toRecord(row: BuildRow): BuildRecord {
     sizeBytes: row.size_bytes,
     durationMs: row.duration_ms,
     platform: row.platform,
+    builtOn: row.built_on,
     error: row.error ? JSON.parse(row.error) : null,
     createdAt: row.created_at,
   };
@@ -64,9 +68,9 @@ function toRecord(row: BuildRow): BuildRecord {
 export function createBuildRecords(db: Db, now: () => Date = () => new Date()) {
   const insert = db.prepare(
     `INSERT INTO builds (project_path, project, image_tag, image_id, notebook_hash, context_hash, dockerfile, requirements,
-                         status, size_bytes, duration_ms, platform, error, created_at)
+                         status, size_bytes, duration_ms, platform, built_on, error, created_at)
      VALUES (@projectPath, @project, @imageTag, @imageId, @notebookHash, @contextHash, @dockerfile, @requirements,
-             @status, @sizeBytes, @durationMs, @platform, @error, @createdAt)`,
+             @status, @sizeBytes, @durationMs, @platform, @builtOn, @error, @createdAt)`,
   );
   const updateSmoke = db.prepare<[string, number]>('UPDATE builds SET smoke = ? WHERE id = ?');
   const byId = db.prepare<[number], BuildRow>('SELECT * FROM builds WHERE id = ?');
@@ -75,7 +79,7 @@ export function createBuildRecords(db: Db, now: () => Date = () => new Date()) {
 
   return {
     add(build: NewBuild): BuildRecord {
-      const { lastInsertRowid } = insert.run({ platform: null, ...build, error: build.error ? JSON.stringify(build.error) : null, createdAt: now().toISOString() });
+      const { lastInsertRowid } = insert.run({ platform: null, builtOn: null, ...build, error: build.error ? JSON.stringify(build.error) : null, createdAt: now().toISOString() });
       return toRecord(byId.get(Number(lastInsertRowid))!);
     },
     setSmoke(id: number, smoke: SmokeResult): BuildRecord {

@@ -30,6 +30,9 @@ import { readReviewedFiles, readReviewedSample, REVIEWED_NAMES, REVIEWED_SAMPLE,
 const EDITABLE_FILES: EditableFile[] = ['dockerfile', 'requirements'];
 import { createBuildRecords } from './records';
 import { smokeTest } from './smoke';
+import type { SshConnection } from '../transport/ssh';
+import { buildOnServer } from './remote-run';
+import { remoteSmokeTest } from './remote-smoke';
 
 export interface BuildServiceDeps {
   db: Db;
@@ -46,6 +49,8 @@ export interface BuildServiceDeps {
   tmpDir?: string;
   /** Upper bound of one image build. */
   buildTimeoutMs?: number;
+  /** A server's SSH connection (servers.connection), for a build `on` a server of the group. */
+  connection?: (serverId: number) => Promise<SshConnection>;
 }
 
 type Emit = (event: BuildEvent) => void;
@@ -219,7 +224,8 @@ export function createBuildService(deps: BuildServiceDeps) {
       if (s.generatorChanged) log(`The generated ${REVIEWED_NAMES[file]} changed since it was reviewed; the reviewed file is kept (see the diff in the editor).`);
     }
 
-    if (deps.engineCheck) await deps.engineCheck();
+    const remote = input.on ? await connectionFor(input.on.serverId) : null;
+    if (deps.engineCheck && !remote) await deps.engineCheck();
     emit({ type: 'phase', phase: 'context' });
     const startedAt = now();
     const started = Date.now();
@@ -249,47 +255,54 @@ export function createBuildService(deps: BuildServiceDeps) {
         'berth.built-at': startedAt.toISOString(),
         'berth.context-sha256': context.hash,
       };
-      const client = docker();
-      const engine = input.platform ? await enginePlatform(client) : null;
-      if (input.platform && input.platform !== engine) {
-        log(`Building for ${input.platform} on a ${engine} engine: every RUN step is emulated (QEMU), several times slower than a native build.`);
+      if (remote) {
+        const built = await buildOnServer({ ssh: remote, context, tag, labels, platform: input.platform, signal, timeoutMs: deps.buildTimeoutMs, emit });
+        const durationMs = Date.now() - started;
+        record = records.add({ ...base, imageTag: tag, imageId: built.imageId, status: 'succeeded', sizeBytes: built.sizeBytes, durationMs, platform: built.platform, builtOn: input.on!.serverId, error: null });
+        emit({ type: 'result', buildId: record.id, imageTag: tag, imageId: built.imageId, sizeBytes: built.sizeBytes, durationMs, contextHash: context.hash, cachedSteps: built.cachedSteps, totalSteps: built.totalSteps });
+      } else {
+        const client = docker();
+        const engine = input.platform ? await enginePlatform(client) : null;
+        if (input.platform && input.platform !== engine) {
+          log(`Building for ${input.platform} on a ${engine} engine: every RUN step is emulated (QEMU), several times slower than a native build.`);
+        }
+        const built = await buildImage({
+          docker: client,
+          tar: context.tar(),
+          tag,
+          labels,
+          platform: input.platform,
+          signal,
+          timeoutMs: deps.buildTimeoutMs,
+          onLine: (line) => emit({ type: 'log', line, source: 'docker' }),
+          onProgress: (s: BuildStep) => emit({ type: 'progress', step: s.step, total: s.total, instruction: s.instruction }),
+        }).catch((err: unknown) => {
+          throw input.platform && input.platform !== engine && /exec format error|platform/i.test(BerthError.from(err).message)
+            ? cannotBuildFor(engine!, input.platform, BerthError.from(err).message)
+            : err;
+        });
+        const image = await client.getImage(tag).inspect();
+        const platform = imagePlatform(image);
+        if (input.platform && platform !== input.platform) {
+          // The classic builder takes a base image of another platform found locally, and says nothing.
+          await client.getImage(tag).remove().catch(() => undefined);
+          throw cannotBuildFor(engine!, input.platform, `it built a ${platform} image (its base image is here for ${platform} only)`);
+        }
+        log(`The image is for ${platform}.`);
+        const durationMs = Date.now() - started;
+        record = records.add({ ...base, imageTag: tag, imageId: image.Id, status: 'succeeded', sizeBytes: image.Size, durationMs, platform, error: null });
+        emit({
+          type: 'result',
+          buildId: record.id,
+          imageTag: tag,
+          imageId: image.Id,
+          sizeBytes: image.Size,
+          durationMs,
+          contextHash: context.hash,
+          cachedSteps: built.steps.filter((s) => s.cached).length,
+          totalSteps: built.steps.at(-1)?.total ?? built.steps.length,
+        });
       }
-      const built = await buildImage({
-        docker: client,
-        tar: context.tar(),
-        tag,
-        labels,
-        platform: input.platform,
-        signal,
-        timeoutMs: deps.buildTimeoutMs,
-        onLine: (line) => emit({ type: 'log', line, source: 'docker' }),
-        onProgress: (s: BuildStep) => emit({ type: 'progress', step: s.step, total: s.total, instruction: s.instruction }),
-      }).catch((err: unknown) => {
-        throw input.platform && input.platform !== engine && /exec format error|platform/i.test(BerthError.from(err).message)
-          ? cannotBuildFor(engine!, input.platform, BerthError.from(err).message)
-          : err;
-      });
-      const image = await client.getImage(tag).inspect();
-      const platform = imagePlatform(image);
-      if (input.platform && platform !== input.platform) {
-        // The classic builder takes a base image of another platform found locally, and says nothing.
-        await client.getImage(tag).remove().catch(() => undefined);
-        throw cannotBuildFor(engine!, input.platform, `it built a ${platform} image (its base image is here for ${platform} only)`);
-      }
-      log(`The image is for ${platform}.`);
-      const durationMs = Date.now() - started;
-      record = records.add({ ...base, imageTag: tag, imageId: image.Id, status: 'succeeded', sizeBytes: image.Size, durationMs, platform, error: null });
-      emit({
-        type: 'result',
-        buildId: record.id,
-        imageTag: tag,
-        imageId: image.Id,
-        sizeBytes: image.Size,
-        durationMs,
-        contextHash: context.hash,
-        cachedSteps: built.steps.filter((s) => s.cached).length,
-        totalSteps: built.steps.at(-1)?.total ?? built.steps.length,
-      });
     } catch (err) {
       const e = BerthError.from(err);
       records.add({
@@ -299,6 +312,7 @@ export function createBuildService(deps: BuildServiceDeps) {
         status: e.kind === 'Cancelled' ? 'cancelled' : 'failed',
         sizeBytes: null,
         durationMs: Date.now() - started,
+        builtOn: input.on?.serverId ?? null,
         error: { kind: e.kind, message: e.message },
       });
       throw err;
@@ -306,20 +320,39 @@ export function createBuildService(deps: BuildServiceDeps) {
       await context.dispose();
     }
 
-    if (!input.smoke) return;
-    checkCancelled();
+    if (input.smoke) await smokeWhereBuilt(record, analysis, input, emit, signal);
+  }
+
+  async function connectionFor(serverId: number): Promise<SshConnection> {
+    if (!deps.connection) throw new BerthError('ValidationError', 'This Berth cannot reach servers, so it builds locally only.');
+    return deps.connection(serverId);
+  }
+
+  /** The smoke test where the image is: the local engine, or the server that built it. */
+  async function smokeWhereBuilt(
+    record: BuildRecord,
+    analysis: ProjectAnalysis,
+    input: { smokeTimeoutMs: number; on?: { serverId: number } },
+    emit: Emit,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const log = (line: string) => emit({ type: 'log', line, source: 'berth' });
+    if (signal.aborted) throw new BerthError('Cancelled', 'The build was cancelled.');
     emit({ type: 'phase', phase: 'smoke' });
-    log(analysis.sample ? `Smoke test: starting ${tag} and sending the sample to /predict …` : 'Smoke test skipped: the notebook has no sample input.');
+    const where = input.on ? (await connectionFor(input.on.serverId)) : null;
+    log(analysis.sample ? `Smoke test${where ? ` on ${where.target.host}` : ''}: starting ${record.imageTag} and sending the sample to /predict …` : 'Smoke test skipped: the notebook has no sample input.');
     let smoke: SmokeResult;
     try {
-      smoke = await smokeTest({
-        docker: docker(),
-        image: record.imageId!,
-        project: analysis.name,
-        sample: analysis.sample,
-        readyTimeoutMs: input.smokeTimeoutMs,
-        signal,
-      });
+      smoke = where
+        ? await remoteSmokeTest({ ssh: where, image: record.imageTag!, project: analysis.name, sample: analysis.sample, readyTimeoutMs: input.smokeTimeoutMs, signal })
+        : await smokeTest({
+            docker: docker(),
+            image: record.imageId!,
+            project: analysis.name,
+            sample: analysis.sample,
+            readyTimeoutMs: input.smokeTimeoutMs,
+            signal,
+          });
     } catch (err) {
       const e = BerthError.from(err);
       if (e.kind === 'SmokeTestFailed') {

@@ -10,6 +10,7 @@ import type { ServersService } from '../servers/service';
 import type { GroupStateService } from '../groups/service';
 import type { Db } from '../store/database';
 import { asImageSender, createImageTransport } from '../transport/image-transport';
+import { withHeldImages } from '../transport/held-images';
 import type { GatewayImageSource } from '../gateway/local';
 import { addressToListenOn, createGatewayManager } from './gateway-manager';
 import { GATEWAY_PORT, type ServerLayout } from '../remote/layout';
@@ -39,7 +40,20 @@ export function createDeployService(deps: DeployServiceDeps) {
   const store = createDeployStore(deps.db);
   const connection = (serverId: number) => deps.servers.connection(serverId);
   const transport = createImageTransport({ docker: deps.engine.client(), connection });
-  const images = asImageSender(transport);
+  // An image the local engine lacks may be on a server (a remote build's): it then goes server to server.
+  const images = withHeldImages(asImageSender(transport), {
+    connection,
+    servers: () => deps.registry.list().map((s) => s.id),
+    copyTarget: (id) => {
+      const row = deps.registry.get(id);
+      return { host: row.host, port: row.port, username: row.username, hostKeyFingerprint: row.host_key_fingerprint };
+    },
+    loadLocal: async (archive) => {
+      const client = deps.engine.client();
+      const progress = await client.loadImage(archive);
+      await new Promise<void>((resolve, reject) => client.modem.followProgress(progress, (err: Error | null) => (err ? reject(err) : resolve())));
+    },
+  });
   // From the servers' facts, read once a minute at most: a deploy checks them, then picks each server's gateway.
   const platformOf = async (serverId: number) => platformOfArch((await deps.servers.facts(serverId)).arch);
   const gpusOf = async (serverId: number) => (await deps.servers.facts(serverId)).gpus.length;

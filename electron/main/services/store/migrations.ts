@@ -409,4 +409,12 @@ export const migrations: Migration[] = [
       DROP INDEX inference_by_time;
     `,
   },
+  {
+    version: 15,
+    sql: `
+      -- The server whose engine built the image (a remote build, services/build/remote-build.ts): the image is on
+      -- that server, not in the local engine. NULL: built locally.
+      ALTER TABLE builds ADD COLUMN built_on INTEGER;
+    `,
+  },
 ];

@@ -4,7 +4,7 @@ import { ErrorBanner } from '../../components/ErrorBanner';
 import { Terminal, type TerminalHandle } from '../../components/Terminal';
 import { formatBytes } from '../servers/format';
 import { useApp } from '../app/store';
-import { followLog, platformOfGroup, useBuild } from './build-store';
+import { followLog, placeOfGroup, platformOfGroup, useBuild } from './build-store';
 import { formatDuration } from './format';
 import { usePackaging } from './packaging-store';
 
@@ -66,7 +66,9 @@ export function useBuildGate(path: string) {
   async function start() {
     // A build uses the saved edits; save what is in the editors first so the build is what the user sees.
     if (!(await save())) return;
-    build.start(path, options[path], await platformOfGroup(prepared?.analysis.projectFile?.group.name));
+    const group = prepared?.analysis.projectFile?.group.name;
+    const platform = await platformOfGroup(group);
+    build.start(path, options[path], platform, await placeOfGroup(group, platform).catch(() => undefined));
   }
   return { reason, running, ours, dirty, blocked: Boolean(prepared?.blocking.length), start };
 }

@@ -3,6 +3,7 @@ import type { BuildEvent, BuildPhase, BuildRecord, SmokeResult } from '../../../
 import type { BerthError } from '../../../../shared/errors';
 import type { AnalyzeOptions } from '../../../../shared/project';
 import { call, subscribe } from '../../api/client';
+import { chooseBuildPlace, type BuildPlace } from '../../../../shared/build-on';
 
 export type BuildStatus = 'idle' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 type ResultEvent = Extract<BuildEvent, { type: 'result' }>;
@@ -35,6 +36,18 @@ export async function platformOfGroup(name: string | undefined): Promise<string 
   return groups.find((g) => g.name === name)?.platform ?? undefined;
 }
 
+/** Where a build for the project's group runs, by the Settings choice (shared/build-on.ts); undefined: here. */
+export async function placeOfGroup(name: string | undefined, platform: string | undefined): Promise<BuildPlace> {
+  if (!name) return undefined;
+  const [settings, groups, engine] = await Promise.all([
+    call('settings.get', {}),
+    call('groups.list', {}).catch(() => []),
+    call('engine.info', {}).then((e) => `${e.os}/${e.arch}`, () => null),
+  ]);
+  const group = groups.find((g) => g.name === name);
+  return group ? chooseBuildPlace(settings.buildOn, engine, { name, platform: platform ?? null, serverIds: group.serverIds }) : undefined;
+}
+
 /** Replays the kept output to a new terminal, then follows new lines; returns the unfollow. */
 export function followLog(write: (text: string) => void): () => void {
   if (logLines.length) write(logLines.map((l) => `${l}\r\n`).join(''));
@@ -56,7 +69,7 @@ interface BuildState {
   /** Recorded builds per project path, newest first. */
   histories: Record<string, BuildRecord[]>;
   /** `platform`: the target group's (linux/arm64); absent, the local engine's own. */
-  start(path: string, options?: AnalyzeOptions, platform?: string): void;
+  start(path: string, options?: AnalyzeOptions, platform?: string, on?: BuildPlace): void;
   cancel(): void;
   loadHistory(path: string): Promise<void>;
 }
@@ -74,14 +87,14 @@ export const useBuild = create<BuildState>((set, get) => {
   return {
     status: 'idle',
     histories: {},
-    start(path, options, platform) {
+    start(path, options, platform, on) {
       if (get().status === 'running') return;
       logLines.length = 0;
       for (const listener of logListeners) listener('\x1bc');
       set({ path, status: 'running', phase: undefined, progress: undefined, result: undefined, smoke: undefined, error: undefined, startedAt: Date.now(), finishedAt: undefined });
       stop = subscribe(
         'build.run',
-        { path, ...(options && Object.keys(options).length ? { options } : {}), ...(platform ? { platform } : {}) },
+        { path, ...(options && Object.keys(options).length ? { options } : {}), ...(platform ? { platform } : {}), ...(on ? { on } : {}) },
         (event) => {
           switch (event.type) {
             case 'phase':

@@ -56,6 +56,14 @@ export function SettingsPage() {
           <small>Used only when this machine has no Go toolchain; the gateway itself runs from an empty (scratch) image.</small>
         </label>
         <label>
+          Build a deploy's image
+          <select aria-label="Build on" value={draft.buildOn} onChange={(e) => void update({ buildOn: e.target.value as Settings['buildOn'] })}>
+            <option value="auto">Automatically: here when this engine has the group's platform, else on a server of the group</option>
+            <option value="local">On this computer</option>
+            <option value="server">On a server of the group (only the build context leaves this computer)</option>
+          </select>
+        </label>
+        <label>
           Local Docker engine socket
           <input aria-label="Docker socket" {...field('dockerSocket')} />
         </label>
