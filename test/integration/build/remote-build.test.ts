@@ -29,7 +29,15 @@ function laptopTxBytes(): number {
   return Number(readFileSync(`/sys/class/net/${name}-h/statistics/tx_bytes`, 'utf8'));
 }
 
+/** The server builds FROM the base image, which a bed made without --base-image (CI's) lacks: server 1 gets it. */
+function baseImageOnServerOne(): void {
+  const present = onServer(0, `docker image inspect ${TEST_BASE_IMAGE} >/dev/null 2>&1 && echo yes || echo no`).trim() === 'yes';
+  if (present) return;
+  execFileSync('bash', ['-o', 'pipefail', '-c', 'docker save "$1" | ssh -F "$2" "$3" docker load', 'bash', TEST_BASE_IMAGE, bed.sshConfig, bed.servers[0].name], { stdio: 'ignore', timeout: 280_000 });
+}
+
 beforeAll(async () => {
+  baseImageOnServerOne();
   berth = createBerth({ home: mkdtempSync(join(tmpdir(), 'berth-remote-build-')), mode: 'cli', version: 'test' });
   berth.services.settings.update({ gatewayBuilderImage: 'berth-base/go-builder:bookworm', baseImage: TEST_BASE_IMAGE });
   ids = await registerBed(berth, bed, { group: { name: GROUP, replicas: 1 } });
