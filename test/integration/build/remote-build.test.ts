@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBerth, type Berth } from '../../../electron/main/app';
 import type { DeployEvent } from '../../../shared/deploy';
 import { bedDir, loadBed, registerBed } from '../bed';
+import { BASE_IMAGE } from '../deploy/test-images';
 import { copyFixtureAs, DEBIAN_PYTHON, recorder, TEST_BASE_IMAGE } from './support';
 
 const bed = loadBed();
@@ -29,15 +30,20 @@ function laptopTxBytes(): number {
   return Number(readFileSync(`/sys/class/net/${name}-h/statistics/tx_bytes`, 'utf8'));
 }
 
-/** The server builds FROM the base image, which a bed made without --base-image (CI's) lacks: server 1 gets it. */
-function baseImageOnServerOne(): void {
-  const present = onServer(0, `docker image inspect ${TEST_BASE_IMAGE} >/dev/null 2>&1 && echo yes || echo no`).trim() === 'yes';
-  if (present) return;
-  execFileSync('bash', ['-o', 'pipefail', '-c', 'docker save "$1" | ssh -F "$2" "$3" docker load', 'bash', TEST_BASE_IMAGE, bed.sshConfig, bed.servers[0].name], { stdio: 'ignore', timeout: 280_000 });
+/**
+ * Server 1 builds FROM the base image, and the others hold its layers (what the copy leaves out), as servers that
+ * ran a model before do; a bed made without --base-image (CI's) gets it here.
+ */
+function baseImageOnServers(): void {
+  for (let i = 0; i < bed.servers.length; i++) {
+    const present = onServer(i, `docker image inspect ${BASE_IMAGE} >/dev/null 2>&1 && echo yes || echo no`).trim() === 'yes';
+    if (present) continue;
+    execFileSync('bash', ['-o', 'pipefail', '-c', 'docker save "$1" | ssh -F "$2" "$3" docker load', 'bash', BASE_IMAGE, bed.sshConfig, bed.servers[i].name], { stdio: 'ignore', timeout: 90_000 });
+  }
 }
 
 beforeAll(async () => {
-  baseImageOnServerOne();
+  baseImageOnServers();
   berth = createBerth({ home: mkdtempSync(join(tmpdir(), 'berth-remote-build-')), mode: 'cli', version: 'test' });
   berth.services.settings.update({ gatewayBuilderImage: 'berth-base/go-builder:bookworm', baseImage: TEST_BASE_IMAGE });
   ids = await registerBed(berth, bed, { group: { name: GROUP, replicas: 1 } });
