@@ -8,8 +8,9 @@ import type { SmokeResult } from '../../../../shared/build';
 import { BerthError } from '../../../../shared/errors';
 import type { SampleIO } from '../../../../shared/project';
 import { command, docker, tolerant } from '../remote/command';
-import { FIRST_REPLICA_PORT, labels } from '../remote/layout';
+import { labels } from '../remote/layout';
 import { parseResponse, remoteGet, type RemoteHttpResponse } from '../deploy/remote-http';
+import { freePorts } from '../deploy/replicas';
 import type { SshConnection } from '../transport/ssh';
 import { compareJson, NO_SAMPLE_REASON } from './smoke';
 
@@ -27,7 +28,6 @@ const HTTP_POST =
   'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "POST %s HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\nContent-Type: application/json\\r\\nX-Request-Id: berth-smoke-test\\r\\nContent-Length: %s\\r\\n\\r\\n" "$2" "$3" >&3 && cat >&3 && cat <&3';
 
 export const remoteSmokeCommands = {
-  usedPorts: () => docker('ps', '-a', '--filter', `label=${labels.port}`, '--format', `{{.Label "${labels.port}"}}`),
   run: (name: string, image: string, project: string, port: number) =>
     docker(
       'run', '-d', '--name', name, '--network', 'host',
@@ -46,13 +46,6 @@ export const remoteSmokeCommands = {
 export async function remotePost(ssh: SshConnection, port: number, path: string, body: string, timeoutSeconds = 60): Promise<RemoteHttpResponse> {
   const result = await ssh.exec(remoteSmokeCommands.post(port, path, Buffer.byteLength(body), timeoutSeconds), { stdin: body, timeoutMs: (timeoutSeconds + 8) * 1000 });
   return parseResponse(result.stdout.toString());
-}
-
-async function freePort(ssh: SshConnection): Promise<number> {
-  const taken = new Set((await ssh.run(remoteSmokeCommands.usedPorts(), { timeoutMs: 15_000 })).split('\n').filter(Boolean).map(Number));
-  let port = FIRST_REPLICA_PORT;
-  while (taken.has(port)) port++;
-  return port;
 }
 
 const parse = (text: string): unknown => {
@@ -78,7 +71,7 @@ export async function remoteSmokeTest(req: RemoteSmokeRequest): Promise<SmokeRes
     if (signal?.aborted) throw new BerthError('Cancelled', 'The smoke test was cancelled; its container was removed.');
   };
   try {
-    const port = await freePort(ssh);
+    const [port] = await freePorts(ssh, 1);
     await ssh.run(remoteSmokeCommands.run(name, req.image, req.project, port), { timeoutMs: 60_000 });
     const deadline = started + (req.readyTimeoutMs ?? 60_000);
     let readyMs: number | null = null;

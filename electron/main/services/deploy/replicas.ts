@@ -78,10 +78,16 @@ const replicaCommands = {
   start: (names: string[]) => docker('start', ...names).silenced().asVerb(['start', ...names]),
 };
 
-/** Ports already claimed by Berth containers on this server (running or not), so a new replica never collides. */
-async function usedPorts(ssh: SshConnection): Promise<Set<number>> {
+/**
+ * `count` free ports on this server, lowest first from FIRST_REPLICA_PORT: none claimed by a Berth container
+ * (running or not), so a new replica or smoke-test container never collides.
+ */
+export async function freePorts(ssh: SshConnection, count: number): Promise<number[]> {
   const out = await ssh.run(replicaCommands.usedPorts(), { timeoutMs: 15_000 });
-  return new Set(out.split('\n').filter(Boolean).map(Number));
+  const taken = new Set(out.split('\n').filter(Boolean).map(Number));
+  const ports: number[] = [];
+  for (let port = FIRST_REPLICA_PORT; ports.length < count; port++) if (!taken.has(port)) ports.push(port);
+  return ports;
 }
 
 /**
@@ -89,12 +95,10 @@ async function usedPorts(ssh: SshConnection): Promise<Set<number>> {
  * removes leftovers of the same name first.
  */
 export async function startReplicas(ssh: SshConnection, spec: ReplicaSpec, count: number, firstIndex = 1): Promise<Replica[]> {
-  const taken = await usedPorts(ssh);
+  const ports = await freePorts(ssh, count);
   const replicas: Replica[] = [];
-  let port = FIRST_REPLICA_PORT;
   for (let index = firstIndex; index < firstIndex + count; index++) {
-    while (taken.has(port)) port++;
-    taken.add(port);
+    const port = ports[index - firstIndex];
     await ssh.exec(replicaCommands.removeLeftover(replicaName(spec.model, spec.version, index)), { timeoutMs: 60_000 });
     const gpus = spec.gpus?.[index - firstIndex];
     await ssh.run(replicaCommands.run(spec, index, port, gpus), { timeoutMs: 60_000 });
