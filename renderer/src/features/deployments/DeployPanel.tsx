@@ -3,7 +3,7 @@ import { gpuRequestOf, type ProjectFile } from '../../../../shared/project-file'
 import type { GroupView } from '../../../../shared/servers';
 import { DeploymentFileStatus } from './DeploymentFileStatus';
 import { useDeploymentFile, type DeploymentValues } from './deployment-file-store';
-import { useDeployments } from './store';
+import { buildLabel, useDeployments } from './store';
 
 /** The form's text fields; an empty replicas field means the group's default. */
 interface FormValues {
@@ -51,15 +51,13 @@ function deploymentValues(form: FormValues): DeploymentValues {
 
 /** One-click deploy: a smoke-tested build, a server group, replicas and limits, kept in the project's berth.toml. */
 export function DeployPanel() {
-  const { builds, groups, running, deploy } = useDeployments();
+  const { builds, buildId, chooseBuild, groups, running, deploy } = useDeployments();
   const deploymentFile = useDeploymentFile();
   const loadDeploymentFile = deploymentFile.load;
-  const [buildId, setBuildId] = useState<number | undefined>(builds[0]?.id);
   const [form, setForm] = useState<FormValues>({ group: groups[0]?.name ?? '', ...DEFAULTS });
   const [message, setMessage] = useState('');
   const build = builds.find((b) => b.id === buildId);
   const projectPath = build?.projectPath;
-  useEffect(() => setBuildId((id) => id ?? builds[0]?.id), [builds]);
   useEffect(() => setForm((f) => (f.group ? f : { ...f, group: groups[0]?.name ?? '' })), [groups]);
   useEffect(() => {
     if (projectPath) void loadDeploymentFile(projectPath);
@@ -101,10 +99,10 @@ export function DeployPanel() {
       >
         <label className="row">
           Build
-          <select aria-label="Build" value={buildId} onChange={(e) => setBuildId(Number(e.target.value))}>
+          <select aria-label="Build" value={buildId} onChange={(e) => chooseBuild(Number(e.target.value))}>
             {builds.map((b) => (
               <option key={b.id} value={b.id}>
-                {b.imageTag} · {new Date(b.createdAt).toLocaleString()}
+                {buildLabel(b)}
               </option>
             ))}
           </select>
@@ -114,7 +112,7 @@ export function DeployPanel() {
           <select aria-label="Group" {...field('group')}>
             {groups.map((g) => (
               <option key={g.id} value={g.name}>
-                {g.name} ({g.serverIds.length} servers × {g.replicas})
+                {g.name} ({g.serverIds.length} server{g.serverIds.length === 1 ? '' : 's'} × {g.replicas})
               </option>
             ))}
           </select>

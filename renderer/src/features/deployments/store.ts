@@ -18,6 +18,8 @@ interface DeploymentsState {
   selected?: string;
   model?: ModelView;
   builds: BuildRecord[];
+  /** The build the deploy panel offers: the user's pick, else the newest deployable one. */
+  buildId?: number;
   groups: GroupView[];
   /** The operation in flight (deploy or rollback): per-server progress and log lines. */
   running: boolean;
@@ -27,6 +29,9 @@ interface DeploymentsState {
   notice?: string;
   load(): Promise<void>;
   select(model: string): Promise<void>;
+  chooseBuild(id: number): void;
+  /** "Deploy…" from a project's passed smoke test: that build, and its model's timeline when it has one. */
+  offer(buildId: number): void;
   deploy(request: DeployBuildRequest): void;
   rollback(version: number): void;
   setAlias(alias: string, version: number): Promise<void>;
@@ -35,8 +40,15 @@ interface DeploymentsState {
   dismiss(): void;
 }
 
+/** A build as the deploy panel lists it: its project, its number and its smoke test, not its image tag. */
+export function buildLabel(build: Pick<BuildRecord, 'id' | 'project' | 'smoke' | 'createdAt'>): string {
+  return `${build.project} #${build.id} · smoke test ${build.smoke?.status ?? 'not run'} · ${new Date(build.createdAt).toLocaleString()}`;
+}
+
 export const useDeployments = create<DeploymentsState>((set, get) => {
   const fail = (error: unknown) => set({ error: error as BerthError });
+  /** Set by offer(): the next load opens the offered build's model. */
+  let offered = false;
 
   /** Follows a deploy/rollback stream into per-server progress; refreshes the timeline when it ends. */
   function follow(start: (onEvent: (e: DeployEvent) => void, onEnd: (error?: BerthError) => void) => void, model?: string) {
@@ -74,10 +86,15 @@ export const useDeployments = create<DeploymentsState>((set, get) => {
     log: [],
     async load() {
       try {
-        const [models, builds, groups] = await Promise.all([call('deploy.models', {}), call('build.list', { limit: 50 }), call('groups.list', {})]);
-        set({ models, builds: builds.filter((b) => b.deployable), groups });
-        const selected = get().selected ?? models[0];
-        if (selected && !get().model) await get().select(selected);
+        const [models, all, groups] = await Promise.all([call('deploy.models', {}), call('build.list', { limit: 50 }), call('groups.list', {})]);
+        const builds = all.filter((b) => b.deployable);
+        const buildId = builds.some((b) => b.id === get().buildId) ? get().buildId : builds[0]?.id;
+        set({ models, builds, buildId, groups });
+        // The offered build's model, unless it was never deployed: then it has no timeline to open.
+        const wanted = offered ? builds.find((b) => b.id === buildId)?.project : undefined;
+        offered = false;
+        const selected = wanted && models.includes(wanted) ? wanted : (get().selected ?? models[0]);
+        if (selected && get().model?.name !== selected) await get().select(selected);
       } catch (error) {
         fail(error);
       }
@@ -85,6 +102,11 @@ export const useDeployments = create<DeploymentsState>((set, get) => {
     async select(model) {
       set({ selected: model });
       await refreshModel(call('deploy.model', { model }));
+    },
+    chooseBuild: (id) => set({ buildId: id }),
+    offer(buildId) {
+      offered = true;
+      set({ buildId });
     },
     deploy: (request) => follow((onEvent, onEnd) => subscribe('deploy.run', request, onEvent, onEnd)),
     rollback(version) {

@@ -1,10 +1,12 @@
 import { useEffect, useRef, useState } from 'react';
 import type { BuildPhase, PreparedBuild } from '../../../../shared/build';
+import type { BuildChoice, BuildOn } from '../../../../shared/build-on';
+import type { BerthError } from '../../../../shared/errors';
 import { ErrorBanner } from '../../components/ErrorBanner';
 import { Terminal, type TerminalHandle } from '../../components/Terminal';
 import { formatBytes } from '../servers/format';
 import { useApp } from '../app/store';
-import { followLog, placeOfGroup, platformOfGroup, useBuild } from './build-store';
+import { builtFromOlderNotebook, followLog, placementOf, useBuild, useBuildPlacement } from './build-store';
 import { formatDuration } from './format';
 import { usePackaging } from './packaging-store';
 
@@ -53,24 +55,88 @@ function useElapsed(since: number | undefined, until: number | undefined): numbe
   return since === undefined ? 0 : (until ?? now) - since;
 }
 
+/** Where the project's build runs, by the user's choice for this build (else Settings'); undefined without a group in berth.toml. */
+function usePlacement(path: string, group: string | undefined) {
+  const facts = useBuildPlacement((s) => s.facts);
+  const choice = useBuildPlacement((s) => s.choices[path]);
+  return group && facts ? placementOf(facts, group, choice) : undefined;
+}
+
+/** Why the build cannot run where it is to run, or null when it can. */
+function placeBlockReason(group: string | undefined, placement: ReturnType<typeof usePlacement>, error: BerthError | undefined): string | null {
+  if (!group) return null;
+  if (error) return `Berth cannot tell where to build: ${error.message}`;
+  if (!placement) return 'Finding where to build…';
+  return 'refusal' in placement.plan ? placement.plan.refusal : null;
+}
+
 /** Whether the project can be built now (and why not), and the action that builds it. */
 export function useBuildGate(path: string) {
   const { prepared, preparing, options, save } = usePackaging();
   const build = useBuild();
   const engine = useApp((s) => s.status?.engine);
   const dirty = usePackaging((s) => Object.keys(s.drafts[path] ?? {}).length > 0);
+  const group = prepared?.analysis.projectFile?.group.name;
+  const placement = usePlacement(path, group);
+  const placeError = useBuildPlacement((s) => s.error);
   const ours = build.path === path;
   const running = build.status === 'running';
-  const reason = running && !ours ? `Another project is building (${build.path}).` : blockReason(prepared, preparing, engine);
+  const placeReason = placeBlockReason(group, placement, placeError);
+  const reason = running && !ours ? `Another project is building (${build.path}).` : (blockReason(prepared, preparing, engine) ?? placeReason);
 
   async function start() {
     // A build uses the saved edits; save what is in the editors first so the build is what the user sees.
     if (!(await save())) return;
-    const group = prepared?.analysis.projectFile?.group.name;
-    const platform = await platformOfGroup(group);
-    build.start(path, options[path], platform, await placeOfGroup(group, platform).catch(() => undefined));
+    if (!group) return build.start(path, options[path]);
+    // Decided on fresh facts; a choice that cannot be honoured builds nowhere (the gate now says why).
+    const facts = await useBuildPlacement.getState().refresh();
+    if (!facts) return;
+    const { group: target, plan } = placementOf(facts, group, useBuildPlacement.getState().choices[path]);
+    if (!('refusal' in plan)) build.start(path, options[path], target.platform ?? undefined, plan.place);
   }
-  return { reason, running, ours, dirty, blocked: Boolean(prepared?.blocking.length), start };
+  return { reason, running, ours, dirty, blocked: Boolean(prepared?.blocking.length) || Boolean(placement && 'refusal' in placement.plan), start };
+}
+
+/** The "Build on" choice for this build, with Berth's proposal and its reason. */
+function BuildPlaceField({ path, group }: { path: string; group: string }) {
+  const placement = usePlacement(path, group);
+  const choose = useBuildPlacement((s) => s.choose);
+  if (!placement) return null;
+  const { group: target, chosen, proposal, serverName } = placement;
+  const value = choiceValue(chosen, target.serverIds);
+  const stray = typeof chosen === 'object' && !target.serverIds.includes(chosen.serverId) ? chosen.serverId : undefined;
+  return (
+    <div className="row wrap" data-testid="build-on">
+      <label className="row">
+        Build on
+        <select aria-label="Build on" value={value} onChange={(e) => choose(path, choiceOf(e.target.value))}>
+          <option value="auto">Proposed: {'refusal' in proposal ? 'none' : proposal.where}</option>
+          <option value="local">This computer</option>
+          {target.serverIds.map((id) => (
+            <option key={id} value={`server:${id}`}>
+              {serverName(id)}
+            </option>
+          ))}
+          {target.serverIds.length === 0 && <option value="server">A server of group {target.name} (it has none)</option>}
+          {stray !== undefined && <option value={`server:${stray}`}>{serverName(stray)} (not in the group)</option>}
+        </select>
+      </label>
+      <span className="muted small" data-testid="build-proposal">
+        {'refusal' in proposal ? `No proposal: ${proposal.refusal}` : `Proposed: ${proposal.where} — ${proposal.reason}`}
+      </span>
+    </div>
+  );
+}
+
+/** The select's value for a choice: Settings' "server" is the group's first server when it has one. */
+function choiceValue(choice: BuildChoice, serverIds: number[]): string {
+  if (typeof choice === 'object') return `server:${choice.serverId}`;
+  if (choice === 'server' && serverIds.length) return `server:${serverIds[0]}`;
+  return choice;
+}
+
+function choiceOf(value: string): BuildChoice {
+  return value.startsWith('server:') ? { serverId: Number(value.slice('server:'.length)) } : (value as BuildOn);
 }
 
 export function BuildPanel({ path }: { path: string }) {
@@ -78,6 +144,12 @@ export function BuildPanel({ path }: { path: string }) {
   const { reason, running, ours, dirty, blocked, start } = useBuildGate(path);
   const elapsed = useElapsed(ours ? build.startedAt : undefined, build.finishedAt);
   const last = build.histories[path]?.[0];
+  const analysis = usePackaging((s) => s.prepared?.analysis);
+  const group = analysis?.projectFile?.group.name;
+  const refreshPlacement = useBuildPlacement((s) => s.refresh);
+  useEffect(() => {
+    if (group) void refreshPlacement();
+  }, [path, group, refreshPlacement]);
 
   return (
     <section className="card" aria-label="Build" data-testid="build">
@@ -94,6 +166,7 @@ export function BuildPanel({ path }: { path: string }) {
           </button>
         )}
       </div>
+      {group && <BuildPlaceField path={path} group={group} />}
       {reason && !(running && ours) && (
         <p className={blocked ? 'bad' : 'muted'} data-testid="build-blocked-reason">
           {reason}
@@ -101,7 +174,7 @@ export function BuildPanel({ path }: { path: string }) {
       )}
       {!ours && !last && !reason && (
         <p className="muted">
-          Builds the image locally from the Dockerfile above, then starts it once and sends it the notebook’s sample (the smoke test).
+          Builds the image from the Dockerfile above, then starts it once and sends it the notebook’s sample (the smoke test).
         </p>
       )}
       {!ours && last && (
@@ -116,6 +189,12 @@ export function BuildPanel({ path }: { path: string }) {
           {last.sizeBytes !== null && ` · ${formatBytes(last.sizeBytes)}`}
           {last.durationMs !== null && ` · ${formatDuration(last.durationMs)}`}
           {last.error && ` · ${last.error.message.split('\n')[0]}`}
+          {analysis && builtFromOlderNotebook(last, analysis) && (
+            <span className="warn" data-testid="last-build-stale">
+              {' '}
+              · older than the notebook: it changed since this build
+            </span>
+          )}
         </p>
       )}
       {ours && (

@@ -1,5 +1,6 @@
 import type { BuildRecord, SmokeResult } from '../../../../shared/build';
 import { useApp } from '../app/store';
+import { useDeployments } from '../deployments/store';
 import { useBuild } from './build-store';
 import { formatDuration, formatJson } from './format';
 import { Ticks } from './Ticks';
@@ -11,6 +12,7 @@ import { Ticks } from './Ticks';
 export function SmokeCard({ path }: { path: string }) {
   const build = useBuild();
   const go = useApp((s) => s.go);
+  const offer = useDeployments((s) => s.offer);
   const ours = build.path === path;
   const history = build.histories[path] ?? [];
   const record: BuildRecord | undefined = history[0];
@@ -30,6 +32,7 @@ export function SmokeCard({ path }: { path: string }) {
   const smoke = session ? (build.smoke ?? null) : (record?.smoke ?? null);
   const buildFailed = session ? !build.result : record?.status !== 'succeeded';
   const imageTag = session ? build.result?.imageTag : record?.imageTag;
+  const buildId = session ? build.result?.buildId : record?.id;
   const deployable = !buildFailed && smoke?.status === 'passed' && ((session ? sessionRecord : record)?.deployable ?? true);
 
   return (
@@ -42,7 +45,15 @@ export function SmokeCard({ path }: { path: string }) {
             <span className="ok">✓ Ready to deploy</span>
             {imageTag && <span className="mono small">{imageTag}</span>}
             <span className="spacer" />
-            <button className="primary" onClick={() => go('deployments')}>
+            <button
+              className="primary"
+              data-testid="deploy-build"
+              onClick={() => {
+                // The deploy panel offers this build (and this model's timeline), not the newest of any project.
+                if (buildId !== undefined) offer(buildId);
+                go('deployments');
+              }}
+            >
               Deploy…
             </button>
           </>

@@ -1,9 +1,10 @@
 import { create } from 'zustand';
 import type { BuildEvent, BuildPhase, BuildRecord, SmokeResult } from '../../../../shared/build';
 import type { BerthError } from '../../../../shared/errors';
-import type { AnalyzeOptions } from '../../../../shared/project';
+import type { AnalyzeOptions, ProjectAnalysis } from '../../../../shared/project';
 import { call, subscribe } from '../../api/client';
-import { chooseBuildPlace, type BuildPlace } from '../../../../shared/build-on';
+import { planBuild, proposeBuildPlace, type BuildChoice, type BuildGroup, type BuildOn, type BuildPlace } from '../../../../shared/build-on';
+import type { GroupView } from '../../../../shared/servers';
 
 export type BuildStatus = 'idle' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 type ResultEvent = Extract<BuildEvent, { type: 'result' }>;
@@ -29,24 +30,60 @@ function styled(event: Extract<BuildEvent, { type: 'log' }>): string {
   return event.line;
 }
 
-/** The platform of the group a project deploys to (its berth.toml's), which its builds target; undefined: none, mixed or not known yet. */
-export async function platformOfGroup(name: string | undefined): Promise<string | undefined> {
-  if (!name) return undefined;
-  const groups = await call('groups.list', {}).catch(() => []);
-  return groups.find((g) => g.name === name)?.platform ?? undefined;
+/** What a build's place is chosen from: the groups, the servers' names, this engine's platform and the Settings choice. */
+export interface PlaceFacts {
+  groups: Pick<GroupView, 'name' | 'platform' | 'serverIds'>[];
+  serverNames: Record<number, string>;
+  engine: string | null;
+  buildOn: BuildOn;
 }
 
-/** Where a build for the project's group runs, by the Settings choice (shared/build-on.ts); undefined: here. */
-export async function placeOfGroup(name: string | undefined, platform: string | undefined): Promise<BuildPlace> {
-  if (!name) return undefined;
-  const [settings, groups, engine] = await Promise.all([
-    call('settings.get', {}),
-    call('groups.list', {}).catch(() => []),
-    call('engine.info', {}).then((e) => `${e.os}/${e.arch}`, () => null),
-  ]);
-  const group = groups.find((g) => g.name === name);
-  return group ? chooseBuildPlace(settings.buildOn, engine, { name, platform: platform ?? null, serverIds: group.serverIds }) : undefined;
+/** Where the build of a project deploying to `groupName` runs (the user's choice, else the Settings one), and Berth's proposal. */
+export function placementOf(facts: PlaceFacts, groupName: string, choice: BuildChoice | undefined) {
+  // A group this Berth does not have has no server to build on, and no known platform.
+  const found = facts.groups.find((g) => g.name === groupName);
+  const group: BuildGroup = { name: groupName, platform: found?.platform ?? null, serverIds: found?.serverIds ?? [] };
+  const serverName = (id: number) => facts.serverNames[id] ?? `server #${id}`;
+  const chosen = choice ?? facts.buildOn;
+  return { group, chosen, serverName, proposal: proposeBuildPlace(facts.engine, group, serverName), plan: planBuild(chosen, facts.engine, group, serverName) };
 }
+
+/** True when the notebook changed since the build: its image does not serve the notebook as it is now. */
+export function builtFromOlderNotebook(build: Pick<BuildRecord, 'notebookHash'>, analysis: Pick<ProjectAnalysis, 'notebookHash'>): boolean {
+  return build.notebookHash !== analysis.notebookHash;
+}
+
+interface PlacementState {
+  facts?: PlaceFacts;
+  /** Why the facts could not be read. */
+  error?: BerthError;
+  /** This session's choice per project path; absent: the Settings choice. */
+  choices: Record<string, BuildChoice>;
+  /** Reads the facts again (a server added to the group a moment ago counts); undefined when they could not be read. */
+  refresh(): Promise<PlaceFacts | undefined>;
+  choose(path: string, choice: BuildChoice): void;
+}
+
+export const useBuildPlacement = create<PlacementState>((set, get) => ({
+  choices: {},
+  async refresh() {
+    try {
+      const [settings, groups, servers, engine] = await Promise.all([
+        call('settings.get', {}),
+        call('groups.list', {}),
+        call('servers.list', {}),
+        call('engine.info', {}).then((e) => `${e.os}/${e.arch}`, () => null),
+      ]);
+      const facts = { groups, serverNames: Object.fromEntries(servers.map((s) => [s.id, s.name])), engine, buildOn: settings.buildOn };
+      set({ facts, error: undefined });
+      return facts;
+    } catch (error) {
+      set({ facts: undefined, error: error as BerthError });
+      return undefined;
+    }
+  },
+  choose: (path, choice) => set({ choices: { ...get().choices, [path]: choice } }),
+}));
 
 /** Replays the kept output to a new terminal, then follows new lines; returns the unfollow. */
 export function followLog(write: (text: string) => void): () => void {

@@ -4,6 +4,7 @@ import type { EditableFile, EditsState, PreparedBuild } from '../../../../shared
 import type { BerthError } from '../../../../shared/errors';
 import type { AnalyzeOptions } from '../../../../shared/project';
 import { call } from '../../api/client';
+import { useSettings } from '../settings/store';
 
 type Drafts = Partial<Record<EditableFile, string>>;
 
@@ -29,6 +30,8 @@ interface PackagingState {
   highlight: { startLine: number; endLine: number } | null;
   load(path: string): Promise<void>;
   reanalyse(): Promise<void>;
+  /** Generates the files again after a setting they come from changed (saving unsaved edits first). */
+  regenerate(): Promise<void>;
   /** Changes an analysis option and analyses again (saving unsaved edits first). */
   setOptions(patch: AnalyzeOptions): Promise<void>;
   setDraft(file: EditableFile, text: string): void;
@@ -109,6 +112,10 @@ export const usePackaging = create<PackagingState>()(
           const path = get().path;
           if (path) await prepare(path);
         },
+        async regenerate() {
+          const path = get().path;
+          if (path && (await get().save())) await prepare(path);
+        },
         async setOptions(patch) {
           const path = get().path;
           if (!path) return;
@@ -167,6 +174,11 @@ export const usePackaging = create<PackagingState>()(
     },
   ),
 );
+
+// The generated Dockerfile starts from the Settings' base image: a new one shows at once, without "Analyse again".
+useSettings.subscribe((state, previous) => {
+  if (previous.settings && state.settings && state.settings.baseImage !== previous.settings.baseImage) void usePackaging.getState().regenerate();
+});
 
 /** The unsaved text of one file of the open project, if any. */
 export function useDraft(file: EditableFile): string | undefined {
