@@ -6,7 +6,7 @@
  * Every input is validated at the boundary with these schemas (see electron/main/rpc/dispatcher.ts).
  */
 import { z } from 'zod';
-import { EngineInfo, RecentProject, Settings, SettingsPatch, AppInfo, StatusSnapshot } from './types';
+import { BaseImageInfo, EngineInfo, RecentProject, Settings, SettingsPatch, AppInfo, StatusSnapshot } from './types';
 import { AddServer, GroupName, GroupView, HostKeyProbe, PresentedHostKey, ServerView, SshConfigHost, SwitchKey, SwitchKeyResult } from './servers';
 import { GroupSyncView, RequestLogBound } from './group-state';
 import { GroupAuthority, ListenMode, TlsMode } from './tls';
@@ -64,10 +64,14 @@ function operation<I extends z.ZodType, E extends z.ZodType>(input: I, event: E)
 export const calls = {
   'app.info': call(noInput, AppInfo),
   'engine.info': call(noInput, EngineInfo),
+  /** The configured base image (for the example project's Python) and whether this engine holds it. */
+  'engine.baseImage': call(noInput, BaseImageInfo),
   'settings.get': call(noInput, Settings),
   'settings.update': call(SettingsPatch, Settings),
   'projects.recent': call(noInput, z.array(RecentProject)),
   'projects.open': call(z.object({ path: z.string().min(1, 'Give the path of a project folder or a .ipynb file') }).strict(), RecentProject),
+  /** Copies the bundled example project into the data folder (once: the copy keeps the user's edits) and opens it. */
+  'projects.openExample': call(noInput, RecentProject),
   'projects.forget': call(byId, z.array(RecentProject)),
   /** The project's berth.toml (null when it has none); ProjectFileInvalid, with each issue's line, when it is not valid. */
   'projects.deployment': call(z.object({ path: z.string().min(1, 'Give the path of the project folder or notebook') }).strict(), DeploymentFileView),
@@ -81,6 +85,11 @@ export const calls = {
   'servers.remove': call(byId, z.array(ServerView)),
   /** A server gone for good leaves its groups (a revision on the others) and is removed; the report says what became of its replicas. */
   'servers.forget': call(byId, z.object({ servers: z.array(ServerView), report: z.array(z.string()) }).strict()),
+  /**
+   * "This computer" as a server: registers the local Docker engine (no SSH) as the server `this-computer` and a group
+   * `local` of it whose gateway listens on 127.0.0.1; idempotent. The same group state, gateway and agent as any server.
+   */
+  'servers.addLocal': call(noInput, z.object({ server: ServerView, group: GroupView }).strict()),
   'servers.importSshConfig': call(z.object({ path: z.string().optional() }).strict(), z.array(SshConfigHost)),
   'groups.list': call(noInput, z.array(GroupView)),
   /** A new group serves HTTPS only unless it is made with `tls: 'off'`. */

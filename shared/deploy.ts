@@ -80,6 +80,8 @@ export const VersionView = z.object({
   requirements: z.string().nullable(),
   createdBy: z.string(),
   createdAt: z.string(),
+  /** What the deployer said of it; null: nothing. */
+  message: z.string().nullable(),
   state: z.enum(['pending', 'live', 'stopped', 'retired', 'failed']),
   aliases: z.array(z.string()),
   servers: z.array(z.object({ serverId: z.number(), server: z.string(), replicas: z.array(z.object({ name: z.string(), port: z.number() })) })),

@@ -43,6 +43,8 @@ export const StateVersion = z
     requirements: z.string().nullable(),
     createdBy: z.string(),
     createdAt: iso,
+    /** What the deployer said of it (`berth deploy --message`, the deploy panel); absent: nothing. */
+    message: z.string().max(500).optional(),
     state: VersionState,
     resources: z
       .object({

@@ -25,13 +25,23 @@ export const ProjectFileServer = z
   .strict();
 export type ProjectFileServer = z.infer<typeof ProjectFileServer>;
 
+/** The group "this computer" is the one server of (`servers.addLocal`). */
+export const LOCAL_GROUP = 'local';
+
 export const ProjectFileGroup = z
   .object({
     name: GroupName,
-    servers: z.array(ProjectFileServer).min(1, 'A group needs at least one server ([[group.servers]])'),
+    /** The group is this computer's (`name = "local"`), instead of servers: whoever deploys, deploys to their own computer. */
+    this_computer: z.literal(true, { error: 'this_computer is true, or left out' }).optional(),
+    servers: z.array(ProjectFileServer).optional(),
   })
   .strict()
-  .refine((g) => new Set(g.servers.map((s) => s.name)).size === g.servers.length, { message: 'Two servers have the same name', path: ['servers'] });
+  .refine((g) => (g.this_computer ? !g.servers?.length : Boolean(g.servers?.length)), {
+    message: 'A group is this computer (this_computer = true) or has servers ([[group.servers]]): give exactly one of them',
+    path: ['servers'],
+  })
+  .refine((g) => !g.this_computer || g.name === LOCAL_GROUP, { message: `This computer's group is named "${LOCAL_GROUP}"`, path: ['name'] })
+  .refine((g) => new Set((g.servers ?? []).map((s) => s.name)).size === (g.servers ?? []).length, { message: 'Two servers have the same name', path: ['servers'] });
 
 export const ProjectFile = z
   .object({

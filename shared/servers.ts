@@ -82,6 +82,8 @@ export const ServerView = z.object({
   keyOrigin: z.string().nullable(),
   hostKeyType: z.string(),
   hostKeyFingerprint: z.string(),
+  /** This computer (the local Docker engine, reached through its own shell), not a server reached over SSH. */
+  local: z.boolean(),
   groups: z.array(z.string()),
   state: z.enum(['unknown', 'up', 'down']),
   lastError: z.string().nullable(),

@@ -17,6 +17,8 @@ export const Settings = z.object({
   inferenceMaxRows: z.number().int().min(10_000).max(100_000_000),
   /** Where a deploy builds (shared/build-on.ts): locally, on a server of the group, or `auto` by the group's platform. */
   buildOn: BuildOn,
+  /** The first-run checklist was skipped or finished; Settings shows it again. */
+  checklistDismissed: z.boolean(),
 });
 export type Settings = z.infer<typeof Settings>;
 
@@ -28,6 +30,7 @@ export const defaultSettings: Settings = {
   inferenceRetentionDays: 30,
   inferenceMaxRows: 1_000_000,
   buildOn: 'auto',
+  checklistDismissed: false,
 };
 
 export const SettingsPatch = Settings.partial().strict();
@@ -51,6 +54,15 @@ export const EngineInfo = z.object({
   memoryBytes: z.number(),
 });
 export type EngineInfo = z.infer<typeof EngineInfo>;
+
+/** The base image a build starts from, as the local engine holds it (absent: the first build pulls it). */
+export const BaseImageInfo = z.object({
+  image: z.string(),
+  present: z.boolean(),
+  /** Its size here when present; null when absent (a registry would have to be asked). */
+  sizeBytes: z.number().nullable(),
+});
+export type BaseImageInfo = z.infer<typeof BaseImageInfo>;
 
 export const RecentProject = z.object({
   id: z.number().int(),

@@ -4,6 +4,8 @@ import { BerthError } from '../../shared/errors';
 import type { AppInfo } from '../../shared/types';
 import { accessCalls, createAccessModule, teamInstaller } from './services/access';
 import { createFileKeyCipher, createSecretStore, type SecretCipher } from './services/access/secrets';
+import { inspectBaseImage } from './services/build/base-image';
+import { baseImageFor } from './services/build/dockerfile';
 import { createEngineService } from './services/build/engine';
 import { createBuildService } from './services/build/service';
 import { createDeployService } from './services/deploy/service';
@@ -11,6 +13,7 @@ import { createGatewayImageSource } from './services/gateway/local';
 import { currentActor } from './services/groups/actor';
 import { createGroupStateService } from './services/groups/service';
 import { createServerForgetting } from './services/groups/forget';
+import { addThisComputer } from './services/groups/this-computer';
 import { createCertificateRenewal } from './services/tls/renewal';
 import { createTlsService } from './services/tls/service';
 import { GATEWAY_PORT, agentLayoutFromEnv, layoutFromEnv } from './services/remote/layout';
@@ -18,9 +21,10 @@ import { createProjectService } from './services/project';
 import { createStatusService } from './services/monitor/status';
 import { createObservability } from './services/monitor/observability';
 import { createServerRegistry } from './services/servers/registry';
-import { createServersService } from './services/servers/service';
+import { createServersService, LOCAL_SERVER_NAME } from './services/servers/service';
 import { importSshConfig } from './services/servers/ssh-config';
 import { createRecentProjects } from './services/project/recent';
+import { createExampleProjects } from './services/project/example';
 import { createDeploymentFiles } from './services/project/deployment-file';
 import { openDatabase } from './services/store/database';
 import { claimDataFolder, sharedFolderNote } from './services/store/folder-owner';
@@ -62,6 +66,7 @@ export function createBerth(options: BerthOptions) {
   const settings = createSettingsRepo(db);
   const engine = createEngineService(() => settings.get().dockerSocket);
   const projects = createRecentProjects(createProjectsRepo(db));
+  const examples = createExampleProjects({ folder: join(options.home, 'examples'), open: (path) => projects.open(path) });
   const secrets = createSecretStore(db, createFileKeyCipher(join(options.home, 'secret.key')), undefined, options.legacyCiphers);
   const registry = createServerRegistry(db);
   const servers = createServersService({ registry, secrets, agentSocket: process.env.SSH_AUTH_SOCK });
@@ -131,14 +136,20 @@ export function createBerth(options: BerthOptions) {
   const calls: CallHandlers = {
     'app.info': () => ({ version: options.version, mode: options.mode, dataDir: options.home, platform: process.platform }),
     'engine.info': () => engine.info(),
+    'engine.baseImage': async () => {
+      await engine.info(); // an unreachable engine is reported as engine.info reports it
+      return inspectBaseImage(engine.client(), baseImageFor(settings.get().baseImage, await examples.pythonVersion()));
+    },
     'settings.get': () => settings.get(),
-    'settings.update': ({ theme, ...changed }) => {
-      // The images every build and gateway start from are audited; the theme is only this window's.
-      if (Object.keys(changed).length === 0) return settings.update({ theme });
-      return audit.around({ action: 'settings.update', target: Object.keys(changed).join(', '), details: changed }, async () => settings.update({ theme, ...changed }));
+    'settings.update': ({ theme, checklistDismissed, ...changed }) => {
+      // The images every build and gateway start from are audited; the theme and the checklist are only this window's.
+      const view = { theme, checklistDismissed };
+      if (Object.keys(changed).length === 0) return settings.update(view);
+      return audit.around({ action: 'settings.update', target: Object.keys(changed).join(', '), details: changed }, async () => settings.update({ ...view, ...changed }));
     },
     'projects.recent': () => projects.recent(),
     'projects.open': ({ path }) => projects.open(path),
+    'projects.openExample': () => examples.openExample(),
     'projects.forget': ({ id }) => projects.forget(id),
     'projects.deployment': ({ path }) => deploymentFiles.read(path),
     'projects.saveDeployment': (input) =>
@@ -164,6 +175,8 @@ export function createBerth(options: BerthOptions) {
         const report = await forgetting.forget(id);
         return { servers: servers.remove(id), report };
       }),
+    'servers.addLocal': () =>
+      audit.around({ action: 'server.add', target: LOCAL_SERVER_NAME, details: { host: 'this computer' } }, () => addThisComputer({ servers, registry, groups, layout })),
     'servers.importSshConfig': ({ path }) => importSshConfig(path),
     'groups.list': () => registry.groups(),
     'groups.create': ({ name, replicas, tls: mode, listen }) =>

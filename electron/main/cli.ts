@@ -45,6 +45,7 @@ const usage = `Usage: berth <command> [options]
   build <path> [--entrypoint FN] [--no-smoke]
   init [<path>] --group G [--force]          write berth.toml and .berth/ (the reviewed Dockerfile and requirements)
   deploy [<path>] [--gpus N|0,1] [--build-on local|server|auto] [--message TEXT] [--break-lock] [--json]   deploy a project with a berth.toml (default: this folder)
+  deploy [<path>] --target local [--message TEXT] [--json]   deploy to this computer (its own Docker engine, http://127.0.0.1:8700), no server needed
   deploy --group G (--build ID | <path>) [--memory MiB] [--gpus N|0,1] [--message TEXT] [--break-lock] [--json]
                                            --gpus: GPUs per replica, a count (2) or indexes (0,1; one: device=1); 0: none
   versions <model> [--json]
@@ -97,6 +98,7 @@ function parse(argv: string[]) {
       memory: { type: 'string' },
       gpus: { type: 'string' },
       'build-on': { type: 'string' },
+      target: { type: 'string' },
       message: { type: 'string' },
       'break-lock': { type: 'boolean' },
       force: { type: 'boolean' },
@@ -233,6 +235,17 @@ async function init(berth: Berth, projectPath: string, group: string, force: boo
   writeFileSync(target, text);
   await call(berth, 'build.saveEdits', { path: projectPath, ...reviewed });
   return `Wrote ${target} and ${REVIEWED_DIR}/ (Dockerfile, requirements.txt): commit them with the notebook; \`berth deploy\` deploys from them.`;
+}
+
+/** `--target local`: this computer (registered on first use), whatever berth.toml names; else berth.toml's group or --group. */
+async function groupToDeployTo(berth: Berth, projectFile: ProjectFile | null, args: Args): Promise<string> {
+  const target = args.values.target;
+  if (target !== undefined) {
+    if (target !== 'local') throw new UsageError(`--target takes "local" (this computer), not "${target}": for servers, use berth.toml or --group`);
+    if (args.values.group) throw new UsageError('Give --target local or --group, not both');
+    return (await call(berth, 'servers.addLocal', {})).group.name;
+  }
+  return projectFile ? groupOfProject(berth, projectFile, args) : need(args.values.group, '--group, --target local, or a project with a berth.toml');
 }
 
 /** Registers berth.toml's servers and group here (a fresh runner has none); an explicit --group must agree with it. */
@@ -378,7 +391,7 @@ async function run(argv: string[]): Promise<number> {
         await build(berth, need(sub, 'a project path'), args);
         break;
       case `deploy ${sub ?? ''}`.trim(): {
-        const group = projectFile ? await groupOfProject(berth, projectFile, args) : need(args.values.group, '--group, or a project with a berth.toml');
+        const group = await groupToDeployTo(berth, projectFile, args);
         const buildId = args.values.build
           ? int(args.values.build, '--build')
           : await buildForGroup(berth, projectFile ? (sub ?? '.') : need(sub, '--build ID or a project path'), args, group);
@@ -404,7 +417,7 @@ async function run(argv: string[]): Promise<number> {
         const model = await call(berth, 'deploy.model', { model: need(sub, 'a model name') });
         out(model, () =>
           model.versions.forEach((v) =>
-            console.log(`v${v.number}\t${v.state}\t${v.aliases.join(',') || '-'}\t${v.createdBy}\t${v.createdAt}\t${v.imageRef}`),
+            console.log(`v${v.number}\t${v.state}\t${v.aliases.join(',') || '-'}\t${v.createdBy}\t${v.createdAt}\t${v.imageRef}${v.message ? `\t${v.message}` : ''}`),
           ),
         );
         break;

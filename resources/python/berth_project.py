@@ -223,6 +223,54 @@ def docstring_nodes(tree):
     return ids
 
 
+def _plain_call(node):
+    """`f(x)`: a plain name called with one positional argument and nothing else."""
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 1
+            and not node.keywords and not isinstance(node.args[0], ast.Starred)):
+        return node
+    return None
+
+
+def _statement_call(stmt):
+    """The call a statement makes: `f(x)`, `y = f(x)` or `print(f(x))` (then shown: its answer is the output)."""
+    if isinstance(stmt, ast.Expr):
+        call = _plain_call(stmt.value)
+        if call is not None and call.func.id in ("print", "display"):
+            return _plain_call(call.args[0]), True
+        return call, False
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+        return _plain_call(stmt.value), False
+    return None, False
+
+
+def top_level_calls(tree, code):
+    """Statements that call one function with one argument, each on lines of its own.
+
+    In the sample-input cell, such a call names the entrypoint and its argument is the sample."""
+    calls = []
+    body = tree.body
+    for i, stmt in enumerate(body):
+        call, printed = _statement_call(stmt)
+        if call is None:
+            continue
+        shares_line = (i > 0 and body[i - 1].end_lineno >= stmt.lineno) or (
+            i + 1 < len(body) and body[i + 1].lineno <= stmt.end_lineno)
+        if shares_line:
+            continue  # `x = 1; f(x)`: the call cannot be cut out of the cell by lines
+        arg = call.args[0]
+        last = i == len(body) - 1
+        calls.append({
+            "function": call.func.id,
+            "line": stmt.lineno,
+            "endLine": stmt.end_lineno,
+            "argument": arg.id if isinstance(arg, ast.Name) else None,
+            "argumentSource": ast.get_source_segment(code, arg),
+            # the cell's stored output is this call's answer: printed, or a bare call ending the cell
+            "shown": last and (printed or isinstance(stmt, ast.Expr)),
+        })
+    return calls
+
+
 def analyse_source(code, filename="<cell>"):
     try:
         tree = ast.parse(code, filename=filename)
@@ -325,6 +373,7 @@ def analyse_source(code, filename="<cell>"):
         "absolutePaths": abs_paths,
         "training": training,
         "loadedNames": loaded,
+        "calls": top_level_calls(tree, code),
     }
 
 

@@ -37,6 +37,8 @@ REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 REQUIREMENT_NAME_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 BODY_HINT = 'Body must be JSON like {"inputs": ...} or {"instances": [...]}'
 CALLER_MAX_CHARS = 256
+# What a model raises when the input does not fit it (a missing column, a wrong type or shape): the caller's to fix.
+INPUT_ERRORS = (ValueError, TypeError, KeyError)
 
 
 # --------------------------------------------------------------------------
@@ -391,10 +393,16 @@ class App:
 
 
 class HttpError(Exception):
-    def __init__(self, status, kind, message, headers=None):
+    def __init__(self, status, kind, message, headers=None, detail=None):
         super().__init__(message)
         self.status, self.kind, self.message = status, kind, message
         self.headers = headers or {}
+        self.detail = detail
+
+
+def input_error(message):
+    """422: the body is JSON but not an input the model can take; `detail` is the message alone."""
+    return HttpError(422, "InputError", message, detail=message)
 
 
 @dataclass
@@ -457,7 +465,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             reply = self._route()
         except HttpError as exc:
-            reply = self._error_reply(exc.status, exc.kind, exc.message, exc.headers)
+            reply = self._error_reply(exc.status, exc.kind, exc.message, exc.headers, exc.detail)
         except Exception:
             log_traceback(f"request {self.request_id}: internal error")
             reply = self._error_reply(500, "InternalError", "Unexpected error in the Berth server")
@@ -477,8 +485,10 @@ class Handler(BaseHTTPRequestHandler):
                             {"Allow": method})
         return getattr(self, handler_name)()
 
-    def _error_reply(self, status, kind, message, headers=None):
+    def _error_reply(self, status, kind, message, headers=None, detail=None):
         payload = {"error": {"kind": kind, "message": message}, "request_id": self.request_id}
+        if detail is not None:
+            payload["detail"] = detail
         return Reply(status, payload, headers=headers, error=message)
 
     def _send(self, reply):
@@ -551,6 +561,9 @@ class Handler(BaseHTTPRequestHandler):
         func = self._ready_entrypoint()
         try:
             result = func(model_input)
+        except INPUT_ERRORS as exc:
+            log_traceback(f"request {self.request_id}: model refused the input")
+            raise HttpError(422, "InputError", f"{type(exc).__name__}: {exc}", detail=model_message(exc)) from None
         except (Exception, SystemExit) as exc:  # notebooks sometimes call sys.exit()
             log_traceback(f"request {self.request_id}: model raised")
             raise HttpError(500, "ModelError", f"{type(exc).__name__}: {exc}") from None
@@ -615,16 +628,13 @@ class Handler(BaseHTTPRequestHandler):
         except (ValueError, RecursionError) as exc:
             raise HttpError(400, "BadRequest", f"Body is not valid JSON ({exc}). " + BODY_HINT)
         if not isinstance(document, dict):
-            raise HttpError(400, "BadRequest",
-                            f"Body is a JSON {type(document).__name__}, not an object. " + BODY_HINT)
+            raise input_error(f"Body is a JSON {type(document).__name__}, not an object. " + BODY_HINT)
         has_inputs, has_instances = "inputs" in document, "instances" in document
         if has_inputs == has_instances:
             problem = "both" if has_inputs else "neither"
-            raise HttpError(400, "BadRequest",
-                            f'Body has {problem} of "inputs" and "instances"; send exactly one. '
-                            + BODY_HINT)
+            raise input_error(f'Body has {problem} of "inputs" and "instances"; send exactly one. ' + BODY_HINT)
         if has_instances and not isinstance(document["instances"], list):
-            raise HttpError(400, "BadRequest", '"instances" must be a JSON array. ' + BODY_HINT)
+            raise input_error('"instances" must be a JSON array. ' + BODY_HINT)
         model_input = document["inputs"] if has_inputs else document["instances"]
         self.log_input = json.dumps(model_input, ensure_ascii=False)
         return model_input
@@ -647,6 +657,13 @@ class Handler(BaseHTTPRequestHandler):
             log_traceback(f"request {self.request_id}: output not serializable")
             raise HttpError(500, "SerializationError",
                             f"Model returned a value that cannot be converted to JSON: {exc}") from None
+
+
+def model_message(exc):
+    """The model's own words: a KeyError's message is the missing key, shown without repr quotes."""
+    if isinstance(exc, KeyError) and len(exc.args) == 1:
+        return f"missing key {exc.args[0]!r}"
+    return str(exc) or type(exc).__name__
 
 
 def _is_json_media_type(content_type):

@@ -49,7 +49,13 @@ MODEL_SOURCE = textwrap.dedent('''
 
     def predict(x):
         if x == "raise":
+            raise RuntimeError("the model broke")
+        if x == "bad value":
             raise ValueError("bad value for the model")
+        if x == "no features":
+            raise KeyError("features")
+        if x == "wrong type":
+            raise TypeError("expected a list of rows, got a str")
         if x == "exit":
             sys.exit(1)
         if x == "slow":
@@ -395,7 +401,7 @@ class ServingTests(unittest.TestCase):
                        {"Content-Type": "application/json"})
         self.assertError(resp, 400, "BadRequest", "not valid JSON", BODY_HINT)
 
-    def test_wrong_body_shape_is_400(self):
+    def test_wrong_body_shape_is_422_with_the_problem_as_detail(self):
         cases = [
             ({}, "neither"),
             ({"input": [1]}, "neither"),
@@ -405,7 +411,9 @@ class ServingTests(unittest.TestCase):
         ]
         for payload, expected in cases:
             with self.subTest(payload=payload):
-                self.assertError(self.predict(payload), 400, "BadRequest", expected, BODY_HINT)
+                resp = self.predict(payload)
+                self.assertError(resp, 422, "InputError", expected, BODY_HINT)
+                self.assertIn(expected, resp.body["detail"])
 
     def test_wrong_content_type_is_400(self):
         resp = request(self.port, "POST", "/predict", b'{"inputs": 1}',
@@ -436,12 +444,26 @@ class ServingTests(unittest.TestCase):
     def test_model_exception_is_500_with_traceback_logged(self):
         request_id = "model-error-1"
         resp = self.predict({"inputs": "raise"}, **{"X-Request-Id": request_id})
-        self.assertError(resp, 500, "ModelError", "ValueError: bad value for the model")
+        self.assertError(resp, 500, "ModelError", "RuntimeError: the model broke")
+        self.assertNotIn("detail", resp.body)
         self.assertEqual(resp.body["request_id"], request_id)
         wait_until(lambda: f"request {request_id}: model raised" in self.server.stderr_text())
         stderr = self.server.stderr_text()
         self.assertIn("Traceback (most recent call last)", stderr)
-        self.assertIn('raise ValueError("bad value for the model")', stderr)
+        self.assertIn('raise RuntimeError("the model broke")', stderr)
+
+    def test_input_the_model_refuses_is_422_with_its_message(self):
+        cases = [
+            ("bad value", "ValueError: bad value for the model", "bad value for the model"),
+            ("no features", "KeyError: 'features'", "missing key 'features'"),
+            ("wrong type", "TypeError: expected a list of rows", "expected a list of rows, got a str"),
+        ]
+        for model_input, message, detail in cases:
+            with self.subTest(model_input=model_input):
+                resp = self.predict({"inputs": model_input})
+                self.assertError(resp, 422, "InputError", message)
+                self.assertEqual(resp.body["detail"], detail)
+        wait_until(lambda: "model refused the input" in self.server.stderr_text())
 
     def test_sys_exit_in_model_is_500_and_server_survives(self):
         self.assertError(self.predict({"inputs": "exit"}), 500, "ModelError", "SystemExit")
@@ -524,7 +546,12 @@ class ServingTests(unittest.TestCase):
         request_id = "log-error-2"
         self.predict({"inputs": "raise"}, **{"X-Request-Id": request_id})
         line = self.server.request_log(request_id)
-        self.assertEqual((line["status"], line["error"]), (500, "ValueError: bad value for the model"))
+        self.assertEqual((line["status"], line["error"]), (500, "RuntimeError: the model broke"))
+
+        request_id = "log-error-3"
+        self.predict({"inputs": "bad value"}, **{"X-Request-Id": request_id})
+        line = self.server.request_log(request_id)
+        self.assertEqual((line["status"], line["error"]), (422, "ValueError: bad value for the model"))
 
     def test_probes_are_not_logged_every_time(self):
         for i in range(5):

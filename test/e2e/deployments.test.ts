@@ -58,15 +58,23 @@ describe('deployments page in Chromium', () => {
     await app.screenshot('deployments-progress');
   });
 
-  it('shows the timeline and the endpoints, and rolls back with one click', async () => {
+  it('shows the timeline with the deploy message and the endpoints, and rolls back after a confirmation', async () => {
     const page = app.page;
     const v2 = page.locator('[data-version="2"]');
     await expect.poll(() => v2.textContent()).toMatch(/latest/);
+    await expect.poll(() => v2.locator('[data-testid=version-message]').textContent()).toBe('“second release”');
     await expect.poll(() => page.textContent('[data-testid=endpoints]')).toContain(`http://${bed.servers[0].host}:8700/${MODEL}/latest/predict`);
     await app.screenshot('deployments-timeline');
-    await page.getByRole('button', { name: 'Roll back to v1' }).click();
-    await expect.poll(() => page.locator('[data-version="1"]').textContent(), { timeout: 120_000 }).toMatch(/latest/);
-    await expect.poll(() => v2.textContent()).not.toMatch(/latest/);
+    await page.getByRole('button', { name: 'Roll back: v1' }).click();
+    // Nothing moves until the user confirms what the button does.
+    const confirm = page.getByRole('group', { name: 'Confirm: Roll back v1' });
+    await expect.poll(() => confirm.textContent()).toContain('Roll back latest from v2 to v1?');
+    await confirm.getByRole('button', { name: 'Roll back' }).click();
+    const aliasesOf = (number: number) => page.locator(`[data-version="${number}"] .pill.alias`).allTextContents();
+    await expect.poll(() => aliasesOf(1), { timeout: 120_000 }).toContain('latest');
+    await expect.poll(() => aliasesOf(2)).not.toContain('latest');
     await app.screenshot('deployments-rollback');
+    // The newer version now offers to become latest again, by that name.
+    await expect.poll(() => v2.getByRole('button', { name: 'Make latest: v2' }).count()).toBe(1);
   });
 });

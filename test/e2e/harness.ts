@@ -29,19 +29,22 @@ export interface RunningApp {
   close(): Promise<void>;
 }
 
-/** The gateway (and berth-shell, which comes out of its image) is built from the local Go image: nothing can be pulled here. */
-function useLocalGoBuilder(home: string): void {
+/**
+ * The gateway (and berth-shell, which comes out of its image) is built from the local Go image: nothing can be pulled
+ * here. The first-run checklist is dismissed unless the test is about it, so other pages' screenshots show the page.
+ */
+function prepareFolder(home: string, checklist: boolean): void {
   const db = openDatabase(join(home, 'berth.db'));
   try {
-    createSettingsRepo(db).update({ gatewayBuilderImage: 'berth-base/go-builder:bookworm' });
+    createSettingsRepo(db).update({ gatewayBuilderImage: 'berth-base/go-builder:bookworm', ...(checklist ? {} : { checklistDismissed: true }) });
   } finally {
     db.close();
   }
 }
 
 /** Starts `web` mode on a data folder (a fresh one unless given) and opens it in Debian's Chromium. */
-export async function startApp(env: NodeJS.ProcessEnv = {}, home = mkdtempSync(join(tmpdir(), 'berth-e2e-'))): Promise<RunningApp> {
-  useLocalGoBuilder(home);
+export async function startApp(env: NodeJS.ProcessEnv = {}, home = mkdtempSync(join(tmpdir(), 'berth-e2e-')), options: { checklist?: boolean } = {}): Promise<RunningApp> {
+  prepareFolder(home, options.checklist ?? false);
   const server = spawn(process.execPath, [join(repoRoot, 'out/main/web.js')], {
     env: { ...process.env, BERTH_HOME: home, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

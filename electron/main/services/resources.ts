@@ -24,6 +24,8 @@ export const RESOURCES = {
   gateway: { packaged: 'gateway', repo: 'resources/gateway', probe: 'go.mod' },
   /** berth_project.py, run under the project's interpreter (services/project/python.ts). */
   python: { packaged: 'python', repo: 'resources/python', probe: 'berth_project.py' },
+  /** The example notebook project, copied into the data folder to be opened (services/project/example.ts). */
+  example: { packaged: 'example', repo: 'resources/example', probe: 'iris-classifier/iris_classifier.ipynb' },
   /** berth_serve.py, copied into every build context (services/build/context.ts). */
   serving: { packaged: 'serving', repo: 'resources/serving', probe: 'berth_serve.py' },
   /** better-sqlite3 unpacked from app.asar, its addon rebuilt for Electron by electron-builder (services/store/database.ts). */

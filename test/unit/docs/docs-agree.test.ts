@@ -49,5 +49,9 @@ describe('the docs say what the code does', () => {
     });
     expect(formatStatus([group(1)])).toContain('group solo has one server: no redundancy');
     expect(formatStatus([group(2)])).not.toContain('no redundancy');
+    // This computer's group cannot take a second server: the warning says so instead of suggesting one.
+    const local = formatStatus([{ ...group(1), name: 'local' }]);
+    expect(local).toContain('group local is this computer alone: no redundancy');
+    expect(local).not.toContain('berth groups set');
   });
 });

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { defaultWrapperPath } from '../../../electron/main/services/build/context';
 import { gatewayContextFiles, gatewaySourceDir } from '../../../electron/main/services/gateway/image';
+import { installedExampleDir } from '../../../electron/main/services/project/example';
 import { defaultHelperDir } from '../../../electron/main/services/project/python';
 import { RESOURCES, type ResourceName, resourcePath } from '../../../electron/main/services/resources';
 import { nativeBinding } from '../../../electron/main/services/store/database';
@@ -112,11 +113,18 @@ describe('the packaged app finds every file it reads from its installation', () 
     inLayout(path.join(gatewaySourceDir(), 'go.mod'));
     inLayout(path.join(defaultHelperDir(), 'berth_project.py'));
     inLayout(defaultWrapperPath());
+    inLayout(installedExampleDir());
     inLayout(nativeBinding({ electron: '39.0.0' }, () => ({ dir: '/nowhere/better-sqlite3', version: '0' })));
   });
 
   it('the packaged gateway sources hold every file its image is made of', () => {
     expect(gatewayContextFiles(gatewaySourceDir())).toEqual(gatewayContextFiles(path.join(repo, 'resources/gateway')));
+  });
+
+  it('the packaged example project holds its notebook, its model file and its berth.toml', () => {
+    const shipped = filesUnder(installedExampleDir()!);
+    expect(shipped).toEqual(filesUnder(path.join(repo, 'resources/example/iris-classifier')));
+    expect(shipped).toEqual(expect.arrayContaining(['iris_classifier.ipynb', 'model.joblib', 'berth.toml']));
   });
 
   it('no service reads process.resourcesPath but resources.ts', () => {

@@ -36,7 +36,7 @@ describe('berth.toml', () => {
   it('reads a deployment with defaults filled in', () => {
     const file = parseProjectFile(good);
     expect(file).toMatchObject({ model: 'iris', memory_mb: 512, cpus: 1, gpus: 0, readiness_timeout_s: 120 });
-    expect(file.group.servers.map((s) => [s.name, s.port, s.user])).toEqual([['tb1', 22, 'root'], ['tb2', 2222, 'root']]);
+    expect(file.group.servers!.map((s) => [s.name, s.port, s.user])).toEqual([['tb1', 22, 'root'], ['tb2', 2222, 'root']]);
   });
 
   it('names the line of each table and key, counting array tables', () => {
@@ -83,5 +83,15 @@ describe('berth.toml', () => {
   it('writes a file it reads back the same', () => {
     const file = parseProjectFile(good);
     expect(parseProjectFile(renderProjectFile(file))).toEqual(file);
+  });
+
+  it('reads a group that is this computer, and refuses one that is both or neither', () => {
+    const local = parseProjectFile('model = "iris"\n\n[group]\nname = "local"\nthis_computer = true\n');
+    expect(local.group).toEqual({ name: 'local', this_computer: true });
+    expect(parseProjectFile(renderProjectFile(local))).toEqual(local);
+    const both = good.replace('name = "prod"', 'name = "local"\nthis_computer = true');
+    expect(problems(both).message).toMatch(/this computer \(this_computer = true\) or has servers/);
+    expect(problems('model = "iris"\n\n[group]\nname = "prod"\n').message).toMatch(/give exactly one of them/);
+    expect(problems('model = "iris"\n\n[group]\nname = "prod"\nthis_computer = true\n').message).toMatch(/named "local"/);
   });
 });

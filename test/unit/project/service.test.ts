@@ -162,7 +162,9 @@ describe('project service (with a fake interpreter)', () => {
     expect(b.entrypoint).toBeNull();
     const f = b.findings.find((x) => x.code === 'no-entrypoint')!;
     expect(f.severity).toBe('error');
-    expect(f.message).toBe('model.ipynb defines no `predict`, `infer` or `score` function for Berth to serve. Choose the function to serve (one of: run), or rename it to predict.');
+    expect(f.message).toBe(
+      'model.ipynb defines no `predict`, `infer` or `score` function for Berth to serve. Choose the function to serve (one of: run), call it in the sample-input cell (e.g. `run(sample_input)`), or rename it to predict.',
+    );
   });
 
   it('reports a sample that runs too long', async () => {

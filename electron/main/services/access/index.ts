@@ -40,6 +40,8 @@ export function teamInstaller(layout: ServerLayout, shellBinary: (platform: stri
     const platform = platformOfArch(arch);
     if (!platform) throw new BerthError('RemoteCommandFailed', `Docker on ${ssh.target.host} does not say its architecture, so Berth cannot choose the berth-shell to install there`);
     await installScripts(ssh, layout, await shellBinary(platform));
+    // This computer takes no logins: a member's key there would open its user's own account to the team.
+    if (ssh.isLocal) return;
     await pushAuthorizedKeys(
       ssh,
       layout,

@@ -7,6 +7,7 @@ import { BerthError } from '../../../../shared/errors';
 import type { GatewayHealth } from '../../../../shared/gateway';
 import type { ServerLogin } from '../../../../shared/identity';
 import type { GroupView, ServerView } from '../../../../shared/servers';
+import { LOCAL_GROUP } from '../../../../shared/project-file';
 import { json, parseCommand, positionals, UsageError, type Call, type CliIo } from '../../rpc/cli-kit';
 import { gatewayHealth } from '../gateway/install';
 
@@ -66,11 +67,15 @@ export interface GroupStatus {
 
 /** What `berth status` and `berth groups tls … off` say of a group that serves plain HTTP. */
 export const plainHttpWarning = (group: string) =>
-  `WARNING: group ${group} serves plain HTTP: API keys and predictions cross the network unencrypted. Switch it with \`berth groups tls ${group} https\`.`;
+  group === LOCAL_GROUP
+    ? `Group ${group} serves plain HTTP on 127.0.0.1 only: nothing leaves this computer.`
+    : `WARNING: group ${group} serves plain HTTP: API keys and predictions cross the network unencrypted. Switch it with \`berth groups tls ${group} https\`.`;
 
 /** What `berth status` says of a group whose one server going down takes its models down (the app shows the same). */
 export const noRedundancyWarning = (group: string) =>
-  `WARNING: group ${group} has one server: no redundancy. Add a second with \`berth groups set ${group} <server> <server>\`.`;
+  group === LOCAL_GROUP
+    ? `WARNING: group ${group} is this computer alone: no redundancy, and it serves only while this computer is on. For production, deploy to a group of servers.`
+    : `WARNING: group ${group} has one server: no redundancy. Add a second with \`berth groups set ${group} <server> <server>\`.`;
 
 /** `berth status`: parses now (a usage error must not wait for the servers), runs with the contract. */
 export function statusCommand(argv: string[]) {

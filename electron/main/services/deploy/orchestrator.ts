@@ -132,6 +132,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
           requirements: req.requirements,
           createdBy: deps.actor(),
           createdAt: new Date().toISOString(),
+          ...(req.message ? { message: req.message } : {}),
           resources: { replicas, memoryMb: req.memoryMb, cpus: req.cpus, ...(req.gpus === null ? {} : { gpus: req.gpus }) },
         }),
       );
@@ -156,7 +157,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
         store.finishOperation(journal.id, 'succeeded');
         phaseAll(emit, servers, 'done', `v${number} is live`);
         await retireOldVersions(group.name, req.model, emit);
-        await deps.audit?.({ action: 'deploy', target: `${req.model} v${number}`, result: 'ok', detail: { group: group.name, imageRef: req.imageRef } });
+        await deps.audit?.({ action: 'deploy', target: `${req.model} v${number}`, result: 'ok', detail: { group: group.name, imageRef: req.imageRef, ...(req.message ? { message: req.message } : {}) } });
         emit({ type: 'done', model: req.model, version: number, operationId: journal.id, durationMs: Date.now() - started });
         return store.versionByNumber(store.model(req.model).id, number);
       } catch (err) {

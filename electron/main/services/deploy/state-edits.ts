@@ -25,6 +25,7 @@ export interface NewVersion {
   requirements: string | null;
   createdBy: string;
   createdAt: string;
+  message?: string;
   resources: StateVersion['resources'];
 }
 

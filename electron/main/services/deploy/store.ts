@@ -27,6 +27,7 @@ export interface VersionRow {
   requirements: string | null;
   created_by: string;
   created_at: string;
+  message: string | null;
   state: VersionState;
 }
 

@@ -41,6 +41,7 @@ export async function modelView(
       requirements: v.requirements,
       createdBy: v.created_by,
       createdAt: v.created_at,
+      message: v.message,
       state: v.state,
       aliases: aliases.filter((a) => a.version_id === v.id).map((a) => a.alias),
       servers: placements.map((p) => ({ serverId: p.serverId, server: registry.get(p.serverId).name, replicas: p.replicas })),

@@ -36,9 +36,10 @@ export interface EnsureGatewayResult {
   version: string | null;
 }
 
-/** Where the gateway listens: every interface, or one address of the server plus loopback. */
+/** Where the gateway listens: every interface, or one address of the server plus loopback (only loopback on this computer). */
 function listenSetting(port: number, address: string | undefined): string {
   if (!address) return `:${port}`;
+  if (address === '127.0.0.1') return `127.0.0.1:${port}`;
   const host = isIP(address) === 6 ? `[${address}]` : address;
   return `${host}:${port},127.0.0.1:${port}`;
 }

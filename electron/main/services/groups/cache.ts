@@ -24,11 +24,11 @@ export function createStateCache(db: Db, registry: ServerRegistry) {
        RETURNING id`,
     ),
     upsertVersion: db.prepare<Record<string, unknown>, { id: number }>(
-      `INSERT INTO versions (model_id, number, image_ref, image_id, notebook_hash, dockerfile, requirements, created_by, created_at, state)
-       VALUES (@modelId, @number, @imageRef, @imageId, @notebookHash, @dockerfile, @requirements, @createdBy, @createdAt, @state)
+      `INSERT INTO versions (model_id, number, image_ref, image_id, notebook_hash, dockerfile, requirements, created_by, created_at, message, state)
+       VALUES (@modelId, @number, @imageRef, @imageId, @notebookHash, @dockerfile, @requirements, @createdBy, @createdAt, @message, @state)
        ON CONFLICT(model_id, number) DO UPDATE SET image_ref = excluded.image_ref, image_id = excluded.image_id,
          notebook_hash = excluded.notebook_hash, dockerfile = excluded.dockerfile, requirements = excluded.requirements,
-         created_by = excluded.created_by, created_at = excluded.created_at, state = excluded.state
+         created_by = excluded.created_by, created_at = excluded.created_at, message = excluded.message, state = excluded.state
        RETURNING id`,
     ),
     clearPlacements: db.prepare('DELETE FROM placements WHERE version_id = ?'),
@@ -56,7 +56,7 @@ export function createStateCache(db: Db, registry: ServerRegistry) {
     const modelId = q.upsertModel.get({ name, group, public: model.public ? 1 : 0, keep: model.keepVersions, createdAt: model.createdAt })!.id;
     for (const v of model.versions) {
       const { placements, resources: _resources, ...fields } = v;
-      const versionId = q.upsertVersion.get({ ...fields, modelId })!.id;
+      const versionId = q.upsertVersion.get({ ...fields, message: fields.message ?? null, modelId })!.id;
       q.clearPlacements.run(versionId);
       for (const [uid, replicas] of Object.entries(placements)) {
         const server = registry.byUid(uid);

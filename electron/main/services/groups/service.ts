@@ -509,12 +509,21 @@ export function createGroupStateService(deps: GroupStateDeps) {
     }
   }
 
+  /** This computer's gateway and agent listen on 127.0.0.1, which no other server of a group could reach. */
+  function checkThisComputerAlone(serverIds: number[]): void {
+    const local = serverIds.map((id) => registry.get(id)).find((row) => row.transport === 'local');
+    if (local && new Set(serverIds).size > 1) {
+      throw new BerthError('ValidationError', `${local.name} is this computer: it serves its own group alone (its endpoints listen on 127.0.0.1, which other servers cannot reach). Put servers in a group without it.`);
+    }
+  }
+
   /**
    * Changes a group's servers or default replica count. Servers removed are written the new revision too when
    * they answer (so they stop serving the group); the majority is counted over the servers the group keeps, so an
    * admin can always remove a lost server with the reachable ones.
    */
   async function updateGroup(group: string, update: { replicas?: number; serverIds?: number[]; webhooks?: string[]; requestLog?: RequestLogBound }) {
+    if (update.serverIds) checkThisComputerAlone(update.serverIds);
     const joining = update.serverIds ? await Promise.all(update.serverIds.map(targetOf)) : null;
     await change(
       group,

@@ -23,10 +23,13 @@ const flat = (text: string | null, max = 200) => {
   return one.length > max ? `${one.slice(0, max)}…` : one;
 };
 
-function recordLine(r: InferenceRecord): string {
+/** The caller as people know it: the key's name; "no key" for a public model's call (the gateway says "public") or one refused before its key was read. */
+const callerText = (caller: string | null, keyNames: Map<string, string>) => (caller === null || caller === 'public' ? 'no key' : (keyNames.get(caller) ?? caller));
+
+function recordLine(r: InferenceRecord, keyNames: Map<string, string>): string {
   const version = r.version ? `v${r.version}${r.alias ? ` (${r.alias})` : ''}` : '-';
   const latency = r.latencyMs === null ? '-' : `${r.latencyMs} ms`;
-  return [r.ts, r.server, version, r.status ?? '-', latency, r.caller ?? '-', r.requestId, `in ${flat(r.input)}`, r.error ? `error ${flat(r.error)}` : `out ${flat(r.output)}`].join('\t');
+  return [r.ts, r.server, version, r.status ?? '-', latency, flat(callerText(r.caller, keyNames)), r.requestId, `in ${flat(r.input)}`, r.error ? `error ${flat(r.error)}` : `out ${flat(r.output)}`].join('\t');
 }
 
 /** `berth logs requests`: parses now (a usage error never waits for the servers), runs with the contract. */
@@ -48,7 +51,8 @@ export function requestsCommand(argv: string[]): (call: Call, io: CliIo) => Prom
     const pulled = await call('inference.sync', {});
     for (const s of pulled.servers) if (s.error) io.err(`warning: the request logs of ${s.server} were not pulled: ${s.error}`);
     const found = await call('inference.search', query);
-    io.out(values.json ? json(found) : found.records.map(recordLine).join('\n') || 'No requests match.');
+    const keyNames = new Map((await call('access.keys', {})).map((k) => [k.id, k.name]));
+    io.out(values.json ? json(found) : found.records.map((r) => recordLine(r, keyNames)).join('\n') || 'No requests match.');
     warnSearch(found, io);
     return 0;
   };

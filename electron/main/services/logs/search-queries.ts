@@ -176,7 +176,10 @@ export function createInferenceQueries(db: Db) {
     })();
   }
 
-  /** Requests, errors (5xx or a model error) and nearest-rank latency percentiles per model version and time bucket. */
+  /**
+   * Requests, errors (5xx or a model error) and nearest-rank latency percentiles per model version and time bucket.
+   * A request refused before routing (no key, unknown alias) reached no version: it is in no series (the table lists it).
+   */
   function stats(input: { from?: string; to?: string; model?: string; buckets: number }, nowMs: number): InferenceStats {
     const { fromMs, toMs } = {
       fromMs: input.from ? Date.parse(input.from) : nowMs - HOUR,
@@ -191,9 +194,9 @@ export function createInferenceQueries(db: Db) {
            ROW_NUMBER() OVER (PARTITION BY model, version, CAST((ts_ms - @start) / @bucket AS INTEGER) ORDER BY latency_ms) AS rn,
            COUNT(latency_ms) OVER (PARTITION BY model, version, CAST((ts_ms - @start) / @bucket AS INTEGER)) AS n
          FROM inference_requests
-         WHERE ts_ms >= @start AND ts_ms < @to AND model IS NOT NULL ${input.model ? 'AND model = @model' : ''}
+         WHERE ts_ms >= @start AND ts_ms < @to AND model IS NOT NULL AND version IS NOT NULL ${input.model ? 'AND model = @model' : ''}
        )
-       SELECT model, coalesce(version, '?') AS version, b, count(*) AS requests,
+       SELECT model, version, b, count(*) AS requests,
          sum(CASE WHEN status >= 500 OR (error IS NOT NULL AND (status IS NULL OR status >= 400)) THEN 1 ELSE 0 END) AS errors,
          min(CASE WHEN l IS NOT NULL AND rn >= 0.50 * n THEN l END) AS p50,
          min(CASE WHEN l IS NOT NULL AND rn >= 0.95 * n THEN l END) AS p95,

@@ -42,7 +42,7 @@ function registeredAs(wanted: ProjectFileServer, servers: ServerView[]): ServerV
 
 async function ensureServers(file: ProjectFile, call: ContractCall, credentials: ServerAuth | null, log: (line: string) => void): Promise<ServerView[]> {
   const known = await call('servers.list', {});
-  const wanted = file.group.servers.map((server) => ({ server, registered: registeredAs(server, known) }));
+  const wanted = (file.group.servers ?? []).map((server) => ({ server, registered: registeredAs(server, known) }));
   const missing = wanted.filter((w) => !w.registered);
   if (missing.length && !credentials) {
     throw new BerthError('SshAuthError', `No SSH key to log in to ${missing.map((m) => m.server.name).join(', ')}: set BERTH_SSH_KEY (the private key's text) or BERTH_SSH_KEY_FILE (its path), with BERTH_SSH_KEY_PASSPHRASE if it has one, or run an SSH agent.`);
@@ -58,6 +58,7 @@ async function ensureServers(file: ProjectFile, call: ContractCall, credentials:
 
 /** Registers what berth.toml names and returns the group to deploy to; a group whose servers differ is refused, never changed. */
 export async function applyProjectFile(file: ProjectFile, call: ContractCall, credentials: ServerAuth | null, log: (line: string) => void): Promise<string> {
+  if (file.group.this_computer) return (await call('servers.addLocal', {})).group.name;
   const servers = await ensureServers(file, call, credentials, log);
   const ids = servers.map((s) => s.id).sort((a, b) => a - b);
   const group = (await call('groups.list', {})).find((g) => g.name === file.group.name);
@@ -85,6 +86,13 @@ export interface DeploymentFacts {
   prepare: (projectPath: string) => Promise<PreparedBuild>;
 }
 
+/** berth.toml's [group]: this computer's, or the servers with their pinned host keys. */
+function groupSection(group: GroupView, servers: ServerView[]): ProjectFileInput['group'] {
+  const members = group.serverIds.map((id) => servers.find((s) => s.id === id)!);
+  if (members.some((s) => s.local)) return { name: group.name, this_computer: true };
+  return { name: group.name, servers: members.map((s) => ({ name: s.name, host: s.host, port: s.port, user: s.username, host_key: s.hostKeyFingerprint })) };
+}
+
 /** berth.toml's content for a project as this Berth knows it: the group's servers with their pinned host keys. */
 export async function describeDeployment(projectPath: string, groupName: string, facts: DeploymentFacts): Promise<{ file: ProjectFileInput; reviewed: { dockerfile: string; requirements: string } }> {
   const [groups, servers, settings, prepared] = await Promise.all([facts.groups(), facts.servers(), facts.settings(), facts.prepare(projectPath)]);
@@ -101,13 +109,7 @@ export async function describeDeployment(projectPath: string, groupName: string,
     replicas: group.replicas,
     // A project that already asks for GPUs keeps asking (`berth init --force` rewrites the file).
     ...(analysis.projectFile?.gpus ? { gpus: analysis.projectFile.gpus } : {}),
-    group: {
-      name: group.name,
-      servers: group.serverIds.map((id) => {
-        const server = servers.find((s) => s.id === id)!;
-        return { name: server.name, host: server.host, port: server.port, user: server.username, host_key: server.hostKeyFingerprint };
-      }),
-    },
+    group: groupSection(group, servers),
   };
   return { file, reviewed };
 }

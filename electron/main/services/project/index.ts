@@ -45,8 +45,10 @@ import { transformCell, type TransformedCell } from './transform';
 
 export { spawnPython, type RunPython, type RunPythonRequest, type RunPythonResult } from './python';
 
-/** Function names tried, in order, when the user does not choose the entrypoint. */
+/** Function names tried, in order, when the user does not choose the entrypoint and the sample cell calls none. */
 export const ENTRYPOINT_PREFERENCE = ['predict', 'infer', 'score'] as const;
+/** The name the sample gets when the sample cell passes it to the entrypoint without naming it: `predict({"x": 1})`. */
+const SAMPLE_VAR = 'sample_input';
 
 export interface ProjectServiceDeps {
   /** Runs the project's interpreter (default: spawn). */
@@ -76,6 +78,19 @@ export interface CodeAnalysis {
   absolutePaths?: { value: string; line: number }[];
   training?: { line: number; call: string }[];
   loadedNames?: string[];
+  calls?: CellCall[];
+}
+
+/** A top-level statement calling one function with one argument: `f(x)`, `y = f(x)` or `print(f(x))`. */
+interface CellCall {
+  function: string;
+  line: number;
+  endLine: number;
+  /** The argument when it is a plain name, else null (`f({"x": 1})`). */
+  argument: string | null;
+  argumentSource: string;
+  /** The cell's stored output is this call's answer. */
+  shown: boolean;
 }
 
 interface ImportsResult {
@@ -125,6 +140,36 @@ function definesFunctions(source: string): string[] {
 
 function isDeployCell(c: NotebookCell): boolean {
   return c.cellType === 'code' && !c.tags.includes('training') && !c.tags.includes('skip-deploy') && !c.tags.includes('sample-input');
+}
+
+/** Why a cell is left out whatever the sample is: its tags, or a cell magic that cannot be served. */
+function fixedExclusion(c: NotebookCell, t: TransformedCell): CellPlan['exclude'] {
+  if (c.tags.includes('training')) return 'training';
+  if (c.tags.includes('skip-deploy')) return 'skip-deploy';
+  if (c.tags.includes('sample-input')) return 'sample-input';
+  if (t.cellMagic && !t.cellMagic.kept) return 'cell-magic';
+  return null;
+}
+
+/**
+ * The sample cell's call of a served function, which names the entrypoint and passes the sample: the call of the
+ * chosen entrypoint, else of the one function the cell calls, else of the preferred name among those it calls.
+ */
+function pickSampleCall(calls: CellCall[], served: Set<string>, chosen: string | undefined): CellCall | null {
+  const candidates = calls.filter((c) => served.has(c.function));
+  if (chosen) return candidates.find((c) => c.function === chosen) ?? null;
+  const names = new Set(candidates.map((c) => c.function));
+  if (names.size === 1) return candidates[0];
+  const preferred = ENTRYPOINT_PREFERENCE.find((n) => names.has(n));
+  return candidates.find((c) => c.function === preferred) ?? null;
+}
+
+/** The sample cell's code up to its call of the entrypoint (so the sample stage runs no model), the argument bound to a name. */
+function sampleCode(code: string, call: CellCall | null): string {
+  if (!call) return code;
+  const before = code.split('\n').slice(0, call.line - 1);
+  if (!call.argument) before.push(`${SAMPLE_VAR} = (${call.argumentSource})`);
+  return before.join('\n');
 }
 
 function normText(s: string): string {
@@ -298,26 +343,28 @@ export function createProjectService(deps: ProjectServiceDeps = {}): ProjectServ
     const analysis = new Map<number, CodeAnalysis>();
     for (const r of codeResults.results) analysis.set(Number(r.id), r);
 
-    const sampleCell = nb.cells.find((c) => c.cellType === 'code' && c.tags.includes('sample-input')) ?? null;
+    const codeCells = nb.cells.filter((c) => c.cellType === 'code');
+    const sampleCell = codeCells.find((c) => c.tags.includes('sample-input')) ?? null;
+    // functions live in cells no sample can exclude (a cell that uses the sample is one without a def)
+    const servedNames = new Set(
+      codeCells.filter((c) => !fixedExclusion(c, transformed.get(c.index)!)).flatMap((c) => (analysis.get(c.index)?.functions ?? []).map((f) => f.name)),
+    );
+    const sampleCall = sampleCell ? pickSampleCall(analysis.get(sampleCell.index)?.calls ?? [], servedNames, opts.entrypoint) : null;
     let sampleVar: string | null = null;
-    if (sampleCell) {
+    if (sampleCall) sampleVar = sampleCall.argument ?? SAMPLE_VAR;
+    else if (sampleCell) {
       const assigned = analysis.get(sampleCell.index)?.assigned ?? [];
-      sampleVar = assigned.includes('sample_input') ? 'sample_input' : (assigned[assigned.length - 1] ?? null);
+      sampleVar = assigned.includes(SAMPLE_VAR) ? SAMPLE_VAR : (assigned[assigned.length - 1] ?? null);
     }
 
     const plans: CellPlan[] = [];
-    for (const c of nb.cells) {
-      if (c.cellType !== 'code') continue;
+    for (const c of codeCells) {
       const t = transformed.get(c.index)!;
       const a = analysis.get(c.index) ?? {};
-      let exclude: CellPlan['exclude'] = null;
-      if (c.tags.includes('training')) exclude = 'training';
-      else if (c.tags.includes('skip-deploy')) exclude = 'skip-deploy';
-      else if (c.tags.includes('sample-input')) exclude = 'sample-input';
-      else if (t.cellMagic && !t.cellMagic.kept) exclude = 'cell-magic';
-      else if (sampleVar && (a.loadedNames ?? []).includes(sampleVar) && !(a.assigned ?? []).includes(sampleVar) && !(a.functions ?? []).length)
+      let exclude = fixedExclusion(c, t);
+      if (!exclude && sampleVar && (a.loadedNames ?? []).includes(sampleVar) && !(a.assigned ?? []).includes(sampleVar) && !(a.functions ?? []).length)
         exclude = 'uses-sample';
-      else if (!t.code.split('\n').some((l) => l.trim() && !l.trim().startsWith('#'))) exclude = 'empty';
+      if (!exclude && !t.code.split('\n').some((l) => l.trim() && !l.trim().startsWith('#'))) exclude = 'empty';
       plans.push({ cell: c.index, code: t.code, exclude });
     }
     const module = buildModule(chosen, plans);
@@ -356,7 +403,7 @@ export function createProjectService(deps: ProjectServiceDeps = {}): ProjectServ
       }
       entrypoint = opts.entrypoint;
     } else {
-      entrypoint = ENTRYPOINT_PREFERENCE.find((n) => functions.some((f) => f.name === n)) ?? null;
+      entrypoint = sampleCall?.function ?? ENTRYPOINT_PREFERENCE.find((n) => functions.some((f) => f.name === n)) ?? null;
       if (!entrypoint) {
         findings.push({
           code: 'no-entrypoint',
@@ -365,7 +412,8 @@ export function createProjectService(deps: ProjectServiceDeps = {}): ProjectServ
           message:
             `${chosen} defines no \`predict\`, \`infer\` or \`score\` function for Berth to serve` +
             (functions.length
-              ? `. Choose the function to serve (one of: ${functions.map((f) => f.name).join(', ')}), or rename it to predict.`
+              ? `. Choose the function to serve (one of: ${functions.map((f) => f.name).join(', ')}), call it in the sample-input cell ` +
+                `(e.g. \`${functions[functions.length - 1].name}(sample_input)\`), or rename it to predict.`
               : '. Add a cell with `def predict(inputs): ...` that returns the model\'s answer for a list of inputs.'),
         });
       }
@@ -534,7 +582,9 @@ export function createProjectService(deps: ProjectServiceDeps = {}): ProjectServ
         code: 'sample-failed',
         severity: 'error',
         location: { file: chosen, cell: sampleCell.index },
-        message: `The sample-input cell (${cellName(sampleCell.index)}) assigns no variable. Write it as \`sample_input = ...\` with an example request.`,
+        message:
+          `The sample-input cell (${cellName(sampleCell.index)}) assigns no variable and calls no served function. ` +
+          'Write it as `sample_input = ...` with an example request, or as a call of the function to serve, e.g. `predict([[5.1, 3.5, 1.4, 0.2]])`.',
       });
     } else if (entrypoint && opts.evaluateSample !== false) {
       const outcome = await evaluateSample({
@@ -542,7 +592,7 @@ export function createProjectService(deps: ProjectServiceDeps = {}): ProjectServ
         cwd: notebookDir,
         moduleSource: module.source,
         moduleName: `${path.basename(chosen)} (Berth module)`,
-        sampleCode: transformed.get(sampleCell.index)!.code,
+        sampleCode: sampleCode(transformed.get(sampleCell.index)!.code, sampleCall),
         sampleVar,
         entrypoint,
       });
@@ -550,7 +600,7 @@ export function createProjectService(deps: ProjectServiceDeps = {}): ProjectServ
         findings.push(withCell(outcome.finding, chosen, sampleCell.index, module.cellMap));
       } else {
         const r = outcome.result;
-        const stored = findStoredOutput(nb, plans, entrypoint, sampleVar);
+        const stored = sampleCall?.shown && sampleCell.outputText ? { cell: sampleCell.index, text: sampleCell.outputText } : findStoredOutput(nb, plans, entrypoint, sampleVar);
         sample = {
           cell: sampleCell.index,
           variable: sampleVar,

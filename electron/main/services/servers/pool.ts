@@ -1,11 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError } from '../../../../shared/errors';
 import { command } from '../remote/command';
+import { connectLocal } from '../transport/local';
 import { connectSsh, type ConnectOptions, type SshConnection, type SshTarget } from '../transport/ssh';
 
 export interface PoolTarget {
   target: SshTarget;
   fingerprint: string;
+  /** `local`: this computer's shell (transport/local.ts), which never fails to open; default SSH. */
+  transport?: 'ssh' | 'local';
 }
 
 export interface GetOptions {
@@ -26,7 +29,8 @@ export function createConnectionPool(resolve: (serverId: number) => PoolTarget, 
   const connections = new Map<number, Promise<SshConnection>>();
 
   async function open(serverId: number, options: GetOptions): Promise<SshConnection> {
-    const { target, fingerprint } = resolve(serverId);
+    const { target, fingerprint, transport } = resolve(serverId);
+    if (transport === 'local') return connectLocal(target.username);
     const connectOptions: ConnectOptions = { expectedFingerprint: fingerprint, readyTimeoutMs: options.readyTimeoutMs, keepaliveIntervalMs: 5000 };
     const attempts = Math.max(1, Math.min(options.attempts ?? 3, BACKOFF_MS.length + 1));
     for (let attempt = 1; ; attempt++) {

@@ -19,6 +19,8 @@ export interface ServerRow {
   uid: string | null;
   /** Docker's Architecture as the server's facts last said (x86_64, aarch64); null until Berth read them. */
   arch: string | null;
+  /** `local`: this computer, reached through its own shell, not SSH (transport/local.ts). */
+  transport: 'ssh' | 'local';
 }
 
 export interface NewServerRow {
@@ -31,6 +33,7 @@ export interface NewServerRow {
   keyOrigin: string | null;
   hostKeyType: string;
   hostKeyFingerprint: string;
+  transport?: 'ssh' | 'local';
 }
 
 interface GroupRow {
@@ -60,8 +63,8 @@ export function createServerRegistry(db: Db, now: () => Date = () => new Date())
     list: db.prepare<[], ServerRow>('SELECT * FROM servers ORDER BY name'),
     get: db.prepare<[number], ServerRow>('SELECT * FROM servers WHERE id = ?'),
     insert: db.prepare<Record<string, unknown>, ServerRow>(
-      `INSERT INTO servers (name, host, port, username, auth, key_secret_id, key_origin, host_key_type, host_key_fingerprint, created_at)
-       VALUES (@name, @host, @port, @username, @auth, @keySecretId, @keyOrigin, @hostKeyType, @hostKeyFingerprint, @createdAt) RETURNING *`,
+      `INSERT INTO servers (name, host, port, username, auth, key_secret_id, key_origin, host_key_type, host_key_fingerprint, transport, created_at)
+       VALUES (@name, @host, @port, @username, @auth, @keySecretId, @keyOrigin, @hostKeyType, @hostKeyFingerprint, @transport, @createdAt) RETURNING *`,
     ),
     remove: db.prepare('DELETE FROM servers WHERE id = ?'),
     placedVersions: db.prepare<[number], { model: string; number: number }>(
@@ -127,7 +130,7 @@ export function createServerRegistry(db: Db, now: () => Date = () => new Date())
     groupsOf: (serverId: number) => statements.groupsOfServer.all(serverId).map((g) => g.name),
     insert(server: NewServerRow): ServerRow {
       try {
-        return statements.insert.get({ ...server, createdAt: now().toISOString() })!;
+        return statements.insert.get({ transport: 'ssh', ...server, createdAt: now().toISOString() })!;
       } catch (err) {
         if (isUniqueViolation(err)) {
           throw new BerthError('Conflict', `A server named "${server.name}" or at ${server.username}@${server.host}:${server.port} is already registered`);

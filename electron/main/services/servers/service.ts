@@ -1,13 +1,15 @@
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { utils as ssh2Utils } from 'ssh2';
 import { BerthError } from '../../../../shared/errors';
 import type { ServerLogin } from '../../../../shared/identity';
 import { AddServer, type ServerAuth, SwitchKey, type PresentedHostKey, type ServerFacts, type ServerView, type SwitchKeyResult } from '../../../../shared/servers';
 import type { SecretStore } from '../access/secrets';
+import { connectLocal, LOCAL_FINGERPRINT, LOCAL_HOST, LOCAL_PORT } from '../transport/local';
 import { connectSsh, type SshConnection, type SshTarget } from '../transport/ssh';
-import { command } from '../remote/command';
+import { command, script } from '../remote/command';
+import type { ServerLayout } from '../remote/layout';
 import { readServerFacts } from './facts';
 import { createConnectionPool } from './pool';
 import type { ServerRegistry, ServerRow } from './registry';
@@ -22,6 +24,12 @@ interface LiveState {
 const loginOf = (ssh: SshConnection): ServerLogin => (ssh.member ? { kind: 'member', ...ssh.member } : { kind: 'shell' });
 
 const PING_TIMEOUT_MS = 3000;
+const localCommands = {
+  /** Exit 0 when every folder exists (made if need be) and is writable. */
+  writable: (folders: string[]) => script('for d in "$@"; do mkdir -p "$d" 2>/dev/null && [ -w "$d" ] || exit 1; done', ...folders),
+};
+/** The name "this computer" is registered under. */
+export const LOCAL_SERVER_NAME = 'this-computer';
 /** The cheapest round trip; a member's key may run only verbs. */
 const PING = command('true').asVerb(['help']);
 
@@ -32,6 +40,7 @@ export function createServersService(deps: { registry: ServerRegistry; secrets: 
 
   function targetOf(row: ServerRow): SshTarget {
     const base = { host: row.host, port: row.port, username: row.username };
+    if (row.transport === 'local') return base;
     if (row.auth === 'agent') {
       if (!deps.agentSocket) throw new BerthError('SshAuthError', `${row.name} logs in with ssh-agent, but SSH_AUTH_SOCK is not set for Berth`);
       return { ...base, agent: deps.agentSocket };
@@ -48,7 +57,7 @@ export function createServersService(deps: { registry: ServerRegistry; secrets: 
 
   const pool = createConnectionPool((id) => {
     const row = registry.get(id);
-    return { target: targetOf(row), fingerprint: row.host_key_fingerprint };
+    return { target: targetOf(row), fingerprint: row.host_key_fingerprint, transport: row.transport };
   });
 
   function view(row: ServerRow): ServerView {
@@ -63,6 +72,7 @@ export function createServersService(deps: { registry: ServerRegistry; secrets: 
       keyOrigin: row.key_origin,
       hostKeyType: row.host_key_type,
       hostKeyFingerprint: row.host_key_fingerprint,
+      local: row.transport === 'local',
       groups: registry.groupsOf(row.id),
       state: state?.state ?? 'unknown',
       lastError: state?.lastError ?? null,
@@ -111,6 +121,34 @@ export function createServersService(deps: { registry: ServerRegistry; secrets: 
     } finally {
       ssh.close();
     }
+  }
+
+  /**
+   * Registers this computer as the server `this-computer` (transport/local.ts), once: its Docker engine must answer
+   * first, so nothing unusable is registered.
+   */
+  async function addLocal(layout: ServerLayout): Promise<ServerView> {
+    const known = registry.list().find((row) => row.transport === 'local');
+    if (known) return view(known);
+    const shell = connectLocal(userInfo().username);
+    await checkWritable(shell, layout);
+    const facts = await readServerFacts(shell).catch((err: unknown) => {
+      throw new BerthError('DockerUnavailable', `This computer cannot serve models: its Docker engine did not answer (${BerthError.from(err).message}). Start Docker and try again.`);
+    });
+    const row = registry.insert({
+      name: LOCAL_SERVER_NAME,
+      host: LOCAL_HOST,
+      port: LOCAL_PORT,
+      username: shell.target.username,
+      auth: 'key',
+      keySecretId: null,
+      keyOrigin: 'this computer (no SSH)',
+      hostKeyType: 'local',
+      hostKeyFingerprint: LOCAL_FINGERPRINT,
+      transport: 'local',
+    });
+    remember(row.id, shell, facts);
+    return view(row);
   }
 
   /**
@@ -186,8 +224,9 @@ export function createServersService(deps: { registry: ServerRegistry; secrets: 
   }
 
   /** A fresh connection the caller owns and closes (probes, long-lived streams), apart from the shared pool. */
-  function openDedicated(id: number, options: { readyTimeoutMs?: number } = {}) {
+  async function openDedicated(id: number, options: { readyTimeoutMs?: number } = {}): Promise<SshConnection> {
     const row = registry.get(id);
+    if (row.transport === 'local') return connectLocal(row.username);
     return connectSsh(targetOf(row), { expectedFingerprint: row.host_key_fingerprint, readyTimeoutMs: options.readyTimeoutMs ?? 8000, keepaliveIntervalMs: 2000 });
   }
 
@@ -204,7 +243,19 @@ export function createServersService(deps: { registry: ServerRegistry; secrets: 
     return registry.list().map(view);
   }
 
-  return { list, probeHostKey, add, switchKey, test, facts, ping, remove, connection: pool.get, openDedicated, close: pool.closeAll, registry };
+  return { list, probeHostKey, add, addLocal, switchKey, test, facts, ping, remove, connection: pool.get, openDedicated, close: pool.closeAll, registry };
+}
+
+/** This computer keeps a server's files where a server does, which a user who is not root must be given once. */
+async function checkWritable(shell: SshConnection, layout: ServerLayout): Promise<void> {
+  const folders = [layout.berthDir, layout.libDir];
+  const result = await shell.exec(localCommands.writable(folders), { timeoutMs: 10_000 });
+  if (result.code === 0) return;
+  const user = shell.target.username;
+  throw new BerthError(
+    'ValidationError',
+    `This computer keeps Berth's server files in ${folders.join(' and ')}, which ${user} cannot write. Create them once: sudo mkdir -p ${folders.join(' ')} && sudo chown ${user} ${folders.join(' ')}`,
+  );
 }
 
 /** What a switch of login keys means for the user: as whom Berth acts now, and whether the root key is still needed. */

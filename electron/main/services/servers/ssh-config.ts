@@ -2,14 +2,25 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import SSHConfig from 'ssh-config';
+import { BerthError } from '../../../../shared/errors';
 import type { SshConfigHost } from '../../../../shared/servers';
 
 const expandHome = (path: string) => (path.startsWith('~/') ? join(homedir(), path.slice(2)) : path);
 
+/** The file's text; a missing or unreadable file is said so, with its path, for the user to give another. */
+async function readConfig(path: string): Promise<string> {
+  try {
+    return await readFile(expandHome(path), 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new BerthError('NotFound', `There is no SSH config file at ${path}. Give the path of the one to import from.`);
+    throw new BerthError('ValidationError', `${path} could not be read as an SSH config file (${code ?? (err as Error).message}). Give the path of the one to import from.`);
+  }
+}
+
 /** Concrete hosts from an OpenSSH config file: one per Host section, named by its first alias (wildcards are defaults, not hosts). */
 export async function importSshConfig(path = join(homedir(), '.ssh', 'config')): Promise<SshConfigHost[]> {
-  const text = await readFile(expandHome(path), 'utf8').catch(() => '');
-  const config = SSHConfig.parse(text);
+  const config = SSHConfig.parse(await readConfig(path));
   const hosts: SshConfigHost[] = [];
   for (const section of config) {
     if (section.type !== SSHConfig.DIRECTIVE || section.param.toLowerCase() !== 'host') continue;

@@ -417,4 +417,18 @@ export const migrations: Migration[] = [
       ALTER TABLE builds ADD COLUMN built_on INTEGER;
     `,
   },
+  {
+    version: 16,
+    sql: `
+      -- "This computer" as a server: its commands run in this computer's shell, not over SSH (transport/local.ts).
+      ALTER TABLE servers ADD COLUMN transport TEXT NOT NULL DEFAULT 'ssh' CHECK (transport IN ('ssh', 'local'));
+    `,
+  },
+  {
+    version: 17,
+    sql: `
+      -- The deploy's message (group state: versions[].message), shown in the timeline.
+      ALTER TABLE versions ADD COLUMN message TEXT;
+    `,
+  },
 ];

@@ -46,11 +46,22 @@ const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 
 /** Single-quotes a value for a POSIX shell command line. */
 export const shellQuote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
 
+/** What a connection needs of what carries its commands: ssh2's Client, or this computer's shell (transport/local.ts). */
+export interface CommandCarrier {
+  exec(command: string, callback: (err: Error | undefined, channel: ClientChannel) => void): unknown;
+  on(event: 'close', listener: () => void): unknown;
+  end(): unknown;
+}
+
+/** The host key type of this computer's shell (transport/local.ts), which has no key. */
+export const LOCAL_KEY_TYPE = 'local';
+
 /** berth-shell's exit status for a refusal (docs/AGENT.md). */
 const REFUSED = 126;
 
 /**
- * An authenticated SSH connection whose server proved the pinned host key. A login with a member's key
+ * A connection to a server: an authenticated SSH connection whose server proved the pinned host key, or this
+ * computer's own shell (transport/local.ts). A login with a member's key
  * (`member` set) reaches only berth-shell: every command goes as its verb, and one without a verb only to an admin
  * (berth-shell gives admins a shell); the server checks the rights either way.
  */
@@ -64,9 +75,14 @@ export class SshConnection {
   constructor(
     readonly target: SshTarget,
     readonly hostKey: PresentedHostKey,
-    private readonly client: Client,
+    private readonly client: CommandCarrier,
   ) {
     client.on('close', () => (this.closed = true));
+  }
+
+  /** This computer's own shell (transport/local.ts), not an SSH login. */
+  get isLocal(): boolean {
+    return this.hostKey.keyType === LOCAL_KEY_TYPE;
   }
 
   get isOpen(): boolean {

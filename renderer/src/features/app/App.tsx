@@ -2,6 +2,7 @@ import { useEffect, type ComponentType } from 'react';
 import { AccessPage } from '../access/AccessPage';
 import { DeploymentsPage } from '../deployments/DeploymentsPage';
 import { LogsPage } from '../logs/LogsPage';
+import { Checklist } from '../onboarding/Checklist';
 import { ProjectsPage } from '../projects/ProjectsPage';
 import { ServersPage } from '../servers/ServersPage';
 import { SettingsPage } from '../settings/SettingsPage';
@@ -36,6 +37,7 @@ export function App() {
     <div className="app">
       <Sidebar />
       <main className="page" data-page={page}>
+        <Checklist />
         <View />
       </main>
       <StatusBar />

@@ -1,3 +1,4 @@
+import { AlertBadge } from '../alerts/AlertBadge';
 import { pages, useApp, type Page } from './store';
 
 const labels: Record<Page, { label: string; icon: string }> = {
@@ -29,6 +30,8 @@ export function Sidebar() {
                 {labels[page].icon}
               </span>
               {labels[page].label}
+              {/* Open alerts show on every page, where the health view that lists them lives. */}
+              {page === 'logs' && <AlertBadge />}
             </button>
           </li>
         ))}

@@ -1,18 +1,17 @@
+import { LOCAL_GROUP } from '../../../../shared/project-file';
 import { useState } from 'react';
 import type { ModelView } from '../../../../shared/deploy';
+import { caFileOf, curlSnippet, pythonSnippet, sampleFor } from './snippets';
 import { useDeployments } from './store';
-
-/** The file name clients keep the group CA in; the snippets refer to it. */
-const caFileOf = (model: ModelView) => (model.tls?.mode === 'https' ? `berth-${model.tls.group}-ca.pem` : null);
 
 /** Where clients call the model: every server's gateway, by version and by alias, with copyable snippets. */
 export function EndpointPanel() {
   const model = useDeployments((s) => s.model);
+  const builds = useDeployments((s) => s.builds);
   if (!model || model.endpoints.length === 0) return null;
   const aliases = [...new Set(model.versions.flatMap((v) => v.aliases))];
   const live = model.versions.filter((v) => v.state === 'live').map((v) => `v${v.number}`);
-  const auth = model.public ? '' : ` \\\n  -H "Authorization: Bearer $BERTH_API_KEY"`;
-  const caFile = caFileOf(model);
+  const sample = sampleFor(model, builds);
   return (
     <section className="card" aria-label="Endpoints" data-testid="endpoints">
       <h2>Endpoints</h2>
@@ -35,9 +34,10 @@ export function EndpointPanel() {
       </table>
       <Transport model={model} />
       <h3>curl</h3>
-      <pre className="snippet">{`curl -s${caFile ? ` --cacert ${caFile}` : ''} ${model.endpoints[0].baseUrl}/latest/predict${auth} \\\n  -H 'Content-Type: application/json' \\\n  -d '{"inputs": <your input as JSON>}'`}</pre>
+      <pre className="snippet" data-testid="curl-snippet">{curlSnippet(model, sample)}</pre>
       <h3>Python (fails over between the servers)</h3>
-      <pre className="snippet" data-testid="python-snippet">{pythonSnippet(model)}</pre>
+      <pre className="snippet" data-testid="python-snippet">{pythonSnippet(model, sample)}</pre>
+      {sample !== undefined && <p className="muted small">Filled with the notebook's sample input, as the smoke test sent it.</p>}
       {!model.public && <p className="muted small">Create an API key on the Access page; the model is private until you make it public.</p>}
     </section>
   );
@@ -48,6 +48,9 @@ function Transport({ model }: { model: ModelView }) {
   const [copied, setCopied] = useState<'no' | 'yes' | 'failed'>('no');
   const tls = model.tls;
   if (!tls) return null;
+  if (tls.mode === 'off' && tls.group === LOCAL_GROUP) {
+    return <p className="muted small" data-testid="loopback-note">Group {tls.group} is this computer: plain HTTP on 127.0.0.1 only, so keys and predictions never leave it.</p>;
+  }
   if (tls.mode === 'off') {
     return (
       <p className="warn" data-testid="plain-http-warning">
@@ -71,39 +74,4 @@ function Transport({ model }: { model: ModelView }) {
       {copied === 'failed' && <p className="bad small">The clipboard is not available here: download the file instead.</p>}
     </div>
   );
-}
-
-/**
- * Tries each server in turn, moving on when the connection failed or a server that just restarted is still catching
- * up with its group (503 CatchingUp); anything else is the answer. A connection dropped mid-request is also retried
- * elsewhere, which suits predictions (they change nothing).
- */
-function pythonSnippet(model: ModelView): string {
-  const servers = model.endpoints.map((e) => `    "${e.baseUrl}",`).join('\n');
-  const headers = model.public ? '' : `\n            headers={"Authorization": f"Bearer {os.environ['BERTH_API_KEY']}"},`;
-  const caFile = caFileOf(model);
-  const verify = caFile ? `\n                verify="${caFile}",  # the group's CA: its gateways' certificates are its own` : '';
-  return `import os, requests
-
-SERVERS = [
-${servers}
-]
-
-def predict(inputs, path="latest"):
-    for base in SERVERS:
-        try:
-            r = requests.post(
-                f"{base}/{path}/predict",
-                json={"inputs": inputs},${headers}${verify}
-                timeout=(3, 30),
-            )
-        except requests.ConnectionError:
-            continue  # this server is down: the next one serves the same versions
-        if r.status_code == 503 and r.json().get("error", {}).get("kind") == "CatchingUp":
-            continue
-        r.raise_for_status()
-        return r.json()["predictions"]
-    raise RuntimeError("no server of the group answered")
-
-print(predict(your_input))  # any JSON value your entrypoint accepts`;
 }

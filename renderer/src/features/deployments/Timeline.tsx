@@ -2,18 +2,45 @@ import { useState } from 'react';
 import type { VersionView } from '../../../../shared/deploy';
 import { useDeployments } from './store';
 
+/** What moving `latest` to this version is: a rollback to an older one, or making a newer one latest again. */
+export function latestMove(number: number, latest: number | undefined): { label: string; question: string } {
+  const from = latest === undefined ? '' : ` from v${latest}`;
+  return latest !== undefined && number > latest
+    ? { label: 'Make latest', question: `Make v${number} latest again? Clients of latest move${from} to v${number}.` }
+    : { label: 'Roll back', question: `Roll back latest${from} to v${number}? Clients of latest get v${number} from now on.` };
+}
+
+/** Moving latest asks first: every client of `latest` changes version at once. */
+function LatestButton({ version, latest }: { version: VersionView; latest: number | undefined }) {
+  const { running, rollback } = useDeployments();
+  const [asking, setAsking] = useState(false);
+  const move = latestMove(version.number, latest);
+  if (!asking) {
+    return (
+      <button className="primary" disabled={running} onClick={() => setAsking(true)} aria-label={`${move.label}: v${version.number}`}>
+        {move.label}
+      </button>
+    );
+  }
+  return (
+    <span className="row confirm" role="group" aria-label={`Confirm: ${move.label} v${version.number}`}>
+      <span>{move.question}</span>
+      <button className="primary" disabled={running} onClick={() => (setAsking(false), rollback(version.number))}>
+        {move.label}
+      </button>
+      <button onClick={() => setAsking(false)}>Cancel</button>
+    </span>
+  );
+}
+
 function VersionActions({ version, latest }: { version: VersionView; latest: number | undefined }) {
-  const { running, rollback, stopVersion, startVersion, setAlias } = useDeployments();
+  const { running, stopVersion, startVersion, setAlias } = useDeployments();
   const [alias, setAliasName] = useState('');
   const kept = version.state === 'live' || version.state === 'stopped';
-  const canRollback = kept && version.number !== latest && version.imageMissingOn.length === 0;
+  const canMoveLatest = kept && version.number !== latest && version.imageMissingOn.length === 0;
   return (
     <div className="row wrap">
-      {canRollback && (
-        <button className="primary" disabled={running} onClick={() => rollback(version.number)} aria-label={`Roll back to v${version.number}`}>
-          Roll back
-        </button>
-      )}
+      {canMoveLatest && <LatestButton version={version} latest={latest} />}
       {kept && version.imageMissingOn.length > 0 && (
         <span className="warn small">image gone from {version.imageMissingOn.join(', ')}: redeploy to roll back</span>
       )}
@@ -74,6 +101,11 @@ export function Timeline() {
                 {open === v.id ? 'Hide details' : 'Details'}
               </button>
             </div>
+            {v.message && (
+              <p className="version-message" data-testid="version-message">
+                “{v.message}”
+              </p>
+            )}
             <div className="muted small">
               {v.servers.map((s) => `${s.server}: ${s.replicas.length} replica(s)`).join(' · ') || 'not running anywhere'}
             </div>

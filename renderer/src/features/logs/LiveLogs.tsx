@@ -5,6 +5,7 @@ import { call, subscribe } from '../../api/client';
 import { EmptyState } from '../../components/EmptyState';
 import { ErrorBanner } from '../../components/ErrorBanner';
 import { Terminal, type TerminalHandle } from '../../components/Terminal';
+import { panelColumns, wrapAtWords } from './wrap';
 
 /** Lines held while paused; beyond this the oldest are dropped and counted. */
 const PAUSE_BUFFER_LINES = 10_000;
@@ -44,6 +45,7 @@ export function LiveLogs() {
   const [found, setFound] = useState<boolean | null>(null);
   const [error, setError] = useState<BerthError>();
   const term = useRef<TerminalHandle>(null);
+  const panel = useRef<HTMLDivElement>(null);
   const sourceMap = useRef(new Map<number, LogSource>());
   const pausedRef = useRef(false);
   const buffer = useRef<{ chunks: Array<{ text: string; lines: number }>; lines: number; dropped: number }>({ chunks: [], lines: 0, dropped: 0 });
@@ -88,6 +90,7 @@ export function LiveLogs() {
         }
         let text = event.skipped ? formatSkipped(event.skipped) : '';
         for (const line of event.lines) text += formatLogLine(line, sourceMap.current.get(line.s));
+        text = wrapAtWords(text, panelColumns(panel.current));
         if (pausedRef.current) hold(text, event.lines.length);
         else term.current?.write(text);
       },
@@ -173,7 +176,9 @@ export function LiveLogs() {
           ))}
         </ul>
       )}
-      <Terminal ref={term} label="live-logs" rows={28} scrollback={20_000} />
+      <div ref={panel}>
+        <Terminal ref={term} label="live-logs" rows={28} scrollback={20_000} />
+      </div>
     </section>
   );
 }

@@ -2,25 +2,27 @@ import { useEffect, useState } from 'react';
 import type { InferenceRecord } from '../../../../shared/logs';
 import { isElectron } from '../../api/client';
 import { ErrorBanner } from '../../components/ErrorBanner';
+import { callerLabel, NO_KEY } from './callers';
 import { Charts } from './Charts';
 import { PAGE_SIZE, useRequests, type Filters, type RangeKey } from './store';
 
 const statusClass = (status: number | null) => (status === null ? 'muted' : status >= 500 ? 'bad' : status >= 400 ? 'warn' : 'ok');
 
-function RecordRow({ record }: { record: InferenceRecord }) {
+function RecordRow({ record, keyNames }: { record: InferenceRecord; keyNames: ReadonlyMap<string, string> }) {
   const [open, setOpen] = useState(false);
+  const caller = callerLabel(record.caller, keyNames);
   return (
     <>
       <tr className="obs-record" onClick={() => setOpen(!open)} data-request={record.requestId}>
         <td className="obs-time">{new Date(record.ts).toLocaleString()}</td>
         <td>{record.server}</td>
         <td>
-          {record.model ?? '?'} v{record.version ?? '?'}
+          {record.model ?? '?'} {record.version ? `v${record.version}` : <span className="muted" title="Refused before it reached a version">no version</span>}
           {record.alias ? <span className="muted"> ({record.alias})</span> : null}
         </td>
         <td className={statusClass(record.status)}>{record.status ?? '–'}</td>
         <td>{record.latencyMs === null ? '–' : `${record.latencyMs.toFixed(1)} ms`}</td>
-        <td>{record.caller ?? <span className="muted">public</span>}</td>
+        <td className={caller === NO_KEY ? 'muted' : undefined} title={record.caller ?? undefined}>{caller}</td>
         <td className="obs-clip">{record.error ?? record.output ?? ''}</td>
       </tr>
       {open && (
@@ -61,7 +63,7 @@ function download(name: string, text: string, type: string) {
 
 /** Search the pulled inference records: filters, full-text, charts per version, gaps, export. */
 export function RequestsView() {
-  const { filters, result, stats, sync, page, busy, error, setFilter, search, pull, exportText, exportFile, dismiss } = useRequests();
+  const { filters, result, stats, sync, keyNames, page, busy, error, setFilter, search, pull, exportText, exportFile, dismiss } = useRequests();
   const [exportPath, setExportPath] = useState('');
   const [exported, setExported] = useState<string>();
   useEffect(() => void search(0), [search]);
@@ -155,7 +157,7 @@ export function RequestsView() {
             </thead>
             <tbody>
               {result.records.map((r) => (
-                <RecordRow key={r.id} record={r} />
+                <RecordRow key={r.id} record={r} keyNames={keyNames} />
               ))}
             </tbody>
           </table>

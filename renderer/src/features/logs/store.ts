@@ -3,6 +3,7 @@ import type { BerthError } from '../../../../shared/errors';
 import type { InferenceQuery, InferenceSearchResult, InferenceStats, SyncResult } from '../../../../shared/logs';
 import { busyAction } from '../../api/busy-action';
 import { call } from '../../api/client';
+import { keyNamesOf } from './callers';
 
 export type RangeKey = '15m' | '1h' | '24h' | '7d' | 'all';
 const RANGE_MS: Record<Exclude<RangeKey, 'all'>, number> = { '15m': 15 * 60_000, '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000 };
@@ -22,6 +23,8 @@ interface RequestsState {
   result?: InferenceSearchResult;
   stats?: InferenceStats;
   sync?: SyncResult;
+  /** API key id → name, to show callers by name. */
+  keyNames: ReadonlyMap<string, string>;
   page: number;
   busy: boolean;
   error?: BerthError;
@@ -54,17 +57,20 @@ export const useRequests = create<RequestsState>((set, get) => {
   const act = busyAction(set);
   return {
     filters: { range: '1h', model: '', version: '', status: '', caller: '', server: '', text: '' },
+    keyNames: new Map(),
     page: 0,
     busy: false,
     setFilter: (key, value) => set({ filters: { ...get().filters, [key]: value } }),
     search: async (page = 0) =>
       void (await act(async () => {
         const query = toQuery(get().filters);
-        const [result, stats] = await Promise.all([
+        const [result, stats, keyNames] = await Promise.all([
           call('inference.search', { ...query, limit: PAGE_SIZE, offset: page * PAGE_SIZE }),
           call('inference.stats', { from: query.from, to: new Date().toISOString(), ...(query.model ? { model: query.model } : {}), buckets: 60 }),
+          // without the key list the table still works, showing key ids
+          call('access.keys', {}).then(keyNamesOf, () => get().keyNames),
         ]);
-        set({ result, stats, page });
+        set({ result, stats, keyNames, page });
       })),
     pull: async () =>
       void (await act(async () => {

@@ -16,8 +16,10 @@ const emptyDraft: Draft = { name: '', host: '', port: '22', username: 'root', au
 
 /** Two steps, like ssh itself: see the host key fingerprint and accept it, then log in and register. */
 export function AddServerForm({ onDone }: { onDone: () => void }) {
-  const { pendingHostKey, busy, probe, add, cancelAdd, imported, importSshConfig } = useServers();
+  const { pendingHostKey, busy, probe, add, cancelAdd, imported, importNote, importSshConfig } = useServers();
   const [draft, setDraft] = useState<Draft>(emptyDraft);
+  // Empty: the default ~/.ssh/config. A text field, not a file dialog: the browser (web mode) has no path to give.
+  const [configPath, setConfigPath] = useState('');
   const bind = (key: keyof Draft) => ({
     value: draft[key],
     onChange: (e: React.ChangeEvent<HTMLInputElement | HTMLSelectElement>) => setDraft({ ...draft, [key]: e.target.value }),
@@ -54,16 +56,28 @@ export function AddServerForm({ onDone }: { onDone: () => void }) {
   return (
     <section className="card" aria-label="Add a server">
       <h2>Add a server</h2>
-      <div className="row">
-        <button type="button" onClick={() => void importSshConfig()} disabled={busy}>
-          Import from ~/.ssh/config
+      <form
+        className="row"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void importSshConfig(configPath.trim() || undefined);
+        }}
+      >
+        <input aria-label="SSH config file" placeholder="~/.ssh/config" value={configPath} onChange={(e) => setConfigPath(e.target.value)} />
+        <button type="submit" disabled={busy}>
+          Import from {configPath.trim() || '~/.ssh/config'}
         </button>
         {imported.map((h) => (
           <button key={h.alias} type="button" className="link" onClick={() => fromConfig(h)}>
             {h.alias}
           </button>
         ))}
-      </div>
+      </form>
+      {importNote && (
+        <p className="warn small" data-testid="ssh-config-note">
+          {importNote}
+        </p>
+      )}
       <form
         className="form grid-2"
         onSubmit={(e) => {

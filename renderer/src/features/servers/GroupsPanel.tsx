@@ -1,3 +1,4 @@
+import { LOCAL_GROUP } from '../../../../shared/project-file';
 import { useState } from 'react';
 import type { GroupView } from '../../../../shared/servers';
 import { ErrorBanner } from '../../components/ErrorBanner';
@@ -25,7 +26,7 @@ export function GroupsPanel() {
               {group.replicas} replica{group.replicas === 1 ? '' : 's'} per server · {group.serverIds.length} server
               {group.serverIds.length === 1 ? '' : 's'}
             </span>
-            {group.serverIds.length === 1 && <span className="warn">one server: no redundancy</span>}
+            {group.serverIds.length === 1 && <span className="warn">{group.name === LOCAL_GROUP ? 'this computer alone: no redundancy' : 'one server: no redundancy'}</span>}
             {group.platforms.length > 1 ? (
               <span className="warn" data-testid="group-platform">
                 mixed platforms ({group.platforms.join(', ')}): deploys are refused

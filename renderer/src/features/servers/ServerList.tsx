@@ -38,12 +38,18 @@ export function ServerList() {
             <tr key={server.id} data-server={server.name}>
               <td>
                 <strong>{server.name}</strong>
-                <div className="muted mono">
-                  {server.username}@{server.host}:{server.port}
-                </div>
-                <div className="muted mono small" title="Pinned host key">
-                  {server.hostKeyFingerprint}
-                </div>
+                {server.local ? (
+                  <div className="muted">This computer: its own Docker engine, no SSH; endpoints on {server.host} only</div>
+                ) : (
+                  <>
+                    <div className="muted mono">
+                      {server.username}@{server.host}:{server.port}
+                    </div>
+                    <div className="muted mono small" title="Pinned host key">
+                      {server.hostKeyFingerprint}
+                    </div>
+                  </>
+                )}
               </td>
               <td>
                 <span className={`pill ${server.state}`}>{server.state}</span>

@@ -9,6 +9,8 @@ interface ServersState {
   servers: ServerView[];
   groups: GroupView[];
   imported: SshConfigHost[];
+  /** Why the last SSH config import offers no host: no file at that path, or no concrete host in it. */
+  importNote?: string;
   pendingHostKey?: PresentedHostKey;
   /** What the last switch of login keys means (as whom Berth acts now; whether the root key is still needed). */
   switchMessage?: string;
@@ -19,12 +21,15 @@ interface ServersState {
   load(): Promise<void>;
   probe(host: string, port: number): Promise<void>;
   add(server: AddServer): Promise<boolean>;
+  /** Registers this computer (its own Docker engine, no SSH) and its group `local`. */
+  addThisComputer(): Promise<void>;
   cancelAdd(): void;
   test(id: number): Promise<void>;
   switchKey(input: SwitchKey): Promise<boolean>;
   remove(id: number): Promise<void>;
   forget(id: number): Promise<void>;
-  importSshConfig(): Promise<void>;
+  /** Reads an OpenSSH config file (default ~/.ssh/config) for hosts to fill the form with. */
+  importSshConfig(path?: string): Promise<void>;
   createGroup(name: string, replicas: number): Promise<void>;
   setMembers(id: number, serverIds: number[]): Promise<void>;
   removeGroup(id: number): Promise<void>;
@@ -54,6 +59,12 @@ export const useServers = create<ServersState>((set, get) => {
         set({ servers: [...get().servers, added].sort((a, b) => a.name.localeCompare(b.name)), pendingHostKey: undefined });
         return true;
       })) ?? false,
+    addThisComputer: async () =>
+      void (await act(async () => {
+        await call('servers.addLocal', {});
+        const [servers, groups] = await Promise.all([call('servers.list', {}), call('groups.list', {})]);
+        set({ servers, groups });
+      })),
     cancelAdd: () => set({ pendingHostKey: undefined }),
     test: async (id) => void (await act(async () => replaceServer(await call('servers.test', { id })))),
     switchKey: async (input) =>
@@ -69,7 +80,18 @@ export const useServers = create<ServersState>((set, get) => {
         const { servers, report } = await call('servers.forget', { id });
         set({ servers, groups: await call('groups.list', {}), forgetReport: report });
       })),
-    importSshConfig: async () => void (await act(async () => set({ imported: await call('servers.importSshConfig', {}) }))),
+    importSshConfig: async (path) =>
+      void (await act(async () => {
+        set({ imported: [], importNote: undefined });
+        try {
+          const imported = await call('servers.importSshConfig', path ? { path } : {});
+          set({ imported, importNote: imported.length ? undefined : `${path ?? '~/.ssh/config'} has no host to import (only wildcard sections such as Host *, or none).` });
+        } catch (error) {
+          // a missing file is the user's next step (give another path), not a failure for the banner
+          if ((error as BerthError).kind !== 'NotFound') throw error;
+          set({ importNote: (error as BerthError).message });
+        }
+      })),
     createGroup: async (name, replicas) =>
       void (await act(async () => {
         await call('groups.create', { name, replicas });

@@ -84,6 +84,9 @@ export function SettingsPage() {
           {saved && <span className="ok">Saved</span>}
         </div>
       </form>
+      {settings?.checklistDismissed && (
+        <button onClick={() => void update({ checklistDismissed: false })}>Show the first-run checklist</button>
+      )}
     </div>
   );
 }
