@@ -144,6 +144,8 @@ export const BuildEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('log'), line: z.string(), source: z.enum(['docker', 'berth', 'container']) }),
   /** Docker build step N of M. */
   z.object({ type: z.literal('progress'), step: z.number().int().positive(), total: z.number().int().positive(), instruction: z.string() }),
+  /** The base image's pull (the build's FROM, when the engine lacks it): bytes of the layers Docker has sized so far. */
+  z.object({ type: z.literal('pull'), currentBytes: z.number().nonnegative(), totalBytes: z.number().nonnegative(), layers: z.number().int().nonnegative() }),
   z.object({ type: z.literal('result'), buildId: z.number().int(), ...BuiltImage.shape }),
   z.object({ type: z.literal('smoke'), result: SmokeResult }),
 ]);

@@ -94,6 +94,16 @@ export const InterpreterInfo = z.object({
 });
 export type InterpreterInfo = z.infer<typeof InterpreterInfo>;
 
+/** Another interpreter on this computer that has every package the analysed one lacks. */
+export const OtherInterpreter = z.object({
+  path: z.string(),
+  /** Where Berth found it: "system", "conda env ds", "virtualenv beside the project", ... */
+  label: z.string(),
+  /** The distributions that provide the missing imports there. */
+  packages: z.array(z.object({ name: z.string(), version: z.string().nullable() })),
+});
+export type OtherInterpreter = z.infer<typeof OtherInterpreter>;
+
 export const NotebookFunction = NotebookCellRef.extend({
   name: z.string(),
   /** Line of the `def` within the cell. */
@@ -251,6 +261,8 @@ export const ProjectAnalysis = z.object({
   /** Local .py modules the module imports (relative paths); they belong in the image. */
   localModules: z.array(z.string()),
   findings: z.array(CheckFinding),
+  /** Set when imports are not installed in the interpreter: the other interpreters found that have them all (maybe none). */
+  otherInterpreters: z.array(OtherInterpreter).optional(),
   analyzedAt: z.string(),
 });
 export type ProjectAnalysis = z.infer<typeof ProjectAnalysis>;

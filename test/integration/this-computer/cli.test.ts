@@ -137,7 +137,7 @@ describe('berth deploy --target local (this computer, no server)', () => {
     expect(run.out).toMatch(new RegExp(`${MODEL} v2 is live`));
   });
 
-  it('keeps this computer alone in its group: a bed server cannot join it, nor it another group', async () => {
+  it('keeps this computer alone in its group (a bed server cannot join it, nor it another group), and without a login key', async () => {
     const bed = loadBed();
     const server = bed.servers[0];
     const added = await berth(['servers', 'add', '--name', server.name, '--host', server.host, '--key', bed.clientKey, '--accept-host-key', server.hostKeyFingerprint]);
@@ -151,6 +151,8 @@ describe('berth deploy --target local (this computer, no server)', () => {
     expect(existsSync(`${BERTH_DIR}/groups/localmix`)).toBe(false);
     expect((await berth(['groups', 'delete', 'localmix'])).code).toBe(0);
     expect((await berth(['servers', 'remove', server.name])).code).toBe(0);
+    const switched = await berth(['servers', 'switch-key', 'this-computer', '--key', bed.clientKey]);
+    expect(switched.err).toContain('this-computer is this computer: Berth reaches it without SSH');
   });
 
   it('refuses another target by name, and --target with --group', async () => {

@@ -115,4 +115,32 @@ describe('docker build streaming', () => {
     expect(error.kind).toBe('BuildFailed');
     expect(error.message).toBe('The image build took longer than 1 s and was stopped.');
   });
+
+  it('sums the base image pull over its layers for the progress bar, without a log line per download message', async () => {
+    const pulling = [
+      { stream: 'Step 1/2 : FROM python:3.11-slim\n' },
+      { status: 'Pulling from library/python', id: '3.11-slim' },
+      { status: 'Pulling fs layer', id: 'aaa' },
+      { status: 'Pulling fs layer', id: 'bbb' },
+      ...Array.from({ length: 50 }, (_, i) => ({ status: 'Downloading', id: 'aaa', progressDetail: { current: (i + 1) * 1000, total: 50_000 }, progress: '[=>  ]' })),
+      { status: 'Downloading', id: 'bbb', progressDetail: { current: 10, total: 2000 } },
+      { status: 'Download complete', id: 'aaa' },
+      { status: 'Download complete', id: 'bbb' },
+      { status: 'Extracting', id: 'aaa', progressDetail: { current: 100, total: 50_000 } },
+      { status: 'Pull complete', id: 'aaa' },
+      { status: 'Pull complete', id: 'bbb' },
+      ...ok.slice(2),
+    ];
+    const { docker } = fakeDocker(pulling);
+    const lines: string[] = [];
+    const pulls: Array<{ currentBytes: number; totalBytes: number; layers: number }> = [];
+    await buildImage({ docker, tar: Readable.from([]), tag: 'berth/iris:b1', labels: {}, onLine: (l) => lines.push(l), onPull: (p) => pulls.push(p) });
+    expect(pulls.at(-1)).toEqual({ currentBytes: 52_000, totalBytes: 52_000, layers: 2 });
+    // Throttled: far fewer reports than Docker's 51 download messages, but the first and every completion.
+    expect(pulls.length).toBeLessThan(20);
+    expect(pulls[0]).toEqual({ currentBytes: 1000, totalBytes: 50_000, layers: 1 });
+    expect(lines.filter((l) => l.startsWith('Downloading') || l.startsWith('Extracting'))).toEqual([]);
+    expect(lines).toContain('Pull complete aaa');
+    expect(lines).toContain('Pulling from library/python 3.11-slim');
+  });
 });

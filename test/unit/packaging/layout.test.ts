@@ -121,10 +121,11 @@ describe('the packaged app finds every file it reads from its installation', () 
     expect(gatewayContextFiles(gatewaySourceDir())).toEqual(gatewayContextFiles(path.join(repo, 'resources/gateway')));
   });
 
-  it('the packaged example project holds its notebook, its model file and its berth.toml', () => {
+  it('the packaged example project holds its notebook, its model file, its berth.toml and its reviewed files', () => {
     const shipped = filesUnder(installedExampleDir()!);
     expect(shipped).toEqual(filesUnder(path.join(repo, 'resources/example/iris-classifier')));
-    expect(shipped).toEqual(expect.arrayContaining(['iris_classifier.ipynb', 'model.joblib', 'berth.toml']));
+    // The reviewed requirements and sample let a Python without scikit-learn build it: the image installs them.
+    expect(shipped).toEqual(expect.arrayContaining(['iris_classifier.ipynb', 'model.joblib', 'berth.toml', '.berth/requirements.txt', '.berth/sample.json']));
   });
 
   it('no service reads process.resourcesPath but resources.ts', () => {

@@ -27,9 +27,17 @@ export interface ImageBuildRequest {
   platform?: string;
   onLine?: (line: string) => void;
   onProgress?: (step: BuildStep) => void;
+  /** The base image's pull, summed over its layers (Docker reports each layer's download on its own). */
+  onPull?: (pull: PullProgress) => void;
   signal?: AbortSignal;
   /** Upper bound for the whole build (default 30 min). */
   timeoutMs?: number;
+}
+
+export interface PullProgress {
+  currentBytes: number;
+  totalBytes: number;
+  layers: number;
 }
 
 export interface ImageBuildResult {
@@ -45,10 +53,39 @@ interface DockerMessage {
   stream?: string;
   status?: string;
   progress?: string;
+  progressDetail?: { current?: number; total?: number };
   id?: string;
   error?: string;
   errorDetail?: { code?: number; message?: string };
   aux?: { ID?: string };
+}
+
+/** Sums a pull's per-layer download progress; `track` says whether a message was one of those (and so not a line). */
+function pullTracker(report: ImageBuildRequest['onPull']) {
+  const layers = new Map<string, { current: number; total: number }>();
+  let lastReport = 0;
+  // At most four reports a second, and every completion: Docker sends a message per few hundred KB of each layer.
+  const emit = (force = false) => {
+    if (!force && Date.now() - lastReport < 250) return;
+    lastReport = Date.now();
+    const sizes = [...layers.values()];
+    report?.({ currentBytes: sizes.reduce((n, l) => n + l.current, 0), totalBytes: sizes.reduce((n, l) => n + l.total, 0), layers: sizes.length });
+  };
+  return {
+    track(msg: DockerMessage): boolean {
+      const layer = msg.id ? layers.get(msg.id) : undefined;
+      if (msg.status === 'Downloading' && msg.id && msg.progressDetail?.total) {
+        layers.set(msg.id, { current: msg.progressDetail.current ?? 0, total: msg.progressDetail.total });
+        emit();
+        return true;
+      }
+      if (layer && (msg.status === 'Download complete' || msg.status === 'Pull complete')) {
+        layer.current = layer.total;
+        emit(true);
+      }
+      return Boolean(layer && (msg.status === 'Extracting' || msg.status === 'Verifying Checksum'));
+    },
+  };
 }
 
 function cancelled(): BerthError {
@@ -68,6 +105,7 @@ export async function buildImage(req: ImageBuildRequest): Promise<ImageBuildResu
     controller.abort();
   }, req.timeoutMs ?? 30 * 60_000);
 
+  const pull = pullTracker(req.onPull);
   const steps: BuildStep[] = [];
   const tail: string[] = [];
   let imageId: string | null = null;
@@ -104,7 +142,8 @@ export async function buildImage(req: ImageBuildRequest): Promise<ImageBuildResu
       pending = parts.pop() ?? '';
       for (const p of parts) line(p);
     } else if (msg.status) {
-      line([msg.status, msg.id, msg.progress].filter(Boolean).join(' '));
+      // A layer's download progress is a bar, not thousands of log lines; its other states (waiting, complete) are lines.
+      if (!pull.track(msg)) line([msg.status, msg.id, msg.progress].filter(Boolean).join(' '));
     }
   };
 

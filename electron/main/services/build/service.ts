@@ -276,6 +276,7 @@ export function createBuildService(deps: BuildServiceDeps) {
           timeoutMs: deps.buildTimeoutMs,
           onLine: (line) => emit({ type: 'log', line, source: 'docker' }),
           onProgress: (s: BuildStep) => emit({ type: 'progress', step: s.step, total: s.total, instruction: s.instruction }),
+          onPull: (p) => emit({ type: 'pull', ...p }),
         }).catch((err: unknown) => {
           throw input.platform && input.platform !== engine && /exec format error|platform/i.test(BerthError.from(err).message)
             ? cannotBuildFor(engine!, input.platform, BerthError.from(err).message)

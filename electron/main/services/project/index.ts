@@ -14,6 +14,7 @@ import type {
   InterpreterInfo,
   NotebookFunction,
   NotebookInfo,
+  OtherInterpreter,
   PickleInfo,
   ProjectAnalysis,
   ReferencedFile,
@@ -37,6 +38,7 @@ import { isLfsPointer, scanProject, slugify, toPosix } from './discover';
 import { readProjectFile } from './project-file';
 import { findEnvFiles, pep508Text, readEnvFiles } from './envfiles';
 import { findInterpreter, type InterpreterLookup, systemLookup } from './interpreter';
+import { type CandidateLookup, interpretersWith, listInterpreterCandidates, type ListCandidatesInput, systemCandidateLookup } from './interpreter-candidates';
 import { buildModule, type CellPlan } from './module';
 import { type NotebookCell, type ParsedNotebook, parseNotebook } from './notebook';
 import { callHelper, defaultHelperDir, HelperTimeout, type RunPython, spawnPython, tail } from './python';
@@ -59,6 +61,8 @@ export interface ProjectServiceDeps {
   now?: () => Date;
   /** Where interpreter discovery looks (home, PATH, files). */
   lookup?: InterpreterLookup;
+  /** Where Berth looks for other interpreters when the project's lacks packages (default: this computer). */
+  candidateLookup?: CandidateLookup;
   timeouts?: { probeMs?: number; analysisMs?: number; sampleMs?: number };
 }
 
@@ -180,6 +184,7 @@ export function createProjectService(deps: ProjectServiceDeps = {}): ProjectServ
   const run = deps.runPython ?? spawnPython;
   const now = deps.now ?? (() => new Date());
   const lookup = deps.lookup ?? systemLookup();
+  const candidateLookup = deps.candidateLookup ?? systemCandidateLookup();
   const probeMs = deps.timeouts?.probeMs ?? 20_000;
   const analysisMs = deps.timeouts?.analysisMs ?? 60_000;
   const sampleMs = Math.min(deps.timeouts?.sampleMs ?? 60_000, 60_000);
@@ -545,6 +550,9 @@ export function createProjectService(deps: ProjectServiceDeps = {}): ProjectServ
       interpreter: py,
     });
     findings.push(...resolved.findings);
+    const missing = [...new Set(resolved.findings.filter((f) => f.code === 'import-not-installed').map((f) => f.subject!))];
+    // asked while the sample runs; nothing is asked when nothing is missing
+    const othersPending = missing.length ? otherInterpretersWith(missing, { root, notebookDir, exclude: [py, interpreter.executable] }) : undefined;
     const localModules = [...new Set(importEntries.filter((e) => e.kind === 'local').flatMap((e) => e.files ?? []))].map(toPosix);
 
     // ------------------------------------------------------------------ file checks
@@ -626,6 +634,7 @@ export function createProjectService(deps: ProjectServiceDeps = {}): ProjectServ
     }
 
     findings.sort((a, b) => severityRank(a) - severityRank(b));
+    const otherInterpreters = await othersPending;
     return {
       root,
       name,
@@ -644,8 +653,14 @@ export function createProjectService(deps: ProjectServiceDeps = {}): ProjectServ
       envFiles,
       localModules,
       findings,
+      otherInterpreters,
       analyzedAt: now().toISOString(),
     };
+  }
+
+  async function otherInterpretersWith(imports: string[], where: ListCandidatesInput): Promise<OtherInterpreter[]> {
+    const candidates = await listInterpreterCandidates(where, candidateLookup);
+    return interpretersWith(imports, candidates, { run, helperDir: helper(), cwd: where.root });
   }
 
   async function evaluateSample(input: {

@@ -48,8 +48,25 @@ export interface FindInterpreterInput {
   kernelName?: string | null;
 }
 
-function venvPython(dir: string, platform: NodeJS.Platform): string {
+export function venvPython(dir: string, platform: NodeJS.Platform): string {
   return platform === 'win32' ? path.join(dir, 'Scripts', 'python.exe') : path.join(dir, 'bin', 'python');
+}
+
+/** The interpreter of an installation prefix: a conda environment, a pyenv version. */
+export function prefixPython(prefix: string, platform: NodeJS.Platform): string {
+  return platform === 'win32' ? path.join(prefix, 'python.exe') : path.join(prefix, 'bin', 'python');
+}
+
+/** argv[0] of a kernel.json when it is an absolute path (a bare `python` just means "whatever is on PATH"). */
+export function kernelExecutable(kernelJson: string | null): string | null {
+  if (!kernelJson) return null;
+  try {
+    const spec = JSON.parse(kernelJson) as { argv?: unknown };
+    const exe = Array.isArray(spec.argv) && typeof spec.argv[0] === 'string' ? spec.argv[0] : null;
+    return exe && path.isAbsolute(exe) ? exe : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Folders that hold conda installations (each with an `envs/` folder). */
@@ -121,23 +138,16 @@ export async function findInterpreter(input: FindInterpreterInput, look: Interpr
   if (input.condaEnvName) {
     for (const root of condaRoots(look)) {
       const envDir = input.condaEnvName === 'base' ? root : path.join(root, 'envs', input.condaEnvName);
-      const p = look.platform === 'win32' ? path.join(envDir, 'python.exe') : path.join(envDir, 'bin', 'python');
+      const p = prefixPython(envDir, look.platform);
       if (await look.exists(p)) return { path: p, source: 'conda' };
     }
   }
 
   if (input.kernelName) {
     for (const dir of kernelDirs(look)) {
-      const text = await look.readFile(path.join(dir, input.kernelName, 'kernel.json'));
-      if (!text) continue;
-      try {
-        const spec = JSON.parse(text) as { argv?: unknown };
-        const exe = Array.isArray(spec.argv) && typeof spec.argv[0] === 'string' ? spec.argv[0] : null;
-        // `python` / `python3` without a path just means "whatever is on PATH": handled below
-        if (exe && path.isAbsolute(exe) && (await look.exists(exe))) return { path: exe, source: 'kernelspec' };
-      } catch {
-        /* unreadable kernelspec: try the next */
-      }
+      // a bare `python` is handled below, with PATH; an unreadable kernelspec means: try the next
+      const exe = kernelExecutable(await look.readFile(path.join(dir, input.kernelName, 'kernel.json')));
+      if (exe && (await look.exists(exe))) return { path: exe, source: 'kernelspec' };
     }
   }
 

@@ -157,6 +157,8 @@ export function createServersService(deps: { registry: ServerRegistry; secrets: 
    */
   async function switchKey(input: SwitchKey): Promise<SwitchKeyResult> {
     const { serverIds, auth } = SwitchKey.parse(input);
+    const local = serverIds.map((id) => registry.get(id)).find((row) => row.transport === 'local');
+    if (local) throw new BerthError('ValidationError', `${local.name} is this computer: Berth reaches it without SSH, so it has no login key to switch`);
     const keyPath = expandHome(auth.path);
     const privateKey = await readKey(keyPath, auth.passphrase);
     const checked = await Promise.all(
@@ -268,7 +270,7 @@ export function switchMessage(logins: Array<{ server: string; login: ServerLogin
   }
   if (shells.length) parts.push(`${shells.join(', ')}: this key gets a full shell (a root or sudo login), not a team member's login.`);
   if (members.length && !shells.length) {
-    parts.push('The root key this data folder used is no longer needed: once no other Berth or script uses it, remove its line from root’s authorized_keys on these servers (Berth never touches lines outside its team block).');
+    parts.push('The root key this data folder used is no longer needed: once no other Berth or script uses it, remove its line from root’s authorized_keys on these servers (Berth keeps its own lines in its team block; only an image copy between servers adds a one-time line, removed when the copy ends).');
   }
   return parts.join(' ');
 }

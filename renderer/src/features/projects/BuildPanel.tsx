@@ -229,6 +229,7 @@ export function BuildPanel({ path }: { path: string }) {
               {formatDuration(elapsed)}
             </span>
           </div>
+          {build.pull && build.status === 'running' && <PullBar pull={build.pull} />}
           {/* A failed smoke test is explained in its own card below. */}
           {build.error && build.error.kind !== 'Cancelled' && build.error.kind !== 'SmokeTestFailed' && <ErrorBanner error={build.error} />}
           {build.result && (
@@ -241,6 +242,19 @@ export function BuildPanel({ path }: { path: string }) {
       )}
       <BuildLog visible={ours} />
     </section>
+  );
+}
+
+/** The base image's download, while the build's FROM pulls it (only an engine without the image pulls). */
+function PullBar({ pull }: { pull: { currentBytes: number; totalBytes: number; layers: number } }) {
+  const done = pull.totalBytes > 0 && pull.currentBytes >= pull.totalBytes;
+  return (
+    <div className="progress" data-testid="pull-progress">
+      <div style={{ width: `${pull.totalBytes ? Math.min(100, (100 * pull.currentBytes) / pull.totalBytes) : 0}%` }} />
+      <span className="small">
+        {done ? 'Base image pulled' : 'Pulling the base image'}: {formatBytes(pull.currentBytes)} / {formatBytes(pull.totalBytes)} ({pull.layers} layer{pull.layers === 1 ? '' : 's'})
+      </span>
+    </div>
   );
 }
 

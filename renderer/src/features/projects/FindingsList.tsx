@@ -12,6 +12,8 @@ const groups: { severity: Severity; title: string; note: string }[] = [
 /** Pre-build findings, grouped by severity, each with what to do and where ("model.ipynb · cell 3, line 2"). */
 export function FindingsList({ analysis }: { analysis: ProjectAnalysis }) {
   const { findings } = analysis;
+  // the switch is offered once, below the most severe group of missing packages
+  const missingIn = findings.find((f) => f.code === 'import-not-installed')?.severity;
   return (
     <section className="card" aria-label="Findings" data-testid="findings">
       <h2>Findings</h2>
@@ -29,10 +31,37 @@ export function FindingsList({ analysis }: { analysis: ProjectAnalysis }) {
                 <FindingItem key={`${f.code}-${i}`} finding={f} analysis={analysis} />
               ))}
             </ul>
+            {severity === missingIn && <OtherInterpreters analysis={analysis} />}
           </div>
         );
       })}
     </section>
+  );
+}
+
+/** The other interpreters on this computer that have the missing packages, each one click away. */
+function OtherInterpreters({ analysis }: { analysis: ProjectAnalysis }) {
+  const { setOptions, preparing } = usePackaging();
+  const others = analysis.otherInterpreters;
+  if (!others) return null;
+  if (!others.length) return <p className="muted small">No other interpreter Berth found on this computer has them all.</p>;
+  return (
+    <div className="other-interpreters" data-testid="other-interpreters">
+      <p>These interpreters have them:</p>
+      <ul>
+        {others.map((o) => (
+          <li key={o.path}>
+            <span className="mono">{o.path}</span>{' '}
+            <span className="muted">
+              ({o.label}: {o.packages.map((p) => (p.version ? `${p.name} ${p.version}` : p.name)).join(', ')})
+            </span>{' '}
+            <button disabled={preparing} onClick={() => void setOptions({ interpreter: o.path })}>
+              Use this one
+            </button>
+          </li>
+        ))}
+      </ul>
+    </div>
   );
 }
 

@@ -98,6 +98,8 @@ interface BuildState {
   status: BuildStatus;
   phase?: BuildPhase;
   progress?: { step: number; total: number; instruction: string };
+  /** The base image's pull while the build's FROM fetches it. */
+  pull?: { currentBytes: number; totalBytes: number; layers: number };
   result?: ResultEvent;
   smoke?: SmokeResult;
   error?: BerthError;
@@ -128,7 +130,7 @@ export const useBuild = create<BuildState>((set, get) => {
       if (get().status === 'running') return;
       logLines.length = 0;
       for (const listener of logListeners) listener('\x1bc');
-      set({ path, status: 'running', phase: undefined, progress: undefined, result: undefined, smoke: undefined, error: undefined, startedAt: Date.now(), finishedAt: undefined });
+      set({ path, status: 'running', phase: undefined, progress: undefined, pull: undefined, result: undefined, smoke: undefined, error: undefined, startedAt: Date.now(), finishedAt: undefined });
       stop = subscribe(
         'build.run',
         { path, ...(options && Object.keys(options).length ? { options } : {}), ...(platform ? { platform } : {}), ...(on ? { on } : {}) },
@@ -139,6 +141,9 @@ export const useBuild = create<BuildState>((set, get) => {
               break;
             case 'log':
               writeLine(styled(event));
+              break;
+            case 'pull':
+              set({ pull: { currentBytes: event.currentBytes, totalBytes: event.totalBytes, layers: event.layers } });
               break;
             case 'progress':
               set({ progress: { step: event.step, total: event.total, instruction: event.instruction } });
