@@ -20,7 +20,11 @@ type replica struct {
 	healthy   atomic.Bool
 	checking  atomic.Bool
 	fails     atomic.Int32 // consecutive soft failures (timeouts, resets)
+	answered  atomic.Int64 // unix nanoseconds of the last response it gave to a proxied request
 }
+
+// served records a response to a proxied request: the replica is alive however slowly it answers its probe.
+func (r *replica) served() { r.answered.Store(time.Now().UnixNano()) }
 
 // markDown is the passive check: a connection error while proxying takes the replica out at once.
 func (r *replica) markDown(reason error) {
@@ -74,7 +78,8 @@ func (s *replicaSet) retain(keep []*replica) {
 
 // healthChecker polls each replica's /readyz: 200 is healthy; a refused connection or another status is
 // unhealthy at once; timeouts and resets count, and take the replica out after softFailLimit in a row (a busy
-// single-threaded model may miss one probe).
+// single-threaded model may miss one probe). A probe that times out while the replica answered proxied requests
+// counts for nothing: it is busy, not gone, and taking it out would turn a load peak into an outage.
 type healthChecker struct {
 	client   *http.Client
 	interval time.Duration
@@ -138,6 +143,7 @@ func (h *healthChecker) round(ctx context.Context) {
 
 func (h *healthChecker) check(ctx context.Context, r *replica) {
 	defer r.checking.Store(false)
+	probed := time.Now().UnixNano()
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.readyzURL, nil)
@@ -149,6 +155,8 @@ func (h *healthChecker) check(ctx context.Context, r *replica) {
 		}
 		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) {
 			r.markDown(err)
+		} else if r.answered.Load() >= probed {
+			r.fails.Store(0)
 		} else if r.fails.Add(1) >= softFailLimit {
 			r.markDown(err)
 		}

@@ -276,6 +276,7 @@ func (g *gateway) proxy(w http.ResponseWriter, r *http.Request, e *logEntry) {
 		e.upstream = rep.addr
 		resp, err := g.transport.RoundTrip(upstreamRequest(r, rep.addr, rest, rawRest, body))
 		if err == nil {
+			rep.served()
 			g.relay(w, resp, e, v.header, ridHeader)
 			return
 		}
