@@ -7,7 +7,7 @@ import type { ServerLogin } from '../../../../shared/identity';
 import { AddServer, type ServerAuth, SwitchKey, type PresentedHostKey, type ServerFacts, type ServerView, type SwitchKeyResult } from '../../../../shared/servers';
 import type { SecretStore } from '../access/secrets';
 import { connectLocal, LOCAL_FINGERPRINT, LOCAL_HOST, LOCAL_PORT } from '../transport/local';
-import { connectSsh, type SshConnection, type SshTarget } from '../transport/ssh';
+import { connectSsh, LOCAL_KEY_TYPE, type SshConnection, type SshTarget } from '../transport/ssh';
 import { command, script } from '../remote/command';
 import type { ServerLayout } from '../remote/layout';
 import { readServerFacts } from './facts';
@@ -143,7 +143,7 @@ export function createServersService(deps: { registry: ServerRegistry; secrets: 
       auth: 'key',
       keySecretId: null,
       keyOrigin: 'this computer (no SSH)',
-      hostKeyType: 'local',
+      hostKeyType: LOCAL_KEY_TYPE,
       hostKeyFingerprint: LOCAL_FINGERPRINT,
       transport: 'local',
     });
